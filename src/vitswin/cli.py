@@ -1,0 +1,117 @@
+"""The `vitswin` command: parse arguments, build the config, call one library function per command.
+
+Errors from bad input reach the user as one line on stderr and exit code 2, never a traceback.
+"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from vitswin.config import load_config
+from vitswin.data import load_data
+from vitswin.errors import VitswinError
+
+log = logging.getLogger("vitswin")
+
+EXAMPLES = """examples:
+  vitswin study                                     # built-in default: small ViT and Swin on synthetic shapes
+  vitswin study configs/cpu-cifar10.yaml --set data.root=../shared/datasets/cifar10-jpg
+  vitswin study configs/seed-cifar10.yaml           # the published recipe (GPU and internet for the weights)
+  vitswin train configs/cpu-cifar10.yaml --model vit --set models.vit.train.lr=1e-3
+  vitswin evaluate runs/cpu-cifar10/vit
+"""
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", nargs="?", help="study config YAML (default: the built-in synthetic study)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set models.swin.train.lr=2e-4 (repeatable)")
+    parser.add_argument("--out", help="folder for results (default: the config's out_dir, 'runs')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vitswin", description="Fine-tune, evaluate and compare Vision and Swin Transformers on your images.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    study = commands.add_parser("study", help="train and evaluate every model of a study, then print a summary",
+                                description="Train and evaluate every model of the study one after another on "
+                                            "the same data, then print a summary table. Results go to "
+                                            "<out>/<name>/<model>/.")
+    _add_config_arguments(study)
+
+    train = commands.add_parser("train", help="train and evaluate one model of a study",
+                                description="Train one model of the study (selected by --model), select its best "
+                                            "epoch on validation and evaluate it once on the test set.")
+    _add_config_arguments(train)
+    train.add_argument("--model", required=True, help="key of the model under 'models' in the config")
+
+    evaluate = commands.add_parser("evaluate", help="re-evaluate a finished run folder on its test set",
+                                   description="Evaluate a run folder's selected weights (best.safetensors) on "
+                                               "its test set and rewrite metrics.json and predictions.npz.")
+    evaluate.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/study/vit")
+    return parser
+
+
+class _TqdmHandler(logging.Handler):
+    """Log lines printed through tqdm, so they do not break a progress bar in the middle."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(self.format(record), file=sys.stdout)
+
+
+def _configure_logging() -> None:
+    import lightning.pytorch  # noqa: F401 - Lightning sets its loggers' levels on import; quiet them after that
+
+    handler = _TqdmHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    for noisy in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _config(args: argparse.Namespace):
+    overrides = list(args.overrides)
+    if args.out:
+        overrides.append(f"out_dir={args.out}")
+    return load_config(args.config, overrides)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Carry out one parsed command."""
+    from vitswin.study import evaluate_run, run_study, single_model_config, summary_table, train_model
+
+    if args.command == "study":
+        summaries = run_study(_config(args))
+        log.info("\n%s", summary_table(summaries))
+    elif args.command == "train":
+        config = single_model_config(_config(args), args.model)
+        summary = train_model(config, args.model, load_data(config.data, config.seed))
+        log.info("\n%s", summary_table([summary]))
+    elif args.command == "evaluate":
+        metrics = evaluate_run(args.run_dir)
+        log.info("Test accuracy: %.2f%% on %d images (metrics in %s)", 100 * metrics["accuracy"],
+                 metrics["num_images"], args.run_dir / "metrics.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging()
+    try:
+        run(args)
+    except VitswinError as error:
+        print(f"vitswin: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vitswin: interrupted; finished runs and the last checkpoints are kept.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

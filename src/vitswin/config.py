@@ -1,0 +1,228 @@
+"""Study configuration: YAML files loaded into typed, validated objects, with command-line overrides.
+
+Every key has a default here, with a comment on what it means. Unknown keys and bad values are
+rejected before any work starts, with one sentence that names the key, the value and what is allowed.
+"""
+
+import difflib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vitswin.errors import VitswinError
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AugmentConfig(_Strict):
+    """Training-time augmentation, drawn independently for every image of a batch."""
+
+    hflip: bool = False  # flip left-right with probability 0.5
+    brightness: float = Field(0.0, ge=0)  # factor drawn from [max(0, 1 - b), 1 + b], as torchvision's ColorJitter
+    contrast: float = Field(0.0, ge=0)
+    saturation: float = Field(0.0, ge=0)
+    degrees: float = Field(0.0, ge=0, le=180)  # random affine: rotation drawn from [-degrees, degrees]
+    translate: float = Field(0.0, ge=0, lt=1)  # shift up to this fraction of the width / height
+    scale: tuple[float, float] = (1.0, 1.0)  # zoom factor drawn from [low, high]
+
+    @field_validator("scale")
+    @classmethod
+    def _ordered_positive(cls, scale: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < scale[0] <= scale[1]:
+            raise ValueError("must be [low, high] with 0 < low <= high")
+        return scale
+
+    @property
+    def colour_jitter(self) -> bool:
+        return self.brightness > 0 or self.contrast > 0 or self.saturation > 0
+
+    @property
+    def affine(self) -> bool:
+        return self.degrees > 0 or self.translate > 0 or self.scale != (1.0, 1.0)
+
+
+class TrainConfig(_Strict):
+    """The training recipe of one model."""
+
+    batch_size: int = Field(32, gt=0)
+    max_epochs: int = Field(50, gt=0)
+    lr: float = Field(1e-4, gt=0)  # AdamW learning rate
+    weight_decay: float = Field(0.01, ge=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    scheduler: Literal["cosine", "plateau", "none"] = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0)  # cosine only: linear warm-up from 0, in (fractional) epochs
+    plateau_factor: float = Field(0.1, gt=0, lt=1)  # plateau only: LR multiplier when validation accuracy stalls
+    plateau_patience: int = Field(2, ge=0)  # plateau only: epochs without improvement before the LR drops
+    patience: int = Field(5, ge=0)  # early stopping on validation accuracy; 0 turns it off
+    min_delta: float = Field(0.001, ge=0)  # improvement that counts, as a fraction (0.001 = 0.1 percentage point)
+    grad_clip: float = Field(1.0, ge=0)  # max gradient norm; 0 turns clipping off
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
+
+
+class ModelConfig(_Strict):
+    """One model of the study: a timm architecture, its weights, input size, head and recipe."""
+
+    name: str  # any timm model name, e.g. vit_base_patch16_224
+    pretrained: str = "none"  # "hub" (timm's default weights), "none" (random init) or a weights file path
+    image_size: int = Field(224, gt=0)  # model input size; data is resized to it on the device
+    options: dict[str, Any] = {}  # extra keyword arguments for timm.create_model (depth, embed_dim, ...)
+    head_dropout: float = Field(0.0, ge=0, lt=1)  # dropout before the linear classifier
+    augment: AugmentConfig = AugmentConfig()
+    train: TrainConfig = TrainConfig()
+
+    @field_validator("pretrained")
+    @classmethod
+    def _known_source(cls, pretrained: str) -> str:
+        if pretrained not in ("hub", "none") and not Path(pretrained).expanduser().is_file():
+            raise ValueError("must be 'hub', 'none' or the path of an existing weights file (.safetensors, .pth)")
+        return pretrained
+
+
+class DataConfig(_Strict):
+    """Where the images come from and how they are split and normalised."""
+
+    source: Literal["shapes", "cifar10", "imagefolder"] = "shapes"
+    root: str | None = None  # cifar10: download/cache folder; imagefolder: the image folder
+    download: bool = True  # cifar10: download when the files are not in `root`
+    cache_dir: str = "~/.cache/vitswin"  # decoded image folders are cached here as uint8 tensors
+    image_size: int = Field(32, gt=0)  # images are stored resident at this size (models resize on the device)
+    train_size: int | None = Field(None, gt=0)  # shapes: images generated; others: use at most this many
+    test_size: int | None = Field(None, gt=0)
+    val_split: float | Literal["test"] = 0.1  # fraction held out from training (stratified), or "test"
+    test_split: float = Field(0.2, gt=0, lt=1)  # imagefolder without train/ and test/: fraction used as test
+    bad_images: Literal["error", "skip"] = "error"  # a file that is not a readable image: stop, or skip and count
+    mean: tuple[float, float, float] = CIFAR10_MEAN
+    std: tuple[float, float, float] = CIFAR10_STD
+
+    @field_validator("val_split", mode="before")
+    @classmethod
+    def _fraction_or_test(cls, val_split: Any) -> Any:
+        if val_split == "test" or (isinstance(val_split, (int, float)) and 0 < val_split < 1):
+            return val_split
+        raise ValueError("must be a fraction between 0 and 1, or 'test' to validate on the test set")
+
+    @field_validator("std")
+    @classmethod
+    def _positive(cls, std: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(std) <= 0:
+            raise ValueError("must be three positive numbers")
+        return std
+
+    @model_validator(mode="after")
+    def _root_where_needed(self) -> "DataConfig":
+        if self.source == "imagefolder" and not self.root:
+            raise ValueError("data.root must name the image folder when data.source is imagefolder")
+        return self
+
+
+class StudyConfig(_Strict):
+    """A whole study: data, the models compared on it, and where the results go."""
+
+    name: str = "study"  # results go to <out_dir>/<name>/
+    out_dir: str = "runs"
+    seed: int = 0  # seeds data generation, the validation split, initialisation and augmentation
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    devices: int | Literal["auto"] = 1
+    data: DataConfig = DataConfig()
+    models: dict[str, ModelConfig]
+
+    @field_validator("models")
+    @classmethod
+    def _not_empty(cls, models: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
+        if not models:
+            raise ValueError("must name at least one model")
+        return models
+
+    @property
+    def study_dir(self) -> Path:
+        return Path(self.out_dir).expanduser() / self.name
+
+
+def default_config_path() -> Path:
+    """The built-in study used when no config is given: two small models on synthetic shapes."""
+    return Path(str(resources.files("vitswin") / "default_study.yaml"))
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> StudyConfig:
+    """Read a study config from YAML (the built-in default when `path` is None) and apply `key=value` overrides."""
+    path = Path(path) if path is not None else default_config_path()
+    if not path.is_file():
+        raise VitswinError(f"config file {path} does not exist; pass the path of a YAML study config.")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise VitswinError(f"config file {path} is not valid YAML{where}; fix its syntax.") from None
+    if not isinstance(raw, dict):
+        raise VitswinError(f"config file {path} must hold a mapping of keys to values, not {type(raw).__name__}.")
+    for override in overrides or []:
+        apply_override(raw, override)
+    return validate_config(raw)
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Set one dotted key of a raw config mapping from `key=value`; the value is parsed as YAML."""
+    key, sep, text = override.partition("=")
+    if not sep or not key:
+        raise VitswinError(f"override '{override}' is not of the form key=value, e.g. models.vit.train.lr=2e-4.")
+    *parents, leaf = key.strip().split(".")
+    node = raw
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise VitswinError(f"override '{override}': '{part}' holds a value, not a section of keys.")
+        node = child
+    node[leaf] = yaml.safe_load(text) if text.strip() else None
+
+
+def validate_config(raw: dict[str, Any]) -> StudyConfig:
+    """Turn a raw mapping into a StudyConfig, or raise one sentence about the first problem."""
+    try:
+        return StudyConfig.model_validate(raw)
+    except ValidationError as error:
+        raise VitswinError(_describe(error.errors()[0])) from None
+
+
+def _describe(problem: dict[str, Any]) -> str:
+    loc = [str(part) for part in problem["loc"]]
+    key = ".".join(loc)
+    if problem["type"] == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], allowed, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return f"unknown config key '{key}'; {hint}allowed here: {', '.join(allowed)}."
+    if problem["type"] == "missing":
+        return f"config key '{key}' is required; add it to the config."
+    message = problem["msg"].removeprefix("Value error, ")
+    if problem["type"] == "value_error" and problem.get("input") is not None and isinstance(problem["input"], dict):
+        return f"config section '{key or 'study'}' is invalid: {message}."
+    return f"config key '{key}' has bad value {problem['input']!r}: {message[0].lower()}{message[1:]}."
+
+
+def _allowed_keys(loc: list[str]) -> list[str]:
+    """The field names of the config section at `loc` (model names under `models` are free)."""
+    section: type[BaseModel] = StudyConfig
+    parts = iter(loc)
+    for part in parts:
+        if section is StudyConfig and part == "models":
+            next(parts, None)  # the model's own name
+            section = ModelConfig
+            continue
+        annotation = section.model_fields[part].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            section = annotation
+    return list(section.model_fields)
+
+
+def to_yaml(config: BaseModel) -> str:
+    """The resolved config as YAML, for saving beside the results."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

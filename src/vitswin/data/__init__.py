@@ -1,0 +1,65 @@
+"""Data: every source yields resident uint8 ImageSets; `load_data` adds the size limits and validation split."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vitswin.config import DataConfig
+from vitswin.data.cifar10 import read_cifar10
+from vitswin.data.imagefolder import check_same_classes, class_folders, has_split_folders, read_image_folder
+from vitswin.data.imageset import ImageSet
+from vitswin.data.shapes import make_shapes
+from vitswin.data.splits import stratified_split
+
+__all__ = ["DataSplits", "ImageSet", "load_data", "read_source"]
+
+SHAPES_DEFAULT_SIZES = (10_000, 2_000)  # train, test images generated when no size is configured
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """Train, validation and test sets; `val_is_test` when the test set also selects the checkpoint."""
+
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+    val_is_test: bool
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.train.class_names
+
+
+def read_source(config: DataConfig, seed: int) -> tuple[ImageSet, ImageSet]:
+    """The (train, test) sets of the configured source, before size limits and validation split."""
+    if config.source == "shapes":
+        train_size = config.train_size or SHAPES_DEFAULT_SIZES[0]
+        test_size = config.test_size or SHAPES_DEFAULT_SIZES[1]
+        # Separate streams for train and test, so no seed's test images are another seed's training images.
+        return make_shapes(train_size, config.image_size, 2 * seed), make_shapes(test_size, config.image_size, 2 * seed + 1)
+    cache_dir = Path(config.cache_dir).expanduser()
+    root = Path(config.root).expanduser() if config.root else cache_dir / "cifar10"
+    if config.source == "cifar10" and not has_split_folders(root):
+        return read_cifar10(root, config.download)
+    # An image folder, or a local copy of CIFAR-10 as train/ and test/ class folders of images.
+    skip_bad = config.bad_images == "skip"
+    if has_split_folders(root):
+        check_same_classes(class_folders(root / "train"), class_folders(root / "test"))
+        return (read_image_folder(root / "train", config.image_size, cache_dir, skip_bad),
+                read_image_folder(root / "test", config.image_size, cache_dir, skip_bad))
+    everything = read_image_folder(root, config.image_size, cache_dir, skip_bad)
+    train_idx, test_idx = stratified_split(everything.labels, config.test_split, seed)
+    return everything.subset(train_idx), everything.subset(test_idx)
+
+
+def load_data(config: DataConfig, seed: int) -> DataSplits:
+    """Read the configured data and split it into train, validation and test sets (seeded, stratified)."""
+    train, test = read_source(config, seed)
+    if config.source != "shapes":  # shapes already generated exactly the sizes asked for
+        if config.train_size and config.train_size < len(train):
+            train = train.subset(stratified_split(train.labels, config.train_size, seed)[1])
+        if config.test_size and config.test_size < len(test):
+            test = test.subset(stratified_split(test.labels, config.test_size, seed)[1])
+    if config.val_split == "test":
+        return DataSplits(train=train, val=test, test=test, val_is_test=True)
+    train_idx, val_idx = stratified_split(train.labels, config.val_split, seed)
+    return DataSplits(train=train.subset(train_idx), val=train.subset(val_idx), test=test, val_is_test=False)

@@ -1,0 +1,131 @@
+"""`imagefolder`: any folder of class subfolders, decoded once into a resident uint8 tensor.
+
+Layouts: `root/train/<class>/*` and `root/test/<class>/*`, or `root/<class>/*` (split by the tool).
+Every image is converted to RGB (grayscale, RGBA, palette, 16-bit) and resized to a square of
+`image_size`. Decoded sets are cached on disk, keyed by the files' names, sizes and times, so a
+second run does not decode the images again.
+"""
+
+import hashlib
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from vitswin.artifacts import atomic_torch_save
+from vitswin.data.imageset import ImageSet
+from vitswin.errors import VitswinError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+_CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
+
+
+def has_split_folders(root: Path) -> bool:
+    """Whether `root` holds separate train/ and test/ folders."""
+    return (root / "train").is_dir() and (root / "test").is_dir()
+
+
+def class_folders(root: Path) -> list[str]:
+    """The class names under `root`: its visible subfolders, sorted."""
+    if not root.is_dir():
+        raise VitswinError(f"data folder {root} does not exist; set data.root to a folder of class subfolders.")
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not names:
+        raise VitswinError(f"data folder {root} has no class subfolders; put the images in {root}/<class name>/.")
+    return names
+
+
+def check_same_classes(train: list[str], test: list[str]) -> None:
+    """Fail with the differing names when train and test do not hold the same classes."""
+    if train != test:
+        only_train = sorted(set(train) - set(test)) or ["none"]
+        only_test = sorted(set(test) - set(train)) or ["none"]
+        raise VitswinError(
+            f"class folders differ between train and test (only in train: {', '.join(only_train)}; "
+            f"only in test: {', '.join(only_test)}); make both folders hold the same classes."
+        )
+
+
+def read_image_folder(root: Path, image_size: int, cache_dir: Path, skip_bad: bool) -> ImageSet:
+    """Decode every image under `root/<class>/` into a resident ImageSet (from the cache when unchanged)."""
+    classes = class_folders(root)
+    files, labels = [], []
+    for index, name in enumerate(classes):
+        members = sorted(
+            p for p in (root / name).rglob("*")
+            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith(".")
+        )
+        if not members:
+            raise VitswinError(f"class folder {root / name} holds no images; add images to it or remove it.")
+        files += members
+        labels += [index] * len(members)
+
+    cache_file = cache_dir / f"imagefolder-{_fingerprint(root, files, image_size, skip_bad)}.pt"
+    if cache_file.is_file():
+        cached = torch.load(cache_file, weights_only=True)
+        return ImageSet(cached["images"], cached["labels"], classes)
+
+    images = np.zeros((len(files), image_size, image_size, 3), dtype=np.uint8)
+    readable = np.ones(len(files), dtype=bool)
+    bad: list[tuple[Path, str]] = []
+
+    def decode(index: int) -> None:
+        try:
+            images[index] = load_rgb(files[index], image_size)
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            readable[index] = False
+            bad.append((files[index], str(error).split("\n")[0] or type(error).__name__))
+
+    # PIL releases the GIL while decoding, so threads decode in parallel.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(tqdm(pool.map(decode, range(len(files))), total=len(files), desc=f"decoding {root.name}",
+                  unit="img", disable=None))
+    if bad:
+        bad.sort()
+        first, reason = bad[0]
+        others = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        if not skip_bad:
+            raise VitswinError(
+                f"{first} is not a readable image ({reason}){others}; replace or delete it, "
+                f"or set data.bad_images=skip to skip unreadable files."
+            )
+        log.warning("skipped %d unreadable image file(s) under %s, first: %s (%s)", len(bad), root, first, reason)
+
+    keep = torch.from_numpy(readable)
+    image_set = ImageSet(
+        images=torch.from_numpy(images).permute(0, 3, 1, 2)[keep].contiguous(),
+        labels=torch.tensor(labels, dtype=torch.long)[keep],
+        class_names=classes,
+    )
+    atomic_torch_save({"images": image_set.images, "labels": image_set.labels}, cache_file)
+    return image_set
+
+
+def load_rgb(path: Path, image_size: int) -> np.ndarray:
+    """One image file as an RGB uint8 array (image_size, image_size, 3), whatever its mode and size."""
+    with Image.open(path) as image:
+        image.load()
+        if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            # 16-bit and float images: scale the full range to 8 bits (PIL's convert would clip at 255).
+            values = np.asarray(image, dtype=np.float64)
+            top = 65535.0 if values.max() > 255 else 255.0
+            image = Image.fromarray((values.clip(0, top) * (255 / top)).astype(np.uint8))
+        image = image.convert("RGB")
+        if image.size != (image_size, image_size):
+            image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
+        return np.asarray(image)
+
+
+def _fingerprint(root: Path, files: list[Path], image_size: int, skip_bad: bool) -> str:
+    digest = hashlib.sha256(f"{_CACHE_VERSION}|{root.resolve()}|{image_size}|{skip_bad}".encode())
+    for path in files:
+        stat = path.stat()
+        digest.update(f"|{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:20]

@@ -1,0 +1,41 @@
+"""The one in-memory form every data source produces: uint8 images, labels and class names."""
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """A labelled image set kept resident in memory.
+
+    images: uint8 tensor (N, 3, H, W); labels: int64 tensor (N,) indexing `class_names`;
+    masks: optional bool tensor (N, H, W) marking the object (synthetic data only).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_names: list[str]
+    masks: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:
+            raise ValueError(f"images must be uint8 (N, 3, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+        if len(self.labels) != len(self.images):
+            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def subset(self, indices: torch.Tensor) -> "ImageSet":
+        """The images at `indices`, in that order."""
+        return ImageSet(
+            images=self.images[indices],
+            labels=self.labels[indices],
+            class_names=self.class_names,
+            masks=None if self.masks is None else self.masks[indices],
+        )

@@ -1,0 +1,66 @@
+"""Evaluation: test-set predictions of the selected checkpoint, and the metrics computed from them."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torchmetrics.functional.classification import (
+    multiclass_accuracy,
+    multiclass_confusion_matrix,
+    multiclass_precision,
+    multiclass_recall,
+)
+
+from vitswin.artifacts import write_json, write_npz
+from vitswin.data.imageset import ImageSet
+from vitswin.training import ImageClassifier, resident_loader, show_progress
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per-image class probabilities on a test set, with its labels and class names."""
+
+    probabilities: torch.Tensor  # (N, C) float32
+    labels: torch.Tensor  # (N,) int64
+    class_names: list[str]
+
+    @property
+    def predictions(self) -> torch.Tensor:
+        return self.probabilities.argmax(1)
+
+    def metrics(self) -> dict:
+        """Accuracy, per-class precision / recall / accuracy and the confusion matrix (rows: true class)."""
+        num_classes = len(self.class_names)
+        preds, labels = self.predictions, self.labels
+        precision = multiclass_precision(preds, labels, num_classes, average=None, zero_division=0)
+        recall = multiclass_recall(preds, labels, num_classes, average=None, zero_division=0)
+        return {
+            "num_images": len(labels),
+            "accuracy": float(multiclass_accuracy(preds, labels, num_classes, average="micro")),
+            "per_class": {
+                name: {"precision": float(p), "recall": float(r), "accuracy": float(r),
+                       "support": int((labels == index).sum())}
+                for index, (name, p, r) in enumerate(zip(self.class_names, precision, recall, strict=True))
+            },
+            "confusion_matrix": multiclass_confusion_matrix(preds, labels, num_classes).tolist(),
+            "class_names": self.class_names,
+        }
+
+    def save(self, run_dir: Path) -> dict:
+        """Write metrics.json and predictions.npz into `run_dir`; return the metrics."""
+        metrics = self.metrics()
+        write_json(metrics, run_dir / "metrics.json")
+        write_npz(run_dir / "predictions.npz", probabilities=self.probabilities.numpy(),
+                  labels=self.labels.numpy(), class_names=np.array(self.class_names))
+        return metrics
+
+
+def predict(module: ImageClassifier, test: ImageSet, batch_size: int, precision: str,
+            accelerator: str = "auto", devices: int | str = 1) -> Evaluation:
+    """Class probabilities of `module` for every image of `test`, in order."""
+    trainer = pl.Trainer(accelerator=accelerator, devices=devices, precision=precision, logger=False,
+                         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=show_progress())
+    batches = trainer.predict(module, resident_loader(test, batch_size, shuffle=False))
+    return Evaluation(torch.cat(batches).float(), test.labels, test.class_names)

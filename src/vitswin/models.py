@@ -1,0 +1,103 @@
+"""Models: any timm architecture by name, with its weights from the hub, a local file, or random."""
+
+import difflib
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+from vitswin.config import ModelConfig
+from vitswin.errors import VitswinError
+
+
+def check_model_name(name: str) -> None:
+    """Fail with the closest timm names when `name` is not a timm architecture."""
+    if timm.is_model(name):
+        return
+    close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else "see timm.list_models() for the names."
+    raise VitswinError(f"'{name}' is not a timm model name; {hint}")
+
+
+def build_network(config: ModelConfig, num_classes: int) -> nn.Module:
+    """The configured timm model with a `num_classes` head, its weights loaded as `config.pretrained` says.
+
+    `pretrained` is "hub" (timm's default weights, downloaded into the Hugging Face cache), "none"
+    (random initialisation) or a weights file (safetensors or a state dict, loaded without unpickling
+    code). A file's classifier is kept when it already has `num_classes` outputs and replaced otherwise;
+    position embeddings and window tables are adapted to the input size by timm, as for hub weights.
+    """
+    check_model_name(config.name)
+    kwargs = dict(config.options, num_classes=num_classes, img_size=config.image_size)
+    if config.head_dropout > 0:
+        kwargs["drop_rate"] = config.head_dropout  # timm ViT/Swin: dropout right before the classifier
+    if config.pretrained == "hub":
+        kwargs["pretrained"] = True
+    elif config.pretrained != "none":
+        state_dict = load_weights_file(Path(config.pretrained).expanduser())
+        kwargs["pretrained"] = True
+        kwargs["pretrained_cfg_overlay"] = {
+            "state_dict": state_dict,
+            "num_classes": _classifier_outputs(config.name, state_dict, num_classes),
+        }
+    try:
+        return _create(config.name, kwargs)
+    except VitswinError:
+        raise
+    except Exception as error:
+        raise VitswinError(_explain_build_failure(config, error)) from None
+
+
+def _create(name: str, kwargs: dict) -> nn.Module:
+    try:
+        return timm.create_model(name, **kwargs)
+    except TypeError as error:
+        # Convolutional models take any input size and have no img_size argument.
+        if "img_size" not in str(error):
+            raise
+        kwargs = {key: value for key, value in kwargs.items() if key != "img_size"}
+        return timm.create_model(name, **kwargs)
+
+
+def load_weights_file(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from a safetensors or PyTorch file, never running pickled code."""
+    try:
+        return timm.models.load_state_dict(str(path), weights_only=True)
+    except Exception as error:
+        if "weights_only" in str(error):
+            raise VitswinError(
+                f"weights file {path} was refused: it holds pickled objects other than tensors, which could run "
+                f"code; save the weights as safetensors or a plain state dict."
+            ) from None
+        raise VitswinError(f"weights file {path} could not be read ({_first_line(error)}); "
+                           f"pass a .safetensors or PyTorch state-dict file.") from None
+
+
+def _classifier_outputs(name: str, state_dict: dict[str, torch.Tensor], default: int) -> int:
+    """How many classes the file's classifier has, so timm keeps it if it fits and drops it if not."""
+    pretrained_cfg = timm.models.get_pretrained_cfg(name)
+    classifier = getattr(pretrained_cfg, "classifier", None) or "head"
+    weight = state_dict.get(f"{classifier}.weight")
+    return int(weight.shape[0]) if weight is not None else default
+
+
+def _explain_build_failure(config: ModelConfig, error: Exception) -> str:
+    text = _first_line(error)
+    module = type(error).__module__
+    if config.pretrained == "hub" and (module.startswith(("huggingface_hub", "requests", "urllib", "httpx"))
+                                       or isinstance(error, OSError)):
+        return (f"pretrained weights for {config.name} could not be fetched from the Hugging Face hub ({text}); "
+                f"connect to the internet once to fill the cache, or download the weights file and set "
+                f"pretrained to its path.")
+    if isinstance(error, TypeError) and "unexpected keyword" in text:
+        return f"model {config.name} does not accept an option given ({text}); remove it from the model's options."
+    if config.pretrained not in ("hub", "none") and ("state_dict" in text or "size mismatch" in text):
+        return (f"weights file {config.pretrained} does not fit model {config.name} with these options ({text}); "
+                f"use weights saved from the same architecture.")
+    return f"model {config.name} could not be built with options {dict(config.options)} ({text}); check the options."
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[0] if lines else type(error).__name__)[:300]

@@ -1,0 +1,140 @@
+"""A study: every model of a config trained and evaluated on the same data, one after another.
+
+Run folders (`<out_dir>/<study>/<model>/`) hold plain artifacts, so later stages need no retraining:
+config.yaml (the resolved config of that run), history.csv, checkpoints/, best.safetensors,
+train.json, metrics.json and predictions.npz. The study folder adds summary.json and summary.csv.
+"""
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+from safetensors.torch import load_file
+
+from vitswin.artifacts import atomic_write_text, write_csv, write_json
+from vitswin.config import StudyConfig, load_config, to_yaml
+from vitswin.data import DataSplits, ImageSet, load_data
+from vitswin.errors import VitswinError
+from vitswin.evaluation import predict
+from vitswin.models import build_network, check_model_name
+from vitswin.training import ImageClassifier, fit, resident_loader
+from vitswin.transforms import BatchTransform
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One model's headline numbers, as the study table shows them."""
+
+    model: str
+    architecture: str
+    test_acc: float
+    best_epoch: int
+    best_val_acc: float
+    epochs_run: int
+    train_time_s: float
+    time_per_epoch_s: float
+    run_dir: str
+
+
+def single_model_config(config: StudyConfig, key: str) -> StudyConfig:
+    """The study config narrowed to the model `key`: what a run folder records."""
+    if key not in config.models:
+        raise VitswinError(f"the config has no model '{key}'; choose one of: {', '.join(config.models)}.")
+    return config.model_copy(update={"models": {key: config.models[key]}})
+
+
+def _classifier(config: StudyConfig, key: str, num_classes: int, pretrained: bool = True) -> ImageClassifier:
+    model = config.models[key]
+    if not pretrained:
+        model = model.model_copy(update={"pretrained": "none"})
+    transform = BatchTransform(model.image_size, config.data.mean, config.data.std, model.augment)
+    return ImageClassifier(build_network(model, num_classes), model.train, transform, num_classes)
+
+
+def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary:
+    """Train model `key` of the study, select its best epoch on validation, evaluate it once on the test set."""
+    run_config = single_model_config(config, key)
+    recipe = config.models[key].train
+    run_dir = config.study_dir / key
+    atomic_write_text(to_yaml(run_config), run_dir / "config.yaml")
+    log.info("=== Training %s (%s) ===", key, config.models[key].name)
+
+    pl.seed_everything(config.seed, verbose=False)
+    module = _classifier(config, key, len(splits.class_names))
+    result = fit(
+        module,
+        resident_loader(splits.train, recipe.batch_size, shuffle=True, seed=config.seed),
+        resident_loader(splits.val, recipe.batch_size, shuffle=False),
+        recipe, run_dir, config.accelerator, config.devices,
+    )
+    summary = RunSummary(
+        model=key,
+        architecture=config.models[key].name,
+        test_acc=_evaluate_weights(module, result.weights_path, run_config, splits.test, run_dir)["accuracy"],
+        best_epoch=result.best_epoch,
+        best_val_acc=result.best_val_acc,
+        epochs_run=len(result.history),
+        train_time_s=result.train_time_s,
+        time_per_epoch_s=result.train_time_s / max(1, len(result.history)),
+        run_dir=str(run_dir),
+    )
+    write_json({**asdict(summary), "validation": "test" if splits.val_is_test else "held-out"}, run_dir / "train.json")
+    return summary
+
+
+def _evaluate_weights(module: ImageClassifier, weights: Path, config: StudyConfig, test: ImageSet,
+                      run_dir: Path) -> dict:
+    """Load the selected weights into `module`, predict the test set once, write metrics and predictions."""
+    try:
+        module.network.load_state_dict(load_file(str(weights)))
+    except RuntimeError as error:
+        raise VitswinError(f"{weights} does not fit the configured model ({str(error).splitlines()[0]}); "
+                           f"the run folder's config and weights come from different runs.") from None
+    recipe = module.recipe
+    evaluation = predict(module, test, recipe.batch_size, recipe.precision, config.accelerator, config.devices)
+    return evaluation.save(run_dir)
+
+
+def evaluate_run(run_dir: Path, splits: DataSplits | None = None) -> dict:
+    """Re-evaluate a finished run folder's selected weights on its test set; rewrite its metrics."""
+    run_dir = Path(run_dir)
+    weights = run_dir / "best.safetensors"
+    if not (run_dir / "config.yaml").is_file() or not weights.is_file():
+        raise VitswinError(f"{run_dir} is not a finished run folder (it needs config.yaml and best.safetensors); "
+                           f"train the model first with 'vitswin train'.")
+    config = load_config(run_dir / "config.yaml")
+    splits = splits or load_data(config.data, config.seed)
+    module = _classifier(config, next(iter(config.models)), len(splits.class_names), pretrained=False)
+    return _evaluate_weights(module, weights, config, splits.test, run_dir)
+
+
+def run_study(config: StudyConfig) -> list[RunSummary]:
+    """Train and evaluate every model of the study on the same data; write the study summary."""
+    for model in config.models.values():
+        check_model_name(model.name)  # fail before any data is read
+    splits = load_data(config.data, config.seed)
+    log.info("Data: %d train, %d validation (%s), %d test images, %d classes",
+             len(splits.train), len(splits.val), "test set" if splits.val_is_test else "held out",
+             len(splits.test), len(splits.class_names))
+    study_dir = config.study_dir
+    atomic_write_text(to_yaml(config), study_dir / "config.yaml")
+    summaries = [train_model(config, key, splits) for key in config.models]
+    rows = [asdict(summary) for summary in summaries]
+    write_json({"study": config.name, "validation": "test" if splits.val_is_test else "held-out", "runs": rows},
+               study_dir / "summary.json")
+    write_csv(rows, study_dir / "summary.csv")
+    return summaries
+
+
+def summary_table(summaries: list[RunSummary]) -> str:
+    """The study's results as a plain-text table."""
+    header = f"{'model':<12} {'architecture':<32} {'test acc':>9} {'best ep':>7} {'epochs':>6} {'train s':>8} {'s/epoch':>8}"
+    lines = [header, "-" * len(header)]
+    for s in summaries:
+        lines.append(f"{s.model:<12} {s.architecture:<32} {100 * s.test_acc:>8.2f}% {s.best_epoch:>7} "
+                     f"{s.epochs_run:>6} {s.train_time_s:>8.1f} {s.time_per_epoch_s:>8.1f}")
+    return "\n".join(lines)
+

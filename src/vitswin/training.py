@@ -1,0 +1,197 @@
+"""Training: a Lightning module for image classification, fed by resident uint8 batches.
+
+The network is a plain timm `nn.Module`; Lightning's Trainer holds the engineering (devices,
+precision, gradient clipping, checkpoints, early stopping). Batches stay uint8 until they reach
+the device, where `on_after_batch_transfer` resizes, normalises and augments them.
+"""
+
+import logging
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save as safetensors_bytes
+from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torchmetrics.classification import MulticlassAccuracy
+
+from vitswin.artifacts import atomic_write_bytes, write_csv
+from vitswin.config import TrainConfig
+from vitswin.data.imageset import ImageSet
+from vitswin.transforms import BatchTransform
+
+log = logging.getLogger(__name__)
+
+# A loader that serves whole resident batches needs no worker processes.
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
+class _ResidentBatches(Dataset):
+    """Indexed by a list of indices, returns that whole batch: one gather instead of per-sample collation."""
+
+    def __init__(self, image_set: ImageSet) -> None:
+        self.images, self.labels = image_set.images, image_set.labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(indices)
+        return self.images[index], self.labels[index]
+
+
+def resident_loader(image_set: ImageSet, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+    """Batches of (uint8 images, labels) from a resident ImageSet; shuffled with a seeded generator."""
+    dataset = _ResidentBatches(image_set)
+    order = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else SequentialSampler(dataset)
+    return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None)
+
+
+class ImageClassifier(pl.LightningModule):
+    """Cross-entropy fine-tuning of `network` with AdamW and the recipe's schedule."""
+
+    def __init__(self, network: nn.Module, recipe: TrainConfig, transform: BatchTransform, num_classes: int) -> None:
+        super().__init__()
+        self.network = network
+        self.recipe = recipe
+        self.transform = transform
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network(images)
+
+    def on_after_batch_transfer(self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int) -> tuple:
+        images, labels = batch
+        return self.transform(images, train=self.trainer.training), labels
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        logits = self.network(images)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.recipe.label_smoothing)
+        self.train_acc(logits, labels)
+        self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=len(labels))
+        self.log("train_acc", self.train_acc, on_epoch=True, on_step=False, batch_size=len(labels))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        images, labels = batch
+        logits = self.network(images)
+        self.val_acc(logits, labels)
+        self.log("val_loss", F.cross_entropy(logits, labels), batch_size=len(labels))
+        self.log("val_acc", self.val_acc, prog_bar=True, batch_size=len(labels))
+
+    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self.network(batch[0]).float().softmax(-1)
+
+    def configure_optimizers(self) -> dict:
+        recipe = self.recipe
+        optimizer = torch.optim.AdamW(self.network.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+        if recipe.scheduler == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="max", factor=recipe.plateau_factor, patience=recipe.plateau_patience)
+            return {"optimizer": optimizer,
+                    "lr_scheduler": {"scheduler": scheduler, "monitor": "val_acc", "interval": "epoch"}}
+        if recipe.scheduler == "none":
+            return {"optimizer": optimizer}
+        # Cosine annealing over all max_epochs (T_max = max epochs), stepped per batch for a smooth curve.
+        total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup_steps = int(recipe.warmup_epochs * total_steps / recipe.max_epochs)
+
+        def factor(step: int) -> float:
+            if step < warmup_steps:
+                return (step + 1) / warmup_steps
+            progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class EpochReport(pl.Callback):
+    """After each epoch: one line in the published format, and the history CSV rewritten."""
+
+    def __init__(self, history_path: Path, max_epochs: int) -> None:
+        self.history_path = history_path
+        self.max_epochs = max_epochs
+        self.history: list[dict[str, float]] = []
+        self._epoch_start = 0.0
+        self._lr = 0.0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._epoch_start = time.perf_counter()
+        self._lr = trainer.optimizers[0].param_groups[0]["lr"]
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
+        row = {
+            "epoch": trainer.current_epoch + 1,
+            "train_loss": metrics.get("train_loss", float("nan")),
+            "train_acc": metrics.get("train_acc", float("nan")),
+            "val_loss": metrics.get("val_loss", float("nan")),
+            "val_acc": metrics.get("val_acc", float("nan")),
+            "lr": self._lr,
+            "epoch_time_s": time.perf_counter() - self._epoch_start,
+        }
+        self.history.append(row)
+        if trainer.is_global_zero:
+            write_csv(self.history, self.history_path)
+            log.info("Epoch %d/%d, Loss: %.4f, Train Acc: %.2f%%, Val Acc: %.2f%%", row["epoch"], self.max_epochs,
+                     row["train_loss"], 100 * row["train_acc"], 100 * row["val_acc"])
+
+
+def show_progress() -> bool:
+    """Progress bars on an interactive terminal only: in logs and CI they would print thousands of lines."""
+    return sys.stderr.isatty()
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What training produced: the per-epoch history and where the selected weights are."""
+
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_val_acc: float
+    train_time_s: float
+    weights_path: Path
+
+
+def fit(module: ImageClassifier, train: DataLoader, val: DataLoader, recipe: TrainConfig, run_dir: Path,
+        accelerator: str = "auto", devices: int | str = 1) -> FitResult:
+    """Train `module` with early stopping and checkpoints in `run_dir`; export the best weights as safetensors."""
+    report = EpochReport(run_dir / "history.csv", recipe.max_epochs)
+    best = pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_acc",
+                                        mode="max", save_last=True, enable_version_counter=False)
+    callbacks: list[pl.Callback] = [report, best]
+    if recipe.patience > 0:
+        callbacks.append(pl.callbacks.EarlyStopping(monitor="val_acc", mode="max", patience=recipe.patience,
+                                                    min_delta=recipe.min_delta))
+    trainer = pl.Trainer(
+        accelerator=accelerator, devices=devices, precision=recipe.precision, max_epochs=recipe.max_epochs,
+        gradient_clip_val=recipe.grad_clip or None, callbacks=callbacks, logger=False,
+        num_sanity_val_steps=0, default_root_dir=run_dir, enable_model_summary=False,
+        enable_progress_bar=show_progress(),
+    )
+    start = time.perf_counter()
+    trainer.fit(module, train, val)
+    train_time = time.perf_counter() - start
+
+    # The first epoch with the highest validation accuracy: the one ModelCheckpoint kept.
+    best_row = max(report.history, key=lambda row: (row["val_acc"], -row["epoch"]))
+    weights_path = run_dir / "best.safetensors"
+    checkpoint = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
+    state = {key.removeprefix("network."): value.contiguous() for key, value in checkpoint["state_dict"].items()
+             if key.startswith("network.")}
+    atomic_write_bytes(safetensors_bytes(state), weights_path)
+    log.info("Total training time: %.2f seconds", train_time)
+    log.info("Best model found at epoch %d with validation accuracy: %.2f%%", best_row["epoch"], 100 * best_row["val_acc"])
+    return FitResult(report.history, int(best_row["epoch"]), best_row["val_acc"], train_time, weights_path)
+
