@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # A loader that serves whole resident batches needs no worker processes.
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
 
 
 class _ResidentBatches(Dataset):

@@ -1,0 +1,59 @@
+"""Shared fixtures: offline hub, a private cache, small configs and image folders made on the fly."""
+
+import os
+import tempfile
+from pathlib import Path
+
+# Read by huggingface_hub when it is imported, so set before any test imports timm: hub look-ups
+# fail at once instead of retrying for a minute, and nothing reaches the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="vitswin-hf-")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+CIFAR10_JPG = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10-jpg"
+
+
+def tiny_study(tmp_path: Path, **data: object) -> dict:
+    """A raw config for a fast study: two very small models at 16 pixels on synthetic shapes."""
+    recipe = {"batch_size": 64, "max_epochs": 2, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 0.5}
+    return {
+        "name": "tiny",
+        "out_dir": str(tmp_path / "runs"),
+        "seed": 0,
+        "data": {"source": "shapes", "image_size": 16, "train_size": 600, "test_size": 200,
+                 "cache_dir": str(tmp_path / "cache"), **data},
+        "models": {
+            "vit": {"name": "vit_tiny_patch16_224", "image_size": 16,
+                    "options": {"patch_size": 4, "embed_dim": 32, "depth": 2, "num_heads": 2},
+                    "augment": {"hflip": True}, "train": recipe},
+            "swin": {"name": "swin_tiny_patch4_window7_224", "image_size": 16,
+                     "options": {"patch_size": 2, "window_size": 4, "embed_dim": 16, "depths": [2, 2],
+                                 "num_heads": [1, 2]},
+                     "train": recipe},
+        },
+    }
+
+
+def write_image(path: Path, mode: str = "RGB", size: tuple[int, int] = (12, 10), seed: int = 0) -> Path:
+    """Save a random image of the given PIL mode and size (format from the suffix)."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "I;16":
+        Image.fromarray(rng.integers(0, 65535, size[::-1], dtype=np.uint16)).save(path)
+    elif mode == "P":
+        Image.fromarray(rng.integers(0, 255, (*size[::-1], 3), dtype=np.uint8)).convert("P").save(path)
+    else:
+        channels = len(mode)
+        shape = size[::-1] if channels == 1 else (*size[::-1], channels)
+        Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(path)  # mode from the shape
+    return path
+
+
+def make_image_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog"), per_class: int = 4) -> Path:
+    for index, name in enumerate(classes):
+        for i in range(per_class):
+            write_image(root / name / f"{i}.png", seed=10 * index + i)
+    return root

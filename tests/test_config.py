@@ -1,0 +1,97 @@
+"""Config: the shipped files, overrides, and one clear sentence for every bad key or value."""
+
+from pathlib import Path
+
+import pytest
+
+from vitswin.config import CIFAR10_MEAN, CIFAR10_STD, load_config, validate_config
+from vitswin.errors import VitswinError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_seed_config_matches_the_published_tables() -> None:
+    config = load_config(CONFIGS / "seed-cifar10.yaml")
+    assert config.data.source == "cifar10"
+    assert config.data.mean == (0.4914, 0.4822, 0.4465) and config.data.std == (0.2470, 0.2435, 0.2616)
+    assert config.data.val_split == "test"  # the published protocol
+    vit, swin = config.models["vit"], config.models["swin"]
+    assert (vit.name, swin.name) == ("vit_base_patch16_224", "swin_base_patch4_window7_224")
+    assert vit.pretrained == swin.pretrained == "hub"
+    assert vit.image_size == swin.image_size == 224
+    assert vit.head_dropout == 0.0 and swin.head_dropout == 0.2
+    published = {  # SEED_STUDY.md, training recipe table
+        "vit": dict(lr=5e-5, weight_decay=0.01, label_smoothing=0.0, scheduler="cosine"),
+        "swin": dict(lr=1e-4, weight_decay=0.001, label_smoothing=0.1, scheduler="plateau"),
+    }
+    for key, values in published.items():
+        recipe = config.models[key].train
+        for field, value in values.items():
+            assert getattr(recipe, field) == value, (key, field)
+        assert recipe.batch_size == 32 and recipe.max_epochs == 50
+        assert recipe.patience == 5 and recipe.min_delta == 0.001 and recipe.grad_clip == 1.0
+    # Augmentation for Swin only: flip, colour jitter, random affine.
+    assert not vit.augment.hflip and not vit.augment.colour_jitter and not vit.augment.affine
+    assert swin.augment.hflip and swin.augment.colour_jitter and swin.augment.affine
+    assert swin.augment.brightness > 0 and swin.augment.contrast > 0 and swin.augment.saturation > 0
+
+
+def test_default_and_cpu_configs_load() -> None:
+    default = load_config()
+    assert default.data.source == "shapes" and set(default.models) == {"vit", "swin"}
+    assert all(model.pretrained == "none" for model in default.models.values())
+    cpu = load_config(CONFIGS / "cpu-cifar10.yaml")
+    assert cpu.data.mean == CIFAR10_MEAN and cpu.data.std == CIFAR10_STD
+    assert all(model.image_size == 32 for model in cpu.models.values())
+
+
+def test_overrides_set_nested_values_with_yaml_types() -> None:
+    config = load_config(None, ["models.swin.train.lr=2e-4", "data.val_split=test", "models.vit.options.depth=2"])
+    assert config.models["swin"].train.lr == 2e-4
+    assert config.data.val_split == "test"
+    assert config.models["vit"].options["depth"] == 2
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("models.swin.train.lrr=1", "unknown config key 'models.swin.train.lrr'; did you mean 'lr'?"),
+    ("dataa.source=shapes", "unknown config key 'dataa'; did you mean 'data'?"),
+    ("models.vit.train.lr=-0.1", "config key 'models.vit.train.lr' has bad value -0.1: input should be greater than 0."),
+    ("models.vit.train.scheduler=step", "config key 'models.vit.train.scheduler' has bad value 'step': "
+                                        "input should be 'cosine', 'plateau' or 'none'."),
+    ("data.val_split=1.5", "config key 'data.val_split' has bad value 1.5: must be a fraction between 0 and 1, "
+                           "or 'test' to validate on the test set."),
+    ("models.vit.train.batch_size=many", "config key 'models.vit.train.batch_size' has bad value 'many'"),
+    ("models.vit.pretrained=/no/such/file.pth", "config key 'models.vit.pretrained' has bad value "
+                                                "'/no/such/file.pth': must be 'hub', 'none' or the path"),
+    ("lr", "override 'lr' is not of the form key=value"),
+])
+def test_bad_overrides_give_one_sentence(override: str, message: str) -> None:
+    with pytest.raises(VitswinError) as error:
+        load_config(None, [override])
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
+
+
+def test_models_must_not_be_empty_and_are_required() -> None:
+    with pytest.raises(VitswinError, match="config section 'models' is invalid: must name at least one model."):
+        validate_config({"models": {}})
+    with pytest.raises(VitswinError, match="config key 'models' is required"):
+        validate_config({})
+
+
+def test_unparsable_and_missing_files(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("models:\n  vit: [unclosed\n")
+    with pytest.raises(VitswinError, match=r"broken.yaml is not valid YAML at line \d+; fix its syntax."):
+        load_config(broken)
+    with pytest.raises(VitswinError, match="config file .*nothing.yaml does not exist"):
+        load_config(tmp_path / "nothing.yaml")
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n")
+    with pytest.raises(VitswinError, match="must hold a mapping of keys to values, not list"):
+        load_config(listing)
+
+
+def test_imagefolder_needs_a_root() -> None:
+    with pytest.raises(VitswinError, match="data.root must name the image folder"):
+        load_config(None, ["data.source=imagefolder"])

@@ -1,0 +1,76 @@
+"""Batch transforms: exact normalisation and resizing, per-image augmentation, black fill."""
+
+import torch
+import torch.nn.functional as F
+
+from vitswin.config import AugmentConfig
+from vitswin.transforms import BatchTransform
+
+MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+def random_images(n: int = 8, size: int = 16, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def reference(images: torch.Tensor) -> torch.Tensor:
+    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+    return (images.float() / 255 - mean) / std
+
+
+def test_eval_path_normalises_and_resizes_exactly() -> None:
+    images = random_images()
+    same_size = BatchTransform(16, MEAN, STD)(images)
+    assert torch.allclose(same_size, reference(images), atol=1e-5)
+    upsampled = BatchTransform(48, MEAN, STD)(images)
+    expected = F.interpolate(reference(images), size=(48, 48), mode="bilinear", align_corners=False)
+    assert upsampled.shape == (8, 3, 48, 48) and torch.allclose(upsampled, expected, atol=1e-5)
+
+
+def test_no_augmentation_outside_training() -> None:
+    transform = BatchTransform(32, MEAN, STD, AugmentConfig(hflip=True, brightness=0.5, degrees=30))
+    images = random_images()
+    assert torch.equal(transform(images, train=False), transform(images, train=False))
+
+
+def test_flip_is_drawn_per_image_and_exact() -> None:
+    transform = BatchTransform(16, MEAN, STD, AugmentConfig(hflip=True))
+    images = random_images(1).repeat(64, 1, 1, 1)
+    torch.manual_seed(0)
+    out = transform(images, train=True)
+    plain, flipped = reference(images[:1]), reference(images[:1]).flip(-1)
+    is_plain = [torch.allclose(o, plain[0], atol=1e-4) for o in out]
+    is_flipped = [torch.allclose(o, flipped[0], atol=1e-4) for o in out]
+    assert all(p or f for p, f in zip(is_plain, is_flipped, strict=True))
+    assert 10 < sum(is_flipped) < 54  # about half, each image its own coin
+
+
+def test_colour_jitter_and_affine_differ_per_image() -> None:
+    augment = AugmentConfig(hflip=True, brightness=0.2, contrast=0.2, saturation=0.2,
+                            degrees=10, translate=0.1, scale=(0.9, 1.1))
+    transform = BatchTransform(64, MEAN, STD, augment)
+    images = random_images(1).repeat(16, 1, 1, 1)
+    torch.manual_seed(0)
+    out = transform(images, train=True)
+    assert out.shape == (16, 3, 64, 64) and torch.isfinite(out).all()
+    distinct = {tuple(o.flatten()[:50].round(decimals=4).tolist()) for o in out}
+    assert len(distinct) == 16
+
+
+def test_pixels_shifted_in_from_outside_are_black() -> None:
+    transform = BatchTransform(16, MEAN, STD, AugmentConfig(translate=0.9))
+    images = torch.full((32, 3, 16, 16), 200, dtype=torch.uint8)
+    torch.manual_seed(0)
+    out = transform(images, train=True)
+    black = (-(torch.tensor(MEAN) / torch.tensor(STD))).view(3, 1, 1)
+    corner_values = out[:, :, 0, 0]
+    assert any(torch.allclose(value, black.flatten(), atol=1e-4) for value in corner_values)
+
+
+def test_brightness_scales_pixels_within_the_configured_range() -> None:
+    transform = BatchTransform(8, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), AugmentConfig(brightness=0.5))
+    images = torch.full((256, 3, 8, 8), 100, dtype=torch.uint8)
+    torch.manual_seed(0)
+    factors = transform(images, train=True)[:, 0, 0, 0] / (100 / 255)
+    assert factors.min() >= 0.5 - 1e-5 and factors.max() <= 1.5 + 1e-5
+    assert factors.max() - factors.min() > 0.8  # spread over the range, not one factor for the batch
