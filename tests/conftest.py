@@ -17,13 +17,13 @@ CIFAR10_JPG = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cif
 
 
 def tiny_study(tmp_path: Path, **data: object) -> dict:
-    """A raw config for a fast study: two very small models at 16 pixels on synthetic shapes."""
-    recipe = {"batch_size": 64, "max_epochs": 2, "lr": 2e-3, "weight_decay": 0.05, "warmup_epochs": 0.5}
+    """A raw config for a fast study: two very small models at 16 pixels (on synthetic shapes by default)."""
+    recipe = {"batch_size": 32, "max_epochs": 3, "lr": 3e-3, "weight_decay": 0.05, "warmup_epochs": 0.5}
     return {
         "name": "tiny",
         "out_dir": str(tmp_path / "runs"),
         "seed": 0,
-        "data": {"source": "shapes", "image_size": 16, "train_size": 600, "test_size": 200,
+        "data": {"source": "shapes", "image_size": 16, "train_size": 500, "test_size": 100,
                  "cache_dir": str(tmp_path / "cache"), **data},
         "models": {
             "vit": {"name": "vit_tiny_patch16_224", "image_size": 16,
@@ -56,4 +56,18 @@ def make_image_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog"), per
     for index, name in enumerate(classes):
         for i in range(per_class):
             write_image(root / name / f"{i}.png", seed=10 * index + i)
+    return root
+
+
+def make_two_colour_folder(root: Path, per_class: int = 600, size: int = 16) -> Path:
+    """An easy two-class task: noisy images that are mostly red ("warm") or mostly blue ("cool")."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", per_class), ("test", per_class // 3)):
+        for label, channel in (("cool", 2), ("warm", 0)):
+            folder = root / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                pixels = rng.integers(0, 120, (size, size, 3))
+                pixels[..., channel] += 120
+                Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i}.png")
     return root

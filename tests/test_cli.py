@@ -1,0 +1,107 @@
+"""The command line: help texts, and every bad input as one line on stderr with a non-zero exit."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_image_folder, tiny_study
+from vitswin.cli import main
+
+
+def run_cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+def write_config(tmp_path: Path, raw: dict) -> str:
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+@pytest.mark.parametrize("command", [[], ["study"], ["train"], ["evaluate"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "vitswin.cli", *command, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "usage: vitswin" in result.stdout
+
+
+def assert_one_line_error(code: int, err: str, expected: str) -> None:
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vitswin: error: "), err
+    assert expected in lines[0]
+    assert "Traceback" not in err
+
+
+def test_missing_data_folder(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    config = write_config(tmp_path, tiny_study(tmp_path, source="imagefolder", root=str(tmp_path / "nowhere")))
+    assert_one_line_error(*run_cli(capsys, "study", config), "nowhere does not exist; set data.root")
+
+
+def test_empty_class_folder(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    root = make_image_folder(tmp_path / "images")
+    (root / "empty").mkdir()
+    config = write_config(tmp_path, tiny_study(tmp_path, source="imagefolder", root=str(root)))
+    assert_one_line_error(*run_cli(capsys, "study", config), "empty holds no images")
+
+
+def test_class_mismatch(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    make_image_folder(tmp_path / "set" / "train", ("a", "b"))
+    make_image_folder(tmp_path / "set" / "test", ("a", "c"))
+    config = write_config(tmp_path, tiny_study(tmp_path, source="imagefolder", root=str(tmp_path / "set")))
+    assert_one_line_error(*run_cli(capsys, "study", config), "class folders differ between train and test")
+
+
+def test_corrupt_image(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    root = make_image_folder(tmp_path / "images")
+    (root / "cat" / "bad.png").write_bytes(b"garbage")
+    config = write_config(tmp_path, tiny_study(tmp_path, source="imagefolder", root=str(root)))
+    assert_one_line_error(*run_cli(capsys, "study", config), "bad.png is not a readable image")
+
+
+def test_unknown_model_name(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    raw = tiny_study(tmp_path)
+    raw["models"]["vit"]["name"] = "swin_tiny_patch4_window7_244"
+    assert_one_line_error(*run_cli(capsys, "study", write_config(tmp_path, raw)),
+                          "'swin_tiny_patch4_window7_244' is not a timm model name; did you mean swin_tiny_patch4_window7_224")
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("models.vit.train.lrr=1", "unknown config key 'models.vit.train.lrr'; did you mean 'lr'?"),
+    ("models.vit.train.lr=-1", "config key 'models.vit.train.lr' has bad value -1"),
+    ("models.swin.train.scheduler=linear", "config key 'models.swin.train.scheduler' has bad value 'linear'"),
+])
+def test_bad_config_values(capsys: pytest.CaptureFixture, override: str, expected: str) -> None:
+    assert_one_line_error(*run_cli(capsys, "study", "--set", override), expected)
+
+
+def test_hub_offline(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    config = write_config(tmp_path, tiny_study(tmp_path))
+    assert_one_line_error(*run_cli(capsys, "train", config, "--model", "vit", "--set", "models.vit.pretrained=hub"),
+                          "could not be fetched from the Hugging Face hub")
+
+
+def test_unknown_model_key_and_unfinished_run(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    assert_one_line_error(*run_cli(capsys, "train", "--model", "resnet"), "the config has no model 'resnet'")
+    assert_one_line_error(*run_cli(capsys, "evaluate", str(tmp_path)), "is not a finished run folder")
+
+
+def test_errors_from_the_installed_command_have_no_traceback(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "vitswin.cli", "study", str(tmp_path / "absent.yaml")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"vitswin: error: config file {tmp_path / 'absent.yaml'} does not exist; " \
+                                    f"pass the path of a YAML study config."
+
+
+def test_train_then_evaluate_from_the_command_line(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    raw = tiny_study(tmp_path)
+    raw["models"]["vit"]["train"]["max_epochs"] = 1
+    config = write_config(tmp_path, raw)
+    assert main(["train", config, "--model", "vit", "--out", str(tmp_path / "out")]) == 0
+    run_dir = tmp_path / "out" / "tiny" / "vit"
+    assert (run_dir / "metrics.json").is_file()
+    assert main(["evaluate", str(run_dir)]) == 0

@@ -1,0 +1,137 @@
+"""Training and evaluation end to end on tiny models: learning, artifacts, metrics, selection."""
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import make_two_colour_folder, tiny_study
+from vitswin.config import validate_config
+from vitswin.data import load_data
+from vitswin.errors import VitswinError
+from vitswin.evaluation import Evaluation
+from vitswin.study import evaluate_run, run_study, train_model
+
+
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    tmp_path = tmp_path_factory.mktemp("study")
+    root = make_two_colour_folder(tmp_path / "colours")
+    config = validate_config(tiny_study(tmp_path, source="imagefolder", root=str(root)))
+    logger = logging.getLogger("vitswin")
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        summaries = run_study(config)
+    finally:
+        logger.removeHandler(handler)
+    return config, summaries, lines
+
+
+def test_both_models_learn_above_chance(finished_study: tuple) -> None:
+    _, summaries, _ = finished_study
+    assert [s.model for s in summaries] == ["vit", "swin"]
+    for summary in summaries:
+        assert summary.test_acc > 0.8, summary  # two classes: chance is 0.5
+        assert summary.epochs_run == 3 and 1 <= summary.best_epoch <= 3
+        assert summary.train_time_s > 0 and summary.time_per_epoch_s > 0
+
+
+def test_run_folders_hold_every_artifact(finished_study: tuple) -> None:
+    config, summaries, _ = finished_study
+    study_dir = config.study_dir
+    assert json.loads((study_dir / "summary.json").read_text())["validation"] == "held-out"
+    for summary in summaries:
+        run_dir = Path(summary.run_dir)
+        for name in ("config.yaml", "history.csv", "best.safetensors", "train.json", "metrics.json",
+                     "predictions.npz", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+            assert (run_dir / name).is_file(), name
+        with open(run_dir / "history.csv") as handle:
+            history = list(csv.DictReader(handle))
+        assert [int(row["epoch"]) for row in history] == [1, 2, 3]
+        assert set(history[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s"}
+        best = max(history, key=lambda row: float(row["val_acc"]))
+        assert int(best["epoch"]) == summary.best_epoch
+        assert float(best["val_acc"]) == pytest.approx(summary.best_val_acc)
+
+
+def test_published_epoch_lines_are_logged(finished_study: tuple) -> None:
+    _, _, lines = finished_study
+    import re
+
+    epoch_lines = [line for line in lines if line.startswith("Epoch ")]
+    assert len(epoch_lines) == 6
+    assert all(re.fullmatch(r"Epoch \d+/3, Loss: \d+\.\d{4}, Train Acc: \d+\.\d{2}%, Val Acc: \d+\.\d{2}%", line)
+               for line in epoch_lines)
+    assert sum(line.startswith("Total training time: ") for line in lines) == 2
+    assert sum(line.startswith("Best model found at epoch ") for line in lines) == 2
+
+
+def test_metrics_agree_with_an_independent_computation(finished_study: tuple) -> None:
+    _, summaries, _ = finished_study
+    run_dir = Path(summaries[0].run_dir)
+    saved = np.load(run_dir / "predictions.npz")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    preds, labels = saved["probabilities"].argmax(1), saved["labels"]
+    assert saved["probabilities"].shape == (100, 2)
+    assert np.allclose(saved["probabilities"].sum(1), 1, atol=1e-5)
+    assert metrics["accuracy"] == pytest.approx((preds == labels).mean())
+    confusion = np.zeros((2, 2), dtype=int)
+    np.add.at(confusion, (labels, preds), 1)
+    assert metrics["confusion_matrix"] == confusion.tolist()
+    for index, name in enumerate(metrics["class_names"]):
+        per_class = metrics["per_class"][name]
+        assert per_class["recall"] == pytest.approx(confusion[index, index] / confusion[index].sum())
+        column = confusion[:, index].sum()
+        assert per_class["precision"] == pytest.approx(confusion[index, index] / column if column else 0.0)
+
+
+def test_best_weights_are_the_selected_checkpoint(finished_study: tuple) -> None:
+    _, summaries, _ = finished_study
+    run_dir = Path(summaries[1].run_dir)
+    exported = load_file(str(run_dir / "best.safetensors"))
+    checkpoint = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)
+    for key, value in exported.items():
+        assert torch.equal(checkpoint["state_dict"][f"network.{key}"], value)
+
+
+def test_evaluate_run_reproduces_the_test_metrics(finished_study: tuple) -> None:
+    _, summaries, _ = finished_study
+    run_dir = Path(summaries[0].run_dir)
+    before = json.loads((run_dir / "metrics.json").read_text())
+    again = evaluate_run(run_dir)
+    assert again["accuracy"] == pytest.approx(before["accuracy"])
+    assert again["confusion_matrix"] == before["confusion_matrix"]
+
+
+def test_evaluate_run_needs_a_finished_run(tmp_path: Path) -> None:
+    with pytest.raises(VitswinError, match="is not a finished run folder"):
+        evaluate_run(tmp_path)
+
+
+def test_test_as_validation_protocol_and_plateau_schedule(tmp_path: Path) -> None:
+    raw = tiny_study(tmp_path, val_split="test")
+    raw["models"]["vit"]["train"] = {"max_epochs": 1, "batch_size": 64, "scheduler": "plateau", "lr": 1e-3}
+    config = validate_config(raw)
+    splits = load_data(config.data, config.seed)
+    summary = train_model(config, "vit", splits)
+    train = json.loads((Path(summary.run_dir) / "train.json").read_text())
+    assert train["validation"] == "test"
+    assert summary.best_val_acc == pytest.approx(summary.test_acc, abs=1e-6)  # the same test images
+
+
+def test_evaluation_metrics_on_a_hand_made_case() -> None:
+    probabilities = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    metrics = Evaluation(probabilities, torch.tensor([0, 1, 1, 1]), ["a", "b"]).metrics()
+    assert metrics["accuracy"] == 0.75
+    assert metrics["confusion_matrix"] == [[1, 0], [1, 2]]
+    assert metrics["per_class"]["a"] == {"precision": 0.5, "recall": 1.0, "accuracy": 1.0, "support": 1}
+    assert metrics["per_class"]["b"]["recall"] == pytest.approx(2 / 3)
