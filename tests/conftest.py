@@ -9,9 +9,8 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="vitswin-hf-")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
 
 CIFAR10_JPG = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10-jpg"
 

@@ -9,8 +9,8 @@ import torch
 
 from conftest import CIFAR10_JPG, make_image_folder, write_image
 from vitswin.config import DataConfig
-from vitswin.data import load_data, read_source
 from vitswin.data import imagefolder as imagefolder_module
+from vitswin.data import load_data, read_source
 from vitswin.data.shapes import CLASS_NAMES, make_shapes
 from vitswin.data.splits import stratified_split
 from vitswin.errors import VitswinError
