@@ -3,6 +3,7 @@
 import csv
 import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +66,6 @@ def test_run_folders_hold_every_artifact(finished_study: tuple) -> None:
 
 def test_published_epoch_lines_are_logged(finished_study: tuple) -> None:
     _, _, lines = finished_study
-    import re
-
     epoch_lines = [line for line in lines if line.startswith("Epoch ")]
     assert len(epoch_lines) == 6
     assert all(re.fullmatch(r"Epoch \d+/3, Loss: \d+\.\d{4}, Train Acc: \d+\.\d{2}%, Val Acc: \d+\.\d{2}%", line)
