@@ -70,10 +70,11 @@ def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary
         resident_loader(splits.val, recipe.batch_size, shuffle=False),
         recipe, run_dir, config.accelerator, config.devices,
     )
+    _load_weights(module, result.weights_path)
     summary = RunSummary(
         model=key,
         architecture=config.models[key].name,
-        test_acc=_evaluate_weights(module, result.weights_path, run_config, splits.test, run_dir)["accuracy"],
+        test_acc=_save_evaluation(module, run_config, splits.test, run_dir)["accuracy"],
         best_epoch=result.best_epoch,
         best_val_acc=result.best_val_acc,
         epochs_run=len(result.history),
@@ -85,30 +86,44 @@ def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary
     return summary
 
 
-def _evaluate_weights(module: ImageClassifier, weights: Path, config: StudyConfig, test: ImageSet,
-                      run_dir: Path) -> dict:
-    """Load the selected weights into `module`, predict the test set once, write metrics and predictions."""
+def _load_weights(module: ImageClassifier, weights: Path) -> None:
     try:
         module.network.load_state_dict(load_file(str(weights)))
     except RuntimeError as error:
         raise VitswinError(f"{weights} does not fit the configured model ({str(error).splitlines()[0]}); "
                            f"the run folder's config and weights come from different runs.") from None
+
+
+def _save_evaluation(module: ImageClassifier, config: StudyConfig, test: ImageSet, run_dir: Path) -> dict:
+    """Predict the test set once with `module`, write metrics and predictions, return the metrics."""
     recipe = module.recipe
     evaluation = predict(module, test, recipe.batch_size, recipe.precision, config.accelerator, config.devices)
     return evaluation.save(run_dir)
 
 
-def evaluate_run(run_dir: Path, splits: DataSplits | None = None) -> dict:
-    """Re-evaluate a finished run folder's selected weights on its test set; rewrite its metrics."""
+def finished_run_config(run_dir: Path) -> StudyConfig:
+    """The config of a finished run folder (one with config.yaml and best.safetensors)."""
     run_dir = Path(run_dir)
-    weights = run_dir / "best.safetensors"
-    if not (run_dir / "config.yaml").is_file() or not weights.is_file():
+    if not (run_dir / "config.yaml").is_file() or not (run_dir / "best.safetensors").is_file():
         raise VitswinError(f"{run_dir} is not a finished run folder (it needs config.yaml and best.safetensors); "
                            f"train the model first with 'vitswin train'.")
-    config = load_config(run_dir / "config.yaml")
+    return load_config(run_dir / "config.yaml")
+
+
+def load_trained(run_dir: Path, num_classes: int) -> ImageClassifier:
+    """The classifier of a finished run folder with its selected weights loaded."""
+    config = finished_run_config(run_dir)
+    module = _classifier(config, next(iter(config.models)), num_classes, pretrained=False)
+    _load_weights(module, Path(run_dir) / "best.safetensors")
+    return module
+
+
+def evaluate_run(run_dir: Path, splits: DataSplits | None = None) -> dict:
+    """Re-evaluate a finished run folder's selected weights on its test set; rewrite its metrics."""
+    config = finished_run_config(run_dir)
     splits = splits or load_data(config.data, config.seed)
-    module = _classifier(config, next(iter(config.models)), len(splits.class_names), pretrained=False)
-    return _evaluate_weights(module, weights, config, splits.test, run_dir)
+    module = load_trained(run_dir, len(splits.class_names))
+    return _save_evaluation(module, config, splits.test, Path(run_dir))
 
 
 def run_study(config: StudyConfig) -> list[RunSummary]:

@@ -1,0 +1,60 @@
+"""The published figures: one row per image, the original then each model's heatmap, titled with its prediction."""
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from vitswin.artifacts import atomic_write_bytes
+
+DPI = 100
+CELL_INCHES = 1.6  # image area of one cell
+TITLE_INCHES = 0.3  # room for the title above each cell
+WRONG_COLOUR = "#c0392b"
+
+
+@dataclass(frozen=True)
+class ModelColumn:
+    """One model's heatmaps (N, H, W) in [0, 1] at display size, and its predicted class names."""
+
+    name: str
+    maps: np.ndarray
+    predictions: list[str]
+
+
+def heatmap_grid(images: np.ndarray, true_names: list[str], columns: list[ModelColumn], overlay: bool) -> Figure:
+    """Rows of [original | model heatmaps]; `images` are (N, H, W, 3) floats in [0, 1] at display size.
+
+    With `overlay`, each heatmap is drawn translucently over its image; otherwise alone. Wrong predictions
+    are titled in red and marked "(wrong)".
+    """
+    rows, cols = len(images), 1 + len(columns)
+    figure = Figure(figsize=(cols * CELL_INCHES, rows * (CELL_INCHES + TITLE_INCHES)), dpi=DPI)
+    axes = figure.subplots(rows, cols, squeeze=False)
+    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.1 / rows, wspace=0.05,
+                           hspace=TITLE_INCHES / CELL_INCHES)
+    for row, (image, truth) in enumerate(zip(images, true_names, strict=True)):
+        axes[row, 0].imshow(image, interpolation="bilinear")
+        axes[row, 0].set_title(f"true: {truth}", fontsize=8)
+        for col, column in enumerate(columns, start=1):
+            axis = axes[row, col]
+            if overlay:
+                axis.imshow(image, interpolation="bilinear")
+            axis.imshow(column.maps[row], cmap="jet", vmin=0, vmax=1, alpha=0.5 if overlay else 1.0,
+                        interpolation="bilinear")
+            predicted = column.predictions[row]
+            wrong = predicted != truth
+            axis.set_title(f"{column.name}: {predicted}{' (wrong)' if wrong else ''}", fontsize=8,
+                           color=WRONG_COLOUR if wrong else "black")
+    for axis in axes.flat:
+        axis.set_axis_off()
+    return figure
+
+
+def save_figure(figure: Figure, path: Path) -> None:
+    """Render `figure` to PNG at its own size and write it atomically."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    atomic_write_bytes(buffer.getvalue(), path)

@@ -1,0 +1,106 @@
+"""Heatmap methods by name: the pytorch-grad-cam family, plus attention rollout for ViT.
+
+Every method maps a batch of model inputs (B, 3, H, W) and one target class per image to heatmaps
+(B, H, W) at the input size, scaled to [0, 1] per image (the library's convention).
+"""
+
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pytorch_grad_cam import (
+    AblationCAM,
+    EigenCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    HiResCAM,
+    LayerCAM,
+    ScoreCAM,
+    XGradCAM,
+)
+from pytorch_grad_cam.utils.image import scale_cam_image
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+from vitswin.errors import VitswinError
+from vitswin.explain.targets import cam_target
+
+CAM_METHODS = {
+    "gradcam": GradCAM,
+    "gradcam++": GradCAMPlusPlus,
+    "hirescam": HiResCAM,
+    "layercam": LayerCAM,
+    "xgradcam": XGradCAM,
+    "eigencam": EigenCAM,
+    "scorecam": ScoreCAM,
+    "ablationcam": AblationCAM,
+}
+SLOW_METHODS = ("scorecam", "ablationcam")  # one forward pass per channel of the target layer
+METHODS = (*CAM_METHODS, "rollout")
+
+
+def check_method(method: str) -> None:
+    if method not in METHODS:
+        raise VitswinError(f"unknown explanation method '{method}'; choose one of: {', '.join(METHODS)}.")
+
+
+def explain_batch(network: nn.Module, inputs: torch.Tensor, classes: torch.Tensor, method: str) -> np.ndarray:
+    """Heatmaps (B, H, W) in [0, 1] of `network` for `inputs`, each explaining its class in `classes`."""
+    check_method(method)
+    network.eval()
+    if method == "rollout":
+        return attention_rollout(network, inputs)
+    target = cam_target(network, tuple(inputs.shape[-2:]))
+    kwargs = {"ablation_layer": target.ablation_layer} if method == "ablationcam" else {}
+    targets = [ClassifierOutputTarget(int(c)) for c in classes]
+    with CAM_METHODS[method](network, [target.layer], reshape_transform=target.reshape, **kwargs) as cam:
+        return cam(inputs, targets).astype(np.float32)
+
+
+def attention_rollout(network: nn.Module, inputs: torch.Tensor) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema, 2020) of a timm ViT: how much each patch flows into the output.
+
+    Per block, the head-averaged attention plus the identity (the residual path), rows renormalised;
+    the product over blocks gives token-to-token flow. The class token's row is the map (the mean
+    over patch rows for models that pool patches instead of using a class token).
+    """
+    from timm.models.vision_transformer import VisionTransformer
+
+    if not isinstance(network, VisionTransformer):
+        raise VitswinError(f"attention rollout needs a ViT (it follows the class token through every block); "
+                           f"this model is a {type(network).__name__}; use a Grad-CAM method for it.")
+    with _recorded_attention(network) as attentions, torch.no_grad():
+        network(inputs)
+    tokens = attentions[0].shape[-1]
+    identity = torch.eye(tokens)
+    flow = identity.expand(len(inputs), tokens, tokens)
+    for attention in attentions:
+        mixed = attention.mean(1) + identity
+        flow = (mixed / mixed.sum(-1, keepdim=True)) @ flow
+    prefix = network.num_prefix_tokens
+    uses_class_token = network.global_pool == "token" and network.cls_token is not None
+    patch_flow = flow[:, 0, prefix:] if uses_class_token else flow[:, prefix:, prefix:].mean(1)
+    grid = network.patch_embed.dynamic_feat_size(tuple(inputs.shape[-2:]))
+    maps = F.interpolate(patch_flow.reshape(-1, 1, *grid), size=inputs.shape[-2:], mode="bilinear",
+                         align_corners=False)[:, 0]
+    return scale_cam_image(maps.numpy()).astype(np.float32)
+
+
+@contextmanager
+def _recorded_attention(network: nn.Module):
+    """Collect every block's attention probabilities (B, heads, N, N), with fused attention switched off."""
+    attentions: list[torch.Tensor] = []
+    blocks = [block.attn for block in network.blocks]
+    fused = [attn.fused_attn for attn in blocks]
+    hooks = [attn.attn_drop.register_forward_hook(lambda _m, _i, out: attentions.append(out.detach().float().cpu()))
+             for attn in blocks]
+    for attn in blocks:
+        attn.fused_attn = False  # the fused kernel never materialises the attention matrix
+    try:
+        yield attentions
+    finally:
+        for attn, was_fused in zip(blocks, fused, strict=True):
+            attn.fused_attn = was_fused
+        for hook in hooks:
+            hook.remove()

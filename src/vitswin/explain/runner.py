@@ -1,0 +1,245 @@
+"""`vitswin explain`: heatmaps, figures and attention measurements for finished runs on the same images.
+
+Writes into `<study>/explain/<method>/`: overlay.png and heatmaps.png (the published figures),
+maps.npz (raw maps at each model's input size), attention.csv (one row per model and image),
+agreement.csv (one row per model pair and image) and attention.json (means per model and class,
+agreement, and the built-in sanity checks).
+"""
+
+import logging
+from dataclasses import asdict, dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from vitswin.artifacts import write_csv, write_json, write_npz
+from vitswin.config import ModelConfig
+from vitswin.data import ImageSet, load_data
+from vitswin.errors import VitswinError
+from vitswin.explain import metrics
+from vitswin.explain.figures import ModelColumn, heatmap_grid, save_figure
+from vitswin.explain.methods import check_method, explain_batch
+from vitswin.explain.selection import select_images
+from vitswin.models import build_network
+from vitswin.study import finished_run_config, load_trained
+from vitswin.training import ImageClassifier
+
+log = logging.getLogger(__name__)
+
+DISPLAY_MIN = 128  # figures show small images enlarged to at least this many pixels
+
+
+@dataclass(frozen=True)
+class ExplainOptions:
+    """What to explain and how; the defaults are what `vitswin explain` uses."""
+
+    method: str = "gradcam"
+    images: int = 16
+    target: Literal["pred", "true"] = "pred"
+    select: Literal["sample", "disagree", "wrong"] = "sample"
+    seed: int = 0
+    batch_size: int = 16
+    steps: int = 16  # points on each deletion / insertion curve, after the start
+    road: bool = True
+
+
+@dataclass
+class ModelExplanation:
+    """One model's maps for the chosen images and everything measured about them."""
+
+    name: str
+    input_maps: np.ndarray  # (N, H_in, W_in), the method's output at the model's input size
+    maps: np.ndarray  # (N, h, w) at the stored image size, where metrics are measured
+    predictions: np.ndarray  # (N,)
+    explained: np.ndarray  # (N,) the class each map explains
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # per-image measurements
+
+
+def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | None = None) -> Path:
+    """Explain every run on the same test images; write figures, maps and measurements; return the folder."""
+    check_method(options.method)
+    if options.images < 1:
+        raise VitswinError(f"--images must be at least 1, got {options.images}.")
+    run_dirs = [Path(run_dir) for run_dir in run_dirs]
+    names = _run_names(run_dirs)
+    configs = [finished_run_config(run_dir) for run_dir in run_dirs]
+    _check_same_data(run_dirs, configs)
+    test = load_data(configs[0].data, configs[0].seed).test
+    saved = [_saved_predictions(run_dir, test) for run_dir in run_dirs] if options.select != "sample" else []
+    chosen_indices = select_images(test.labels, options.images, options.seed, options.select, saved)
+    chosen = test.subset(chosen_indices)
+    out_dir = Path(out_dir) if out_dir else run_dirs[0].parent / "explain" / options.method
+
+    total = len(run_dirs) * -(-len(chosen) // options.batch_size)
+    with tqdm(total=total, desc=f"explain ({options.method})", unit="batch", disable=None) as progress:
+        explanations = [
+            _explain_model(name, load_trained(run_dir, test.num_classes), config.models, chosen, options, progress)
+            for name, run_dir, config in zip(names, run_dirs, configs, strict=True)
+        ]
+    _write_outputs(out_dir, chosen, chosen_indices, explanations, options)
+    return out_dir
+
+
+def _run_names(run_dirs: list[Path]) -> list[str]:
+    names = [run_dir.name for run_dir in run_dirs]
+    if len(set(names)) < len(names):
+        names = [f"{run_dir.parent.name}/{run_dir.name}" for run_dir in run_dirs]
+    if len(set(names)) < len(names):
+        raise VitswinError("the same run folder is given twice; pass each run once.")
+    return names
+
+
+def _check_same_data(run_dirs: list[Path], configs: list) -> None:
+    first = configs[0]
+    for run_dir, config in zip(run_dirs[1:], configs[1:], strict=True):
+        if config.data != first.data or config.seed != first.seed:
+            raise VitswinError(f"{run_dir} was trained on different data (or seed) than {run_dirs[0]}; "
+                               f"explain runs of one study together, so every model sees the same test images.")
+
+
+def _saved_predictions(run_dir: Path, test: ImageSet) -> np.ndarray:
+    """The run's saved test-set predictions, checked against the test set they claim to describe."""
+    path = run_dir / "predictions.npz"
+    if not path.is_file():
+        raise VitswinError(f"{path} is missing; run 'vitswin evaluate {run_dir}' first.")
+    with np.load(path) as saved:
+        labels, probabilities = saved["labels"], saved["probabilities"]
+    if not np.array_equal(labels, test.labels.numpy()):
+        raise VitswinError(f"{path} does not match the run's test set; run 'vitswin evaluate {run_dir}' to refresh it.")
+    return probabilities.argmax(1)
+
+
+def _explain_model(name: str, module: ImageClassifier, model_configs: dict[str, ModelConfig], chosen: ImageSet,
+                   options: ExplainOptions, progress: tqdm) -> ModelExplanation:
+    network = module.network.eval()
+    randomised = _randomised_twin(next(iter(model_configs.values())), chosen.num_classes, options.seed)
+    stored_size = tuple(chosen.images.shape[-2:])
+    generator = torch.Generator().manual_seed(options.seed)  # random pixel orders: the deletion baseline
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(chosen), options.batch_size):
+        images = chosen.images[start:start + options.batch_size]
+        inputs = module.transform(images)
+        with torch.no_grad():
+            predictions = network(inputs).argmax(1)
+        classes = chosen.labels[start:start + options.batch_size] if options.target == "true" else predictions
+        input_maps = explain_batch(network, inputs, classes, options.method)
+        maps = metrics.resize_maps(input_maps, stored_size)
+        random_maps = metrics.resize_maps(explain_batch(randomised, inputs, classes, options.method), stored_size)
+        batch = {"input_maps": input_maps, "maps": maps, "predictions": predictions.numpy(),
+                 "explained": classes.numpy(), **_measure(network, inputs, input_maps, maps, random_maps, classes,
+                                                          generator, options)}
+        if chosen.masks is not None:
+            batch.update(metrics.pointing(maps, chosen.masks[start:start + options.batch_size].numpy()))
+        for key, value in batch.items():
+            parts.setdefault(key, []).append(value)
+        progress.update()
+    joined = {key: np.concatenate(values) for key, values in parts.items()}
+    fixed = ("input_maps", "maps", "predictions", "explained")
+    return ModelExplanation(name, *(joined.pop(key) for key in fixed), scores=joined)
+
+
+def _randomised_twin(model_config: ModelConfig, num_classes: int, seed: int) -> torch.nn.Module:
+    """The same architecture with freshly initialised weights: the model-randomisation sanity check."""
+    torch.manual_seed(seed + 1)
+    return build_network(model_config.model_copy(update={"pretrained": "none"}), num_classes).eval()
+
+
+def _measure(network: torch.nn.Module, inputs: torch.Tensor, input_maps: np.ndarray, maps: np.ndarray,
+             random_maps: np.ndarray, classes: torch.Tensor, generator: torch.Generator,
+             options: ExplainOptions) -> dict[str, np.ndarray]:
+    with torch.no_grad():
+        probability = network(inputs).float().softmax(1).gather(1, classes.unsqueeze(1))[:, 0].numpy()
+    curves = metrics.perturbation_curves(network, inputs, input_maps, classes, options.steps)
+    random_curves = metrics.perturbation_curves(network, inputs, input_maps, classes, options.steps, generator)
+    scores = {
+        "probability": probability.astype(np.float64),
+        **metrics.concentration(maps),
+        "deletion_auc": metrics.area_under_curve(curves["deletion"]),
+        "insertion_auc": metrics.area_under_curve(curves["insertion"]),
+        "random_deletion_auc": metrics.area_under_curve(random_curves["deletion"]),
+        "random_insertion_auc": metrics.area_under_curve(random_curves["insertion"]),
+        "randomisation_rank_corr": metrics.agreement(maps, random_maps)["rank_corr"],
+    }
+    if options.road:
+        scores["road"] = metrics.road_score(network, inputs, input_maps, classes)
+    return scores
+
+
+def _write_outputs(out_dir: Path, chosen: ImageSet, indices: torch.Tensor, explanations: list[ModelExplanation],
+                   options: ExplainOptions) -> None:
+    names = chosen.class_names
+    true_names = [names[label] for label in chosen.labels]
+    display = max(DISPLAY_MIN, *chosen.images.shape[-2:], *(e.input_maps.shape[-1] for e in explanations))
+    images = F.interpolate(chosen.images.float() / 255, size=(display, display), mode="bilinear",
+                           align_corners=False).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    columns = [ModelColumn(e.name, metrics.resize_maps(e.input_maps, (display, display)),
+                           [names[p] for p in e.predictions]) for e in explanations]
+    for overlay, file_name in ((True, "overlay.png"), (False, "heatmaps.png")):
+        save_figure(heatmap_grid(images, true_names, columns, overlay), out_dir / file_name)
+
+    write_npz(out_dir / "maps.npz", indices=indices.numpy(), labels=chosen.labels.numpy(),
+              class_names=np.array(names), **{f"{e.name}/maps": e.input_maps for e in explanations},
+              **{f"{e.name}/predictions": e.predictions for e in explanations})
+    rows = [{"model": e.name, "test_index": int(index), "class": names[label], "predicted": names[pred],
+             "correct": bool(label == pred), "explained": names[explained],
+             **{key: float(values[i]) for key, values in e.scores.items()}}
+            for e in explanations
+            for i, (index, label, pred, explained) in enumerate(zip(indices.tolist(), chosen.labels.tolist(),
+                                                                    e.predictions, e.explained, strict=True))]
+    write_csv(rows, out_dir / "attention.csv")
+    agreement_rows = _agreement_rows(explanations, indices)
+    if agreement_rows:
+        write_csv(agreement_rows, out_dir / "agreement.csv")
+    summary = {
+        "options": asdict(options),
+        "images": len(chosen),
+        "per_model": {e.name: _means(e.scores) for e in explanations},
+        "per_class": {e.name: {names[c]: _means({k: v[chosen.labels.numpy() == c] for k, v in e.scores.items()})
+                               for c in sorted(set(chosen.labels.tolist()))} for e in explanations},
+        "agreement": _agreement_summary(agreement_rows),
+        "sanity": {e.name: _sanity(e.scores) for e in explanations},
+    }
+    write_json(summary, out_dir / "attention.json")
+    for e in explanations:
+        log.info("%s: %s", e.name, ", ".join(f"{key} {value:.3f}" for key, value in summary["sanity"][e.name].items()))
+
+
+def _agreement_rows(explanations: list[ModelExplanation], indices: torch.Tensor) -> list[dict]:
+    rows = []
+    for first, second in combinations(explanations, 2):
+        scores = metrics.agreement(first.maps, second.maps)
+        rows += [{"model_a": first.name, "model_b": second.name, "test_index": int(index),
+                  "rank_corr": float(scores["rank_corr"][i]), "top20_iou": float(scores["top20_iou"][i])}
+                 for i, index in enumerate(indices.tolist())]
+    return rows
+
+
+def _agreement_summary(rows: list[dict]) -> dict:
+    pairs: dict[str, list[dict]] = {}
+    for row in rows:
+        pairs.setdefault(f"{row['model_a']} vs {row['model_b']}", []).append(row)
+    return {pair: {"rank_corr": float(np.mean([r["rank_corr"] for r in pair_rows])),
+                   "top20_iou": float(np.mean([r["top20_iou"] for r in pair_rows]))}
+            for pair, pair_rows in pairs.items()}
+
+
+def _means(scores: dict[str, np.ndarray]) -> dict[str, float]:
+    return {key: float(np.mean(values)) for key, values in scores.items() if len(values)}
+
+
+def _sanity(scores: dict[str, np.ndarray]) -> dict[str, float]:
+    """The built-in checks: a randomised model's maps differ, a map beats random pixel orders and random maps."""
+    checks = {
+        "randomisation_rank_corr": float(np.mean(scores["randomisation_rank_corr"])),
+        "deletion_auc": float(np.mean(scores["deletion_auc"])),
+        "random_deletion_auc": float(np.mean(scores["random_deletion_auc"])),
+    }
+    if "pointing_hit" in scores:
+        checks["pointing_game"] = float(np.mean(scores["pointing_hit"]))
+        checks["pointing_random"] = float(np.mean(scores["mask_fraction"]))
+    return checks
