@@ -22,7 +22,7 @@ def write_config(tmp_path: Path, raw: dict) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("command", [[], ["study"], ["train"], ["evaluate"]])
+@pytest.mark.parametrize("command", [[], ["study"], ["train"], ["evaluate"], ["explain"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = subprocess.run([sys.executable, "-m", "vitswin.cli", *command, "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "usage: vitswin" in result.stdout

@@ -18,8 +18,10 @@ from pytorch_grad_cam.utils.image import scale_cam_image
 from conftest import tiny_study
 from vitswin.config import load_config, validate_config
 from vitswin.errors import VitswinError
-from vitswin.explain import METHODS, ExplainOptions, explain_batch, explain_runs, metrics
+from vitswin.explain import METHODS, ExplainOptions, metrics
 from vitswin.explain.figures import CELL_INCHES, DPI, TITLE_INCHES, ModelColumn, heatmap_grid
+from vitswin.explain.methods import explain_batch
+from vitswin.explain.runner import explain_runs
 from vitswin.explain.selection import select_images
 from vitswin.explain.targets import cam_target
 from vitswin.models import build_network
@@ -143,11 +145,15 @@ def test_agreement_and_pointing_on_hand_made_maps() -> None:
     assert same["rank_corr"][0] == pytest.approx(1) and same["top20_iou"][0] == 1
     assert opposite["rank_corr"][0] == pytest.approx(-1) and opposite["top20_iou"][0] == 0
     mask = np.zeros((1, 10, 10), dtype=bool)
-    mask[0, :, :3] = True  # the object fills the left 30 %
+    mask[0, :, :3] = True  # the object fills the left 30 %; one pixel of tolerance makes that 40 %
     scores = metrics.pointing(left[None], mask)
     assert scores["pointing_hit"][0] == 1 and scores["mask_fraction"][0] == pytest.approx(0.3)
+    assert scores["pointing_random"][0] == pytest.approx(0.4)
     assert scores["mask_mass"][0] == pytest.approx(left[:, :3].sum() / left.sum())
     assert metrics.pointing(left[None, :, ::-1], mask)["pointing_hit"][0] == 0
+    peak_beside_object = np.zeros((1, 10, 10))
+    peak_beside_object[0, 5, 3] = 1
+    assert metrics.pointing(peak_beside_object, mask)["pointing_hit"][0] == 1  # within the tolerance
 
 
 class LeftHalfDetector(torch.nn.Module):
@@ -165,8 +171,9 @@ def test_deletion_of_the_evidence_beats_a_random_order() -> None:
     maps[:, :, :8] = 1  # the right explanation
     classes = torch.ones(4, dtype=torch.long)
     curves = metrics.perturbation_curves(LeftHalfDetector(), inputs, maps, classes, steps=8)
-    random = metrics.perturbation_curves(LeftHalfDetector(), inputs, maps, classes, steps=8,
-                                         generator=torch.Generator().manual_seed(0))
+    baseline = metrics.random_maps(4, (4, 4), (16, 16), torch.Generator().manual_seed(0))
+    assert baseline.shape == (4, 16, 16) and len(np.unique(baseline)) > 100
+    random = metrics.perturbation_curves(LeftHalfDetector(), inputs, baseline, classes, steps=8)
     assert curves["deletion"].shape == (4, 9)
     assert curves["deletion"][:, 4].max() < 0.51  # half the pixels gone: all the evidence gone
     assert (metrics.area_under_curve(curves["deletion"]) < metrics.area_under_curve(random["deletion"]) - 0.1).all()
@@ -221,7 +228,8 @@ def test_explain_writes_figures_maps_and_measurements(tiny_runs: list[Path]) -> 
     with open(out / "attention.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["model"] for row in rows] == ["vit"] * 6 + ["swin"] * 6
-    assert all(0 <= float(row["pointing_hit"]) <= 1 and 0 < float(row["mask_fraction"]) < 1 for row in rows)
+    assert all(float(row["pointing_hit"]) in (0, 1) and 0 < float(row["mask_fraction"]) < float(row["pointing_random"]) < 1
+               for row in rows)
     summary = json.loads((out / "attention.json").read_text())
     assert set(summary["per_model"]) == {"vit", "swin"} and "vit vs swin" in summary["agreement"]
     assert set(summary["sanity"]["vit"]) == {"randomisation_rank_corr", "deletion_auc", "random_deletion_auc",

@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   vitswin study configs/seed-cifar10.yaml           # the published recipe (GPU and internet for the weights)
   vitswin train configs/cpu-cifar10.yaml --model vit --set models.vit.train.lr=1e-3
   vitswin evaluate runs/cpu-cifar10/vit
+  vitswin explain runs/default/vit runs/default/swin --images 16 --method gradcam
 """
 
 
@@ -54,7 +55,40 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Evaluate a run folder's selected weights (best.safetensors) on "
                                                "its test set and rewrite metrics.json and predictions.npz.")
     evaluate.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/study/vit")
+    _add_explain_parser(commands)
     return parser
+
+
+def _add_explain_parser(commands: argparse._SubParsersAction) -> None:
+    from vitswin.explain import METHODS, SLOW_METHODS, ExplainOptions
+
+    defaults = ExplainOptions()
+    explain = commands.add_parser(
+        "explain", help="heatmaps of what each model looks at, with the figures and attention measured",
+        description="Explain finished runs of one study on the same test images: overlay and heatmap grids "
+                    "(one row per image, one column per model), the raw maps, and measurements of each map "
+                    "(concentration, agreement between models, deletion/insertion faithfulness, ROAD, and on "
+                    "'shapes' data the pointing game against the object masks). Results go to "
+                    "<study>/explain/<method>/.")
+    explain.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="finished run folders, e.g. "
+                         "runs/default/vit runs/default/swin")
+    explain.add_argument("--method", choices=METHODS, default=defaults.method,
+                         help=f"heatmap method (default: {defaults.method}); rollout is for ViT only; "
+                              f"{' and '.join(SLOW_METHODS)} run one forward pass per channel and are slow "
+                              f"(minutes per image for base models on a CPU)")
+    explain.add_argument("--images", type=int, default=defaults.images,
+                         help=f"number of test images, spread over the classes (default: {defaults.images})")
+    explain.add_argument("--target", choices=("pred", "true"), default=defaults.target,
+                         help="explain each model's predicted class or the true class (default: pred)")
+    explain.add_argument("--select", choices=("sample", "disagree", "wrong"), default=defaults.select,
+                         help="which images: a seeded sample, those the models disagree on, or those any "
+                              "model gets wrong (default: sample)")
+    explain.add_argument("--seed", type=int, default=defaults.seed, help="seed of the image sample (default: 0)")
+    explain.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                         help=f"images per batch (default: {defaults.batch_size})")
+    explain.add_argument("--no-road", dest="road", action="store_false",
+                         help="skip the ROAD faithfulness score (it solves a sparse system per image)")
+    explain.add_argument("--out", type=Path, help="output folder (default: <study>/explain/<method>)")
 
 
 class _TqdmHandler(logging.Handler):
@@ -97,6 +131,14 @@ def run(args: argparse.Namespace) -> None:
         metrics = evaluate_run(args.run_dir)
         log.info("Test accuracy: %.2f%% on %d images (metrics in %s)", 100 * metrics["accuracy"],
                  metrics["num_images"], args.run_dir / "metrics.json")
+    elif args.command == "explain":
+        from vitswin.explain import ExplainOptions
+        from vitswin.explain.runner import explain_runs
+
+        options = ExplainOptions(method=args.method, images=args.images, target=args.target, select=args.select,
+                                 seed=args.seed, batch_size=args.batch_size, road=args.road)
+        out_dir = explain_runs(args.run_dirs, options, args.out)
+        log.info("Figures, maps and measurements written to %s", out_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,8 @@
-"""Explanations: heatmaps of what ViT and Swin look at, the published figures, and attention measured."""
+"""Explanations: heatmaps of what ViT and Swin look at, the published figures, and attention measured.
 
-from vitswin.explain.methods import METHODS, SLOW_METHODS, explain_batch
-from vitswin.explain.runner import ExplainOptions, explain_runs
+Import the heavy parts from their modules (`methods`, `runner`); this package only names the options.
+"""
 
-__all__ = ["METHODS", "SLOW_METHODS", "ExplainOptions", "explain_batch", "explain_runs"]
+from vitswin.explain.options import METHODS, SLOW_METHODS, ExplainOptions
+
+__all__ = ["METHODS", "SLOW_METHODS", "ExplainOptions"]

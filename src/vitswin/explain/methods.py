@@ -24,20 +24,11 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from vitswin.errors import VitswinError
+from vitswin.explain.options import CAM_METHOD_NAMES, METHODS
 from vitswin.explain.targets import cam_target
 
-CAM_METHODS = {
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "hirescam": HiResCAM,
-    "layercam": LayerCAM,
-    "xgradcam": XGradCAM,
-    "eigencam": EigenCAM,
-    "scorecam": ScoreCAM,
-    "ablationcam": AblationCAM,
-}
-SLOW_METHODS = ("scorecam", "ablationcam")  # one forward pass per channel of the target layer
-METHODS = (*CAM_METHODS, "rollout")
+CAM_METHODS = dict(zip(CAM_METHOD_NAMES, (GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM, EigenCAM, ScoreCAM,
+                                           AblationCAM), strict=True))
 
 
 def check_method(method: str) -> None:

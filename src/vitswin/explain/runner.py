@@ -10,7 +10,6 @@ import logging
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -24,6 +23,8 @@ from vitswin.errors import VitswinError
 from vitswin.explain import metrics
 from vitswin.explain.figures import ModelColumn, heatmap_grid, save_figure
 from vitswin.explain.methods import check_method, explain_batch
+from vitswin.explain.options import ExplainOptions
+from vitswin.explain.targets import cam_target
 from vitswin.explain.selection import select_images
 from vitswin.models import build_network
 from vitswin.study import finished_run_config, load_trained
@@ -32,20 +33,6 @@ from vitswin.training import ImageClassifier
 log = logging.getLogger(__name__)
 
 DISPLAY_MIN = 128  # figures show small images enlarged to at least this many pixels
-
-
-@dataclass(frozen=True)
-class ExplainOptions:
-    """What to explain and how; the defaults are what `vitswin explain` uses."""
-
-    method: str = "gradcam"
-    images: int = 16
-    target: Literal["pred", "true"] = "pred"
-    select: Literal["sample", "disagree", "wrong"] = "sample"
-    seed: int = 0
-    batch_size: int = 16
-    steps: int = 16  # points on each deletion / insertion curve, after the start
-    road: bool = True
 
 
 @dataclass
@@ -63,8 +50,9 @@ class ModelExplanation:
 def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | None = None) -> Path:
     """Explain every run on the same test images; write figures, maps and measurements; return the folder."""
     check_method(options.method)
-    if options.images < 1:
-        raise VitswinError(f"--images must be at least 1, got {options.images}.")
+    for name in ("images", "batch_size", "steps"):
+        if getattr(options, name) < 1:
+            raise VitswinError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(options, name)}.")
     run_dirs = [Path(run_dir) for run_dir in run_dirs]
     names = _run_names(run_dirs)
     configs = [finished_run_config(run_dir) for run_dir in run_dirs]
@@ -119,7 +107,7 @@ def _explain_model(name: str, module: ImageClassifier, model_configs: dict[str, 
     network = module.network.eval()
     randomised = _randomised_twin(next(iter(model_configs.values())), chosen.num_classes, options.seed)
     stored_size = tuple(chosen.images.shape[-2:])
-    generator = torch.Generator().manual_seed(options.seed)  # random pixel orders: the deletion baseline
+    generator = torch.Generator().manual_seed(options.seed)  # random maps: the deletion / insertion baseline
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(chosen), options.batch_size):
         images = chosen.images[start:start + options.batch_size]
@@ -128,11 +116,13 @@ def _explain_model(name: str, module: ImageClassifier, model_configs: dict[str, 
             predictions = network(inputs).argmax(1)
         classes = chosen.labels[start:start + options.batch_size] if options.target == "true" else predictions
         input_maps = explain_batch(network, inputs, classes, options.method)
+        grid = cam_target(network, tuple(inputs.shape[-2:])).grid
+        baseline_maps = metrics.random_maps(len(inputs), grid, tuple(inputs.shape[-2:]), generator)
         maps = metrics.resize_maps(input_maps, stored_size)
-        random_maps = metrics.resize_maps(explain_batch(randomised, inputs, classes, options.method), stored_size)
+        randomised_maps = metrics.resize_maps(explain_batch(randomised, inputs, classes, options.method), stored_size)
         batch = {"input_maps": input_maps, "maps": maps, "predictions": predictions.numpy(),
-                 "explained": classes.numpy(), **_measure(network, inputs, input_maps, maps, random_maps, classes,
-                                                          generator, options)}
+                 "explained": classes.numpy(), **_measure(network, inputs, input_maps, baseline_maps, maps, randomised_maps,
+                                                          classes, options)}
         if chosen.masks is not None:
             batch.update(metrics.pointing(maps, chosen.masks[start:start + options.batch_size].numpy()))
         for key, value in batch.items():
@@ -149,13 +139,14 @@ def _randomised_twin(model_config: ModelConfig, num_classes: int, seed: int) -> 
     return build_network(model_config.model_copy(update={"pretrained": "none"}), num_classes).eval()
 
 
-def _measure(network: torch.nn.Module, inputs: torch.Tensor, input_maps: np.ndarray, maps: np.ndarray,
-             random_maps: np.ndarray, classes: torch.Tensor, generator: torch.Generator,
+def _measure(network: torch.nn.Module, inputs: torch.Tensor, input_maps: np.ndarray, baseline_maps: np.ndarray,
+             maps: np.ndarray, randomised_maps: np.ndarray, classes: torch.Tensor,
              options: ExplainOptions) -> dict[str, np.ndarray]:
+    """Per-image measurements; `baseline_maps` are random maps, `randomised_maps` the randomised model's maps."""
     with torch.no_grad():
         probability = network(inputs).float().softmax(1).gather(1, classes.unsqueeze(1))[:, 0].numpy()
     curves = metrics.perturbation_curves(network, inputs, input_maps, classes, options.steps)
-    random_curves = metrics.perturbation_curves(network, inputs, input_maps, classes, options.steps, generator)
+    random_curves = metrics.perturbation_curves(network, inputs, baseline_maps, classes, options.steps)
     scores = {
         "probability": probability.astype(np.float64),
         **metrics.concentration(maps),
@@ -163,7 +154,7 @@ def _measure(network: torch.nn.Module, inputs: torch.Tensor, input_maps: np.ndar
         "insertion_auc": metrics.area_under_curve(curves["insertion"]),
         "random_deletion_auc": metrics.area_under_curve(random_curves["deletion"]),
         "random_insertion_auc": metrics.area_under_curve(random_curves["insertion"]),
-        "randomisation_rank_corr": metrics.agreement(maps, random_maps)["rank_corr"],
+        "randomisation_rank_corr": metrics.agreement(maps, randomised_maps)["rank_corr"],
     }
     if options.road:
         scores["road"] = metrics.road_score(network, inputs, input_maps, classes)
@@ -241,5 +232,5 @@ def _sanity(scores: dict[str, np.ndarray]) -> dict[str, float]:
     }
     if "pointing_hit" in scores:
         checks["pointing_game"] = float(np.mean(scores["pointing_hit"]))
-        checks["pointing_random"] = float(np.mean(scores["mask_fraction"]))
+        checks["pointing_random"] = float(np.mean(scores["pointing_random"]))
     return checks

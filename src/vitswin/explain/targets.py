@@ -21,6 +21,7 @@ class CamTarget:
     """A target layer, the reshape of its output to (B, C, h, w), and the matching ablation layer."""
 
     family: str  # "vit" or "swin"
+    grid: tuple[int, int]  # the layer's spatial grid (h, w) for this input size
     layer: nn.Module
     reshape: Callable[[torch.Tensor], torch.Tensor]
     ablation_layer: nn.Module
@@ -49,7 +50,7 @@ def _vit_target(network: VisionTransformer, input_size: tuple[int, int]) -> CamT
         return patches.reshape(len(tokens), grid_h, grid_w, -1).permute(0, 3, 1, 2)
 
     # The ViT ablation layer swaps channels to dim 1 and back, whatever the rank: right for (B, L, C).
-    return CamTarget("vit", network.blocks[-1].norm1, reshape, AblationLayerVit())
+    return CamTarget("vit", (grid_h, grid_w), network.blocks[-1].norm1, reshape, AblationLayerVit())
 
 
 def _swin_target(network: SwinTransformer, input_size: tuple[int, int]) -> CamTarget:
@@ -63,4 +64,4 @@ def _swin_target(network: SwinTransformer, input_size: tuple[int, int]) -> CamTa
         return features.permute(0, 3, 1, 2)
 
     # Channels are last for both layouts, which is exactly what the ViT ablation layer expects.
-    return CamTarget("swin", network.layers[-1].blocks[-1].norm1, reshape, AblationLayerVit())
+    return CamTarget("swin", (grid_h, grid_w), network.layers[-1].blocks[-1].norm1, reshape, AblationLayerVit())
