@@ -24,8 +24,8 @@ from vitswin.explain import metrics
 from vitswin.explain.figures import ModelColumn, heatmap_grid, save_figure
 from vitswin.explain.methods import check_method, explain_batch
 from vitswin.explain.options import ExplainOptions
-from vitswin.explain.targets import cam_target
 from vitswin.explain.selection import select_images
+from vitswin.explain.targets import cam_target
 from vitswin.models import build_network
 from vitswin.study import finished_run_config, load_trained
 from vitswin.training import ImageClassifier
