@@ -87,6 +87,7 @@ def test_hub_offline(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
 def test_unknown_model_key_and_unfinished_run(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     assert_one_line_error(*run_cli(capsys, "train", "--model", "resnet"), "the config has no model 'resnet'")
     assert_one_line_error(*run_cli(capsys, "evaluate", str(tmp_path)), "is not a finished run folder")
+    assert_one_line_error(*run_cli(capsys, "explain", str(tmp_path)), "is not a finished run folder")
 
 
 def test_errors_from_the_installed_command_have_no_traceback(tmp_path: Path) -> None:
@@ -105,3 +106,7 @@ def test_train_then_evaluate_from_the_command_line(capsys: pytest.CaptureFixture
     run_dir = tmp_path / "out" / "tiny" / "vit"
     assert (run_dir / "metrics.json").is_file()
     assert main(["evaluate", str(run_dir)]) == 0
+    assert main(["explain", str(run_dir), "--images", "3", "--method", "eigencam", "--no-road"]) == 0
+    assert (run_dir.parent / "explain" / "eigencam" / "overlay.png").is_file()
+    assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), "--images", "0"), "--images must be at least 1, got 0.")
+    assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), str(run_dir)), "the same run folder is given twice")

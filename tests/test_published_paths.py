@@ -1,5 +1,6 @@
 """Slow end-to-end runs of the shipped configs: the default study and the 224-pixel published recipe."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,8 @@ import pytest
 import torch
 
 from vitswin.config import load_config
+from vitswin.explain import ExplainOptions
+from vitswin.explain.runner import explain_runs
 from vitswin.study import run_study
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -31,6 +34,13 @@ def test_seed_recipe_runs_at_224_pixels_when_shrunk(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_default_study_reaches_85_percent_for_both_models(tmp_path: Path) -> None:
+def test_default_study_learns_and_its_grad_cam_maps_pass_the_sanity_checks(tmp_path: Path) -> None:
     summaries = run_study(load_config(None, [f"out_dir={tmp_path}", f"data.cache_dir={tmp_path / 'cache'}"]))
     assert {s.model: s.test_acc > 0.85 for s in summaries} == {"vit": True, "swin": True}, summaries
+
+    out = explain_runs([Path(s.run_dir) for s in summaries], ExplainOptions(images=100, road=False))
+    sanity = json.loads((out / "attention.json").read_text())["sanity"]
+    for checks in sanity.values():
+        assert checks["pointing_game"] >= 2 * checks["pointing_random"], sanity  # at the objects, not anywhere
+        assert checks["deletion_auc"] < checks["random_deletion_auc"], sanity  # faithful to the model
+        assert checks["randomisation_rank_corr"] < 0.5, sanity  # depends on the learned weights
