@@ -22,7 +22,7 @@ def write_config(tmp_path: Path, raw: dict) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("command", [[], ["study"], ["train"], ["evaluate"], ["explain"]])
+@pytest.mark.parametrize("command", [[], ["study"], ["train"], ["evaluate"], ["explain"], ["report"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = subprocess.run([sys.executable, "-m", "vitswin.cli", *command, "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "usage: vitswin" in result.stdout
@@ -88,6 +88,7 @@ def test_unknown_model_key_and_unfinished_run(capsys: pytest.CaptureFixture, tmp
     assert_one_line_error(*run_cli(capsys, "train", "--model", "resnet"), "the config has no model 'resnet'")
     assert_one_line_error(*run_cli(capsys, "evaluate", str(tmp_path)), "is not a finished run folder")
     assert_one_line_error(*run_cli(capsys, "explain", str(tmp_path)), "is not a finished run folder")
+    assert_one_line_error(*run_cli(capsys, "report", str(tmp_path)), "is not a study folder (it has no config.yaml)")
 
 
 def test_errors_from_the_installed_command_have_no_traceback(tmp_path: Path) -> None:
@@ -109,4 +110,5 @@ def test_train_then_evaluate_from_the_command_line(capsys: pytest.CaptureFixture
     assert main(["explain", str(run_dir), "--images", "3", "--method", "eigencam", "--no-road"]) == 0
     assert (run_dir.parent / "explain" / "eigencam" / "overlay.png").is_file()
     assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), "--images", "0"), "--images must be at least 1, got 0.")
+    assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), "--show", "-2"), "--show must be at least 1, got -2.")
     assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), str(run_dir)), "the same run folder is given twice")

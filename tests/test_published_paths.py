@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from vitswin.cli import main
 from vitswin.config import load_config
-from vitswin.explain import ExplainOptions
-from vitswin.explain.runner import explain_runs
 from vitswin.study import run_study
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -34,13 +33,22 @@ def test_seed_recipe_runs_at_224_pixels_when_shrunk(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_default_study_learns_and_its_grad_cam_maps_pass_the_sanity_checks(tmp_path: Path) -> None:
-    summaries = run_study(load_config(None, [f"out_dir={tmp_path}", f"data.cache_dir={tmp_path / 'cache'}"]))
-    assert {s.model: s.test_acc > 0.85 for s in summaries} == {"vit": True, "swin": True}, summaries
+def test_default_study_command_learns_explains_and_reports(tmp_path: Path) -> None:
+    """`vitswin study` as the README runs it: both models learn, their Grad-CAM maps pass the sanity checks,
+    and the report has every section."""
+    assert main(["study", "--out", str(tmp_path), "--set", f"data.cache_dir={tmp_path / 'cache'}"]) == 0
+    study_dir = tmp_path / "default"
+    summaries = json.loads((study_dir / "summary.json").read_text())["runs"]
+    assert {s["model"]: s["test_acc"] > 0.85 for s in summaries} == {"vit": True, "swin": True}, summaries
 
-    out = explain_runs([Path(s.run_dir) for s in summaries], ExplainOptions(images=100, road=False))
-    sanity = json.loads((out / "attention.json").read_text())["sanity"]
+    sanity = json.loads((study_dir / "explain" / "gradcam" / "attention.json").read_text())["sanity"]
     for checks in sanity.values():
         assert checks["pointing_game"] >= 2 * checks["pointing_random"], sanity  # at the objects, not anywhere
         assert checks["deletion_auc"] < checks["random_deletion_auc"], sanity  # faithful to the model
         assert checks["randomisation_rank_corr"] < 0.5, sanity  # depends on the learned weights
+
+    markdown = (study_dir / "report.md").read_text()
+    for section in ("Findings", "Set-up", "Results", "Paired comparison", "Training curves", "Per class",
+                    "Calibration", "Cost", "Explanations"):
+        assert f"## {section}" in markdown
+    assert "gradcam on 64 test images" in markdown and (study_dir / "report.html").stat().st_size > 100_000

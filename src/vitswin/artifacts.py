@@ -6,10 +6,13 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def atomic_write_bytes(data: bytes, path: Path) -> None:
@@ -55,4 +58,11 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 def write_npz(path: Path, **arrays: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(buffer.getvalue(), path)
+
+
+def write_png(figure: "Figure", path: Path, dpi: int = 100) -> None:
+    """Render a matplotlib figure to PNG at its own size and write it atomically."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
     atomic_write_bytes(buffer.getvalue(), path)

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from vitswin.config import load_config
 from vitswin.data import load_data
 from vitswin.errors import VitswinError
+from vitswin.explain import ExplainOptions
 
 log = logging.getLogger("vitswin")
 
@@ -23,6 +24,7 @@ EXAMPLES = """examples:
   vitswin train configs/cpu-cifar10.yaml --model vit --set models.vit.train.lr=1e-3
   vitswin evaluate runs/cpu-cifar10/vit
   vitswin explain runs/default/vit runs/default/swin --images 16 --method gradcam
+  vitswin report runs/default                       # rebuild report.html and report.md
 """
 
 
@@ -41,9 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     study = commands.add_parser("study", help="train and evaluate every model of a study, then print a summary",
                                 description="Train and evaluate every model of the study one after another on "
-                                            "the same data, then print a summary table. Results go to "
-                                            "<out>/<name>/<model>/.")
+                                            "the same data, print a summary table, explain the models with "
+                                            "Grad-CAM ('vitswin explain' defaults) and write the report "
+                                            "(report.html, report.md). Results go to <out>/<name>/.")
     _add_config_arguments(study)
+    study.add_argument("--no-explain", dest="explain", action="store_false",
+                       help="skip the Grad-CAM explanations after training (the report then has no explanation section)")
 
     train = commands.add_parser("train", help="train and evaluate one model of a study",
                                 description="Train one model of the study (selected by --model), select its best "
@@ -56,11 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                "its test set and rewrite metrics.json and predictions.npz.")
     evaluate.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/study/vit")
     _add_explain_parser(commands)
+    report = commands.add_parser("report", help="rebuild a study's report.html and report.md from its folders",
+                                 description="Build the comparison report of a finished study from its run and "
+                                             "explanation folders, without retraining: report.html (self-contained) "
+                                             "and report.md in the study folder.")
+    report.add_argument("study_dir", type=Path, help="a study folder, e.g. runs/default")
+    report.add_argument("replicates", type=Path, nargs="*", metavar="REPLICATE_DIR",
+                        help="the same study run with other seeds, for the mean and spread across seeds")
     return parser
 
 
 def _add_explain_parser(commands: argparse._SubParsersAction) -> None:
-    from vitswin.explain import METHODS, SLOW_METHODS, ExplainOptions
+    from vitswin.explain import METHODS, SLOW_METHODS
 
     defaults = ExplainOptions()
     explain = commands.add_parser(
@@ -77,7 +89,9 @@ def _add_explain_parser(commands: argparse._SubParsersAction) -> None:
                               f"{' and '.join(SLOW_METHODS)} run one forward pass per channel and are slow "
                               f"(minutes per image for base models on a CPU)")
     explain.add_argument("--images", type=int, default=defaults.images,
-                         help=f"number of test images, spread over the classes (default: {defaults.images})")
+                         help=f"number of test images measured, spread over the classes (default: {defaults.images})")
+    explain.add_argument("--show", type=int, default=defaults.show,
+                         help=f"how many of them the figures show, one row each (default: {defaults.show})")
     explain.add_argument("--target", choices=("pred", "true"), default=defaults.target,
                          help="explain each model's predicted class or the true class (default: pred)")
     explain.add_argument("--select", choices=("sample", "disagree", "wrong"), default=defaults.select,
@@ -121,8 +135,12 @@ def run(args: argparse.Namespace) -> None:
     from vitswin.study import evaluate_run, run_study, single_model_config, summary_table, train_model
 
     if args.command == "study":
-        summaries = run_study(_config(args))
+        config = _config(args)
+        summaries = run_study(config)
         log.info("\n%s", summary_table(summaries))
+        if args.explain:
+            _explain([Path(summary.run_dir) for summary in summaries], ExplainOptions())
+        _report(config.study_dir)
     elif args.command == "train":
         config = single_model_config(_config(args), args.model)
         summary = train_model(config, args.model, load_data(config.data, config.seed))
@@ -132,13 +150,25 @@ def run(args: argparse.Namespace) -> None:
         log.info("Test accuracy: %.2f%% on %d images (metrics in %s)", 100 * metrics["accuracy"],
                  metrics["num_images"], args.run_dir / "metrics.json")
     elif args.command == "explain":
-        from vitswin.explain import ExplainOptions
-        from vitswin.explain.runner import explain_runs
+        options = ExplainOptions(method=args.method, images=args.images, show=args.show, target=args.target,
+                                 select=args.select, seed=args.seed, batch_size=args.batch_size, road=args.road)
+        _explain(args.run_dirs, options, args.out)
+    elif args.command == "report":
+        _report(args.study_dir, tuple(args.replicates))
 
-        options = ExplainOptions(method=args.method, images=args.images, target=args.target, select=args.select,
-                                 seed=args.seed, batch_size=args.batch_size, road=args.road)
-        out_dir = explain_runs(args.run_dirs, options, args.out)
-        log.info("Figures, maps and measurements written to %s", out_dir)
+
+def _explain(run_dirs: list[Path], options: ExplainOptions, out: Path | None = None) -> None:
+    from vitswin.explain.runner import explain_runs
+
+    out_dir = explain_runs(run_dirs, options, out)
+    log.info("Figures, maps and measurements written to %s", out_dir)
+
+
+def _report(study_dir: Path, replicates: tuple[Path, ...] = ()) -> None:
+    from vitswin.report.build import build_report
+
+    html_path, markdown_path = build_report(study_dir, replicates)
+    log.info("Report written to %s and %s", html_path, markdown_path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,8 @@
 """Models: any timm architecture by name, with its weights from the hub, a local file, or random."""
 
 import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import timm
@@ -101,3 +103,18 @@ def _explain_build_failure(config: ModelConfig, error: Exception) -> str:
 def _first_line(error: Exception) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return (lines[0] if lines else type(error).__name__)[:300]
+
+
+@contextmanager
+def unfused_attention(network: nn.Module) -> Iterator[None]:
+    """timm attention layers compute softmax(QK^T) explicitly for the duration, instead of a fused kernel
+    that never materialises it (and that hooks and the FLOP counter cannot see)."""
+    modules = [module for module in network.modules() if hasattr(module, "fused_attn")]
+    fused = [module.fused_attn for module in modules]
+    for module in modules:
+        module.fused_attn = False
+    try:
+        yield
+    finally:
+        for module, was_fused in zip(modules, fused, strict=True):
+            module.fused_attn = was_fused

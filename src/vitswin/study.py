@@ -10,11 +10,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 from safetensors.torch import load_file
 
 from vitswin.artifacts import atomic_write_text, write_csv, write_json
 from vitswin.config import StudyConfig, load_config, to_yaml
 from vitswin.data import DataSplits, ImageSet, load_data
+from vitswin.environment import describe_environment
 from vitswin.errors import VitswinError
 from vitswin.evaluation import predict
 from vitswin.models import build_network, check_model_name
@@ -82,8 +84,20 @@ def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary
         time_per_epoch_s=result.train_time_s / max(1, len(result.history)),
         run_dir=str(run_dir),
     )
-    write_json({**asdict(summary), "validation": "test" if splits.val_is_test else "held-out"}, run_dir / "train.json")
+    write_json({**asdict(summary), "validation": "test" if splits.val_is_test else "held-out",
+                "train_images": len(splits.train), "val_images": len(splits.val), "test_images": len(splits.test),
+                "peak_gpu_memory_mb": _peak_gpu_memory_mb(), "environment": describe_environment()},
+               run_dir / "train.json")
     return summary
+
+
+def _peak_gpu_memory_mb() -> float | None:
+    """Peak GPU memory allocated by PyTorch in this process, or None on a CPU run."""
+    if not torch.cuda.is_available() or torch.cuda.max_memory_allocated() == 0:
+        return None
+    peak = torch.cuda.max_memory_allocated() / 2**20
+    torch.cuda.reset_peak_memory_stats()  # the next model of the study starts from zero
+    return peak
 
 
 def _load_weights(module: ImageClassifier, weights: Path) -> None:

@@ -1,13 +1,9 @@
 """The published figures: one row per image, the original then each model's heatmap, titled with its prediction."""
 
-import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-
-from vitswin.artifacts import atomic_write_bytes
 
 DPI = 100
 CELL_INCHES = 1.6  # image area of one cell
@@ -51,10 +47,3 @@ def heatmap_grid(images: np.ndarray, true_names: list[str], columns: list[ModelC
     for axis in axes.flat:
         axis.set_axis_off()
     return figure
-
-
-def save_figure(figure: Figure, path: Path) -> None:
-    """Render `figure` to PNG at its own size and write it atomically."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
-    atomic_write_bytes(buffer.getvalue(), path)

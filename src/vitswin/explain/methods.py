@@ -4,6 +4,7 @@ Every method maps a batch of model inputs (B, 3, H, W) and one target class per 
 (B, H, W) at the input size, scaled to [0, 1] per image (the library's convention).
 """
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -26,6 +27,7 @@ from torch import nn
 from vitswin.errors import VitswinError
 from vitswin.explain.options import CAM_METHOD_NAMES, METHODS
 from vitswin.explain.targets import cam_target
+from vitswin.models import unfused_attention
 
 CAM_METHODS = dict(zip(CAM_METHOD_NAMES, (GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM, EigenCAM, ScoreCAM,
                                            AblationCAM), strict=True))
@@ -79,19 +81,14 @@ def attention_rollout(network: nn.Module, inputs: torch.Tensor) -> np.ndarray:
 
 
 @contextmanager
-def _recorded_attention(network: nn.Module):
-    """Collect every block's attention probabilities (B, heads, N, N), with fused attention switched off."""
+def _recorded_attention(network: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Collect every block's attention probabilities (B, heads, N, N) during the forward passes inside."""
     attentions: list[torch.Tensor] = []
-    blocks = [block.attn for block in network.blocks]
-    fused = [attn.fused_attn for attn in blocks]
-    hooks = [attn.attn_drop.register_forward_hook(lambda _m, _i, out: attentions.append(out.detach().float().cpu()))
-             for attn in blocks]
-    for attn in blocks:
-        attn.fused_attn = False  # the fused kernel never materialises the attention matrix
+    hooks = [block.attn.attn_drop.register_forward_hook(
+        lambda _module, _input, output: attentions.append(output.detach().float().cpu())) for block in network.blocks]
     try:
-        yield attentions
+        with unfused_attention(network):
+            yield attentions
     finally:
-        for attn, was_fused in zip(blocks, fused, strict=True):
-            attn.fused_attn = was_fused
         for hook in hooks:
             hook.remove()

@@ -13,7 +13,8 @@ class ExplainOptions:
     """What to explain and how; the defaults are what `vitswin explain` uses."""
 
     method: str = "gradcam"
-    images: int = 16
+    images: int = 64  # measured
+    show: int = 16  # drawn in the figures: the first of the measured images, one class after another
     target: Literal["pred", "true"] = "pred"
     select: Literal["sample", "disagree", "wrong"] = "sample"
     seed: int = 0

@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vitswin.artifacts import write_csv, write_json, write_npz
+from vitswin.artifacts import write_csv, write_json, write_npz, write_png
 from vitswin.config import ModelConfig
 from vitswin.data import ImageSet, load_data
 from vitswin.errors import VitswinError
 from vitswin.explain import metrics
-from vitswin.explain.figures import ModelColumn, heatmap_grid, save_figure
+from vitswin.explain.figures import DPI, ModelColumn, heatmap_grid
 from vitswin.explain.methods import check_method, explain_batch
 from vitswin.explain.options import ExplainOptions
 from vitswin.explain.selection import select_images
@@ -50,7 +50,7 @@ class ModelExplanation:
 def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | None = None) -> Path:
     """Explain every run on the same test images; write figures, maps and measurements; return the folder."""
     check_method(options.method)
-    for name in ("images", "batch_size", "steps"):
+    for name in ("images", "show", "batch_size", "steps"):
         if getattr(options, name) < 1:
             raise VitswinError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(options, name)}.")
     run_dirs = [Path(run_dir) for run_dir in run_dirs]
@@ -164,14 +164,15 @@ def _measure(network: torch.nn.Module, inputs: torch.Tensor, input_maps: np.ndar
 def _write_outputs(out_dir: Path, chosen: ImageSet, indices: torch.Tensor, explanations: list[ModelExplanation],
                    options: ExplainOptions) -> None:
     names = chosen.class_names
-    true_names = [names[label] for label in chosen.labels]
+    shown = min(options.show, len(chosen))
+    true_names = [names[label] for label in chosen.labels[:shown]]
     display = max(DISPLAY_MIN, *chosen.images.shape[-2:], *(e.input_maps.shape[-1] for e in explanations))
-    images = F.interpolate(chosen.images.float() / 255, size=(display, display), mode="bilinear",
+    images = F.interpolate(chosen.images[:shown].float() / 255, size=(display, display), mode="bilinear",
                            align_corners=False).clamp(0, 1).permute(0, 2, 3, 1).numpy()
-    columns = [ModelColumn(e.name, metrics.resize_maps(e.input_maps, (display, display)),
-                           [names[p] for p in e.predictions]) for e in explanations]
+    columns = [ModelColumn(e.name, metrics.resize_maps(e.input_maps[:shown], (display, display)),
+                           [names[p] for p in e.predictions[:shown]]) for e in explanations]
     for overlay, file_name in ((True, "overlay.png"), (False, "heatmaps.png")):
-        save_figure(heatmap_grid(images, true_names, columns, overlay), out_dir / file_name)
+        write_png(heatmap_grid(images, true_names, columns, overlay), out_dir / file_name, DPI)
 
     write_npz(out_dir / "maps.npz", indices=indices.numpy(), labels=chosen.labels.numpy(),
               class_names=np.array(names), **{f"{e.name}/maps": e.input_maps for e in explanations},

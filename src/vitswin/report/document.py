@@ -1,0 +1,96 @@
+"""A report as a list of blocks, rendered to Markdown (images linked) and to self-contained HTML
+(images embedded), so both files always say the same thing."""
+
+import base64
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: list[str]
+
+
+@dataclass(frozen=True)
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+
+
+@dataclass(frozen=True)
+class Image:
+    path: Path  # a PNG file
+    caption: str
+
+
+Block = Heading | Paragraph | Bullets | Table | Image
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
+th { background: #f3f3f3; }
+figure { margin: 1em 0; }
+figure img { max-width: 100%; }
+figcaption { font-size: 0.85em; color: #555; }
+"""
+
+
+def to_markdown(blocks: list[Block], relative_to: Path) -> str:
+    """Markdown with images linked by paths relative to the folder the .md file lives in."""
+    parts = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            parts.append(f"{'#' * block.level} {block.text}")
+        elif isinstance(block, Paragraph):
+            parts.append(block.text)
+        elif isinstance(block, Bullets):
+            parts.append("\n".join(f"- {item}" for item in block.items))
+        elif isinstance(block, Table):
+            lines = [_markdown_row(block.header), _markdown_row(["---"] * len(block.header))]
+            parts.append("\n".join(lines + [_markdown_row(row) for row in block.rows]))
+        elif isinstance(block, Image):
+            link = Path(os.path.relpath(block.path, relative_to)).as_posix()
+            parts.append(f"![{block.caption}]({link})\n\n*{block.caption}*")
+    return "\n\n".join(parts) + "\n"
+
+
+def _markdown_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def to_html(blocks: list[Block], title: str) -> str:
+    """One HTML file that opens offline: images embedded as data URLs, no scripts, no external files."""
+    parts = [f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{html.escape(title)}</title>",
+             f"<style>{_STYLE}</style>\n</head>\n<body>"]
+    for block in blocks:
+        if isinstance(block, Heading):
+            parts.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
+        elif isinstance(block, Paragraph):
+            parts.append(f"<p>{html.escape(block.text)}</p>")
+        elif isinstance(block, Bullets):
+            parts.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in block.items) + "</ul>")
+        elif isinstance(block, Table):
+            header = "".join(f"<th>{html.escape(cell)}</th>" for cell in block.header)
+            rows = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+                           for row in block.rows)
+            parts.append(f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>")
+        elif isinstance(block, Image):
+            data = base64.b64encode(block.path.read_bytes()).decode("ascii")
+            parts.append(f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{html.escape(block.caption)}\">"
+                         f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
+    parts.append("</body>\n</html>\n")
+    return "\n".join(parts)

@@ -1,0 +1,85 @@
+"""The report's figures, drawn from the run folders' plain files (matplotlib, no global pyplot state)."""
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from vitswin.report.stats import Calibration
+
+PANEL_INCHES = 4.0
+
+
+def training_curves(histories: dict[str, list[dict]], best_epochs: dict[str, int]) -> Figure:
+    """Loss and accuracy per epoch for every model on shared axes: train solid, validation dashed, best epoch ringed."""
+    figure = Figure(figsize=(2 * PANEL_INCHES + 1, PANEL_INCHES), layout="constrained")
+    loss_axis, acc_axis = figure.subplots(1, 2, sharex=True)
+    for index, (model, history) in enumerate(histories.items()):
+        colour = f"C{index}"
+        epochs = [row["epoch"] for row in history]
+        loss_axis.plot(epochs, [row["train_loss"] for row in history], color=colour, label=f"{model} train")
+        loss_axis.plot(epochs, [row["val_loss"] for row in history], color=colour, linestyle="--", label=f"{model} val")
+        acc_axis.plot(epochs, [100 * row["train_acc"] for row in history], color=colour, label=f"{model} train")
+        acc_axis.plot(epochs, [100 * row["val_acc"] for row in history], color=colour, linestyle="--",
+                      label=f"{model} val")
+        best = next(row for row in history if row["epoch"] == best_epochs[model])
+        acc_axis.plot(best["epoch"], 100 * best["val_acc"], marker="o", markersize=10, fillstyle="none", color=colour,
+                      linestyle="none", label=f"{model} best epoch")
+    loss_axis.set(xlabel="epoch", ylabel="loss", title="Loss")
+    acc_axis.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    for axis in (loss_axis, acc_axis):
+        axis.grid(alpha=0.3)
+    acc_axis.legend(fontsize=7)
+    return figure
+
+
+def confusion_matrices(matrices: dict[str, np.ndarray], class_names: list[str]) -> Figure:
+    """One row per model: the confusion matrix as counts and row-normalised (rows: true class)."""
+    size = max(PANEL_INCHES, 0.35 * len(class_names) + 1.5)
+    figure = Figure(figsize=(2 * size, size * len(matrices)), layout="constrained")
+    axes = figure.subplots(len(matrices), 2, squeeze=False)
+    for row, (model, counts) in enumerate(matrices.items()):
+        normalised = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+        for axis, values, title, fmt in ((axes[row, 0], counts, "counts", "d"),
+                                         (axes[row, 1], normalised, "row-normalised", ".2f")):
+            axis.imshow(values, cmap="Blues", vmin=0)
+            axis.set_title(f"{model}: {title}", fontsize=9)
+            axis.set_xticks(range(len(class_names)), class_names, rotation=90, fontsize=7)
+            axis.set_yticks(range(len(class_names)), class_names, fontsize=7)
+            axis.set(xlabel="predicted", ylabel="true")
+            if len(class_names) <= 12:  # numbers stay legible
+                threshold = values.max() / 2
+                for (i, j), value in np.ndenumerate(values):
+                    axis.text(j, i, format(value, fmt), ha="center", va="center", fontsize=6,
+                              color="white" if value > threshold else "black")
+    return figure
+
+
+def per_class_accuracy(accuracies: dict[str, np.ndarray], class_names: list[str]) -> Figure:
+    """Per-class test accuracy, the models' bars side by side."""
+    figure = Figure(figsize=(max(2 * PANEL_INCHES, 0.6 * len(class_names)), PANEL_INCHES), layout="constrained")
+    axis = figure.subplots()
+    width = 0.8 / len(accuracies)
+    positions = np.arange(len(class_names))
+    for index, (model, values) in enumerate(accuracies.items()):
+        axis.bar(positions + (index - (len(accuracies) - 1) / 2) * width, 100 * values, width, label=model)
+    axis.set_xticks(positions, class_names, rotation=45, ha="right", fontsize=8)
+    axis.set(ylabel="test accuracy (%)", ylim=(0, 100), title="Per-class accuracy")
+    axis.grid(axis="y", alpha=0.3)
+    axis.legend(fontsize=8)
+    return figure
+
+
+def reliability_diagrams(calibrations: dict[str, Calibration]) -> Figure:
+    """Per model: accuracy against confidence per bin, the diagonal being perfect calibration."""
+    figure = Figure(figsize=(PANEL_INCHES * len(calibrations), PANEL_INCHES), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(calibrations), sharey=True))
+    for index, (axis, (model, calibration)) in enumerate(zip(axes, calibrations.items(), strict=True)):
+        edges = calibration.bin_edges
+        filled = calibration.count > 0
+        axis.bar(edges[:-1][filled], calibration.accuracy[filled], np.diff(edges)[filled], align="edge",
+                 color=f"C{index}", edgecolor="black", linewidth=0.5, label="accuracy")
+        axis.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
+        axis.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", title=f"{model}: ECE {calibration.ece:.3f}")
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(fontsize=8, loc="upper left")
+    return figure

@@ -1,0 +1,74 @@
+"""Statistics for comparing classifiers on one test set: bootstrap intervals, McNemar's test, calibration."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import binom
+
+BOOTSTRAP_SAMPLES = 2000
+CALIBRATION_BINS = 15
+
+
+def bootstrap_interval(correct: np.ndarray, seed: int = 0, level: float = 0.95,
+                       samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
+    """Percentile bootstrap interval of the accuracy, resampling test images with replacement."""
+    correct = np.asarray(correct, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = correct[rng.integers(0, len(correct), (samples, len(correct)))].mean(1)
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
+def paired_bootstrap_interval(correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 0, level: float = 0.95,
+                              samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
+    """Bootstrap interval of accuracy(a) - accuracy(b), resampling the same test images for both models."""
+    return bootstrap_interval(np.asarray(correct_a, dtype=np.float64) - np.asarray(correct_b, dtype=np.float64),
+                              seed, level, samples)
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """The 2x2 table of who is right on each test image, and the exact two-sided p-value."""
+
+    both_right: int
+    only_a_right: int
+    only_b_right: int
+    both_wrong: int
+
+    @property
+    def p_value(self) -> float:
+        """Exact McNemar test: under no difference, the discordant images split like fair coin flips."""
+        discordant = self.only_a_right + self.only_b_right
+        if discordant == 0:
+            return 1.0
+        return float(min(1.0, 2 * binom.cdf(min(self.only_a_right, self.only_b_right), discordant, 0.5)))
+
+
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    return McNemar(int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum()), int((~a & ~b).sum()))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Expected calibration error and the reliability diagram's bins (equal-width confidence bins)."""
+
+    ece: float
+    bin_edges: np.ndarray  # (bins + 1,)
+    confidence: np.ndarray  # (bins,) mean confidence per bin, NaN where empty
+    accuracy: np.ndarray  # (bins,) accuracy per bin, NaN where empty
+    count: np.ndarray  # (bins,)
+
+
+def calibration(probabilities: np.ndarray, labels: np.ndarray, bins: int = CALIBRATION_BINS) -> Calibration:
+    """ECE = sum over bins of (images in bin / all images) * |accuracy - mean confidence| (Guo et al., 2017)."""
+    confidence = probabilities.max(1)
+    correct = probabilities.argmax(1) == labels
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)  # bins are (lo, hi]
+    count = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore"):
+        mean_confidence = np.bincount(index, confidence, bins) / count
+        accuracy = np.bincount(index, correct.astype(np.float64), bins) / count
+    gaps = np.where(count > 0, np.abs(accuracy - mean_confidence), 0.0)
+    return Calibration(float((count / len(labels) * gaps).sum()), edges, mean_confidence, accuracy, count)

@@ -1,0 +1,214 @@
+"""The report: statistics against independent computations, findings that follow the numbers, and the
+report of a fake study (no training) rendered as Markdown, as HTML, and in headless Chromium."""
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.stats import binomtest
+
+from conftest import tiny_study
+from vitswin.artifacts import write_csv, write_json
+from vitswin.config import to_yaml, validate_config
+from vitswin.errors import VitswinError
+from vitswin.evaluation import Evaluation
+from vitswin.report.build import build_report
+from vitswin.report.findings import ModelFacts, findings
+from vitswin.report.stats import bootstrap_interval, calibration, mcnemar, paired_bootstrap_interval
+from vitswin.study import single_model_config
+
+SECTIONS = ("## Findings", "## Set-up", "## Results", "## Paired comparison", "## Training curves", "## Per class",
+            "## Calibration", "## Cost", "## Explanations")
+
+
+@pytest.mark.parametrize(("only_a", "only_b"), [(0, 0), (3, 0), (7, 12), (40, 25), (130, 170)])
+def test_mcnemar_p_value_is_scipy_exact_binomial_test(only_a: int, only_b: int) -> None:
+    correct_a = np.array([True] * 50 + [True] * only_a + [False] * only_b + [False] * 9)
+    correct_b = np.array([True] * 50 + [False] * only_a + [True] * only_b + [False] * 9)
+    table = mcnemar(correct_a, correct_b)
+    assert (table.both_right, table.only_a_right, table.only_b_right, table.both_wrong) == (50, only_a, only_b, 9)
+    expected = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    assert table.p_value == pytest.approx(expected, rel=1e-9)
+
+
+def test_ece_of_a_hand_computed_case() -> None:
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.45, 0.55], [0.05, 0.95]])
+    labels = np.array([0, 1, 1, 0, 1])
+    # 15 bins of width 1/15: confidences 0.9 and 0.95 share bin (0.8667, 0.9333]? 0.9 yes, 0.95 no.
+    # bins: {0.9}: acc 1, conf 0.9 | {0.8}: acc 0 | {0.7}: acc 1 | {0.55}: acc 0 | {0.95}: acc 1
+    gaps = [abs(1 - 0.9), abs(0 - 0.8), abs(1 - 0.7), abs(0 - 0.55), abs(1 - 0.95)]
+    result = calibration(probabilities, labels)
+    assert result.ece == pytest.approx(sum(gaps) / 5)
+    assert result.count.sum() == 5 and np.isnan(result.accuracy[0])  # an empty bin stays empty
+    perfect = calibration(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1]))
+    assert perfect.ece == pytest.approx(0)
+
+
+def test_bootstrap_intervals_cover_the_observed_values() -> None:
+    rng = np.random.default_rng(3)
+    correct_a, correct_b = rng.random(500) < 0.8, rng.random(500) < 0.7
+    low, high = bootstrap_interval(correct_a)
+    assert low < correct_a.mean() < high and high - low < 0.1
+    low, high = paired_bootstrap_interval(correct_a, correct_b)
+    assert low < correct_a.mean() - correct_b.mean() < high
+    assert paired_bootstrap_interval(correct_a, correct_b) == (low, high)  # seeded
+
+
+def facts(name: str, accuracy: float, seconds_per_epoch: float, ece: float, concentration: float,
+          n: int = 400) -> ModelFacts:
+    correct = np.arange(n) < round(accuracy * n)
+    rng = np.random.default_rng(len(name))
+    attention = {"top10_share": concentration + rng.normal(0, 0.01, 16), "deletion_auc": 0.3 - concentration / 2
+                 + rng.normal(0, 0.01, 16)}
+    return ModelFacts(name, correct, seconds_per_epoch, 10 * seconds_per_epoch, 1_000_000, 2e9, ece, attention)
+
+
+def test_findings_follow_the_numbers() -> None:
+    first = findings([facts("vit", 0.90, 10, 0.05, 0.4), facts("swin", 0.70, 20, 0.15, 0.2)])
+    second = findings([facts("vit", 0.70, 20, 0.15, 0.2), facts("swin", 0.90, 10, 0.05, 0.4)])
+    assert first != second
+    assert first[0].startswith("vit is more accurate than swin: 90.00 % against 70.00 %") and "significant (p =" in first[0]
+    assert second[0].startswith("swin is more accurate than vit")
+    assert first[1].startswith("vit trains faster per epoch: 10.0 s against 20.0 s for swin (2.00x)")
+    assert second[1].startswith("swin trains faster per epoch")
+    assert "vit is better calibrated" in first[4] and "swin is better calibrated" in second[4]
+    assert first[5].startswith("vit's gradcam maps are more concentrated") and "a significant difference (Wilcoxon p =" in first[5]
+    assert second[5].startswith("swin's gradcam maps are more concentrated")
+
+
+def test_a_small_difference_is_called_not_significant() -> None:
+    close = findings([facts("vit", 0.80, 10, 0.1, 0.30), facts("swin", 0.79, 10, 0.1, 0.30)])
+    assert "vit scores higher than swin" in close[0] and "the difference is not significant" in close[0]
+    assert "not significant (Wilcoxon" in close[5]
+
+
+def make_fake_study(tmp_path: Path, accuracy: dict[str, float], explain: bool = True) -> Path:
+    """A study folder as `vitswin study` writes it, with made-up predictions and histories (no training)."""
+    config = validate_config(tiny_study(tmp_path))
+    study_dir = config.study_dir
+    study_dir.mkdir(parents=True)
+    (study_dir / "config.yaml").write_text(to_yaml(config))
+    labels = torch.arange(10).repeat(30)
+    rng = np.random.default_rng(0)
+    for index, (key, acc) in enumerate(accuracy.items()):
+        run_dir = study_dir / key
+        run_dir.mkdir()
+        (run_dir / "config.yaml").write_text(to_yaml(single_model_config(config, key)))
+        right = torch.from_numpy(rng.random(len(labels)) < acc)
+        predicted = torch.where(right, labels, (labels + 1) % 10)
+        probabilities = torch.full((len(labels), 10), 0.02)
+        probabilities[torch.arange(len(labels)), predicted] = 0.82
+        evaluation = Evaluation(probabilities, labels, [f"class{c}" for c in range(10)])
+        evaluation.save(run_dir)
+        history = [{"epoch": e, "train_loss": 2 / e, "train_acc": acc * e / 4, "val_loss": 2.2 / e, "val_acc": acc * e / 4,
+                    "lr": 1e-3, "epoch_time_s": 5.0 + index} for e in range(1, 5)]
+        write_csv(history, run_dir / "history.csv")
+        write_json({"model": key, "architecture": config.models[key].name, "test_acc": float(right.float().mean()),
+                    "best_epoch": 4, "best_val_acc": acc, "epochs_run": 4, "train_time_s": 20.0 + 4 * index,
+                    "time_per_epoch_s": 5.0 + index, "run_dir": str(run_dir), "validation": "held-out",
+                    "train_images": 450, "val_images": 50, "test_images": len(labels)}, run_dir / "train.json")
+    if explain:
+        folder = study_dir / "explain" / "gradcam"
+        folder.mkdir(parents=True)
+        for name in ("overlay.png", "heatmaps.png"):
+            Image.fromarray(rng.integers(0, 255, (90, 60, 3), dtype=np.uint8)).save(folder / name)
+        rows = [{"model": key, "test_index": i, "class": f"class{i % 10}", "top10_share": 0.2 + 0.1 * k + 0.01 * i,
+                 "deletion_auc": 0.3 - 0.05 * k, "pointing_hit": float(i % 2), "pointing_random": 0.3}
+                for k, key in enumerate(accuracy) for i in range(12)]
+        write_csv(rows, folder / "attention.csv")
+        means = {key: {"top10_share": 0.25 + 0.1 * k, "deletion_auc": 0.3 - 0.05 * k, "pointing_hit": 0.5,
+                       "pointing_random": 0.3} for k, key in enumerate(accuracy)}
+        write_json({"images": 12, "per_model": means, "agreement": {"vit vs swin": {"rank_corr": 0.2, "top20_iou": 0.3}},
+                    "per_class": {key: {f"class{c}": means[key] for c in range(10)} for key in accuracy}},
+                   folder / "attention.json")
+    return study_dir
+
+
+def findings_of(markdown: str) -> list[str]:
+    section = markdown.split("## Findings")[1].split("## ")[0]
+    return [line[2:] for line in section.strip().splitlines()]
+
+
+def test_report_has_every_section_and_its_findings_change_with_the_outcome(tmp_path: Path) -> None:
+    vit_wins = make_fake_study(tmp_path / "a", {"vit": 0.95, "swin": 0.6})
+    swin_wins = make_fake_study(tmp_path / "b", {"vit": 0.6, "swin": 0.95})
+    markdowns = []
+    for study_dir in (vit_wins, swin_wins):
+        html_path, markdown_path = build_report(study_dir)
+        markdown = markdown_path.read_text()
+        assert all(section in markdown for section in SECTIONS), markdown
+        for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown):
+            assert (study_dir / link).is_file(), link
+        sources = ImageSources()
+        sources.feed(html_path.read_text())
+        assert len(sources.sources) == 6 and all(src.startswith("data:image/png;base64,") for src in sources.sources)
+        markdowns.append(markdown)
+    assert findings_of(markdowns[0])[0].startswith("vit is more accurate than swin")
+    assert findings_of(markdowns[1])[0].startswith("swin is more accurate than vit")
+
+
+class ImageSources(HTMLParser):
+    """Every src and href in an HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.sources += [value for name, value in attrs if name == "src" and value]
+        self.links += [value for name, value in attrs if name == "href" and value]
+
+
+def test_report_without_explanations_says_how_to_add_them(tmp_path: Path) -> None:
+    study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8}, explain=False)
+    markdown = build_report(study_dir)[1].read_text()
+    assert "No explanations yet: run 'vitswin explain'" in markdown
+    assert len(findings_of(markdown)) == 5  # accuracy, 3 cost, calibration
+
+
+def test_report_refuses_incomplete_studies(tmp_path: Path) -> None:
+    study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8})
+    (study_dir / "swin" / "history.csv").unlink()
+    with pytest.raises(VitswinError, match=r"run folder .*swin lacks history.csv; finish the study"):
+        build_report(study_dir)
+    with pytest.raises(VitswinError, match="is not a study folder"):
+        build_report(tmp_path / "nowhere")
+
+
+def test_replicate_studies_give_mean_and_spread(tmp_path: Path) -> None:
+    main = make_fake_study(tmp_path / "a", {"vit": 0.9, "swin": 0.8})
+    other = make_fake_study(tmp_path / "b", {"vit": 0.7, "swin": 0.8})
+    markdown = build_report(main, (other,))[1].read_text()
+    accuracies = [json.loads((d / "vit" / "train.json").read_text())["test_acc"] for d in (main, other)]
+    assert f"| vit | 2 | {100 * np.mean(accuracies):.2f} % | {100 * np.std(accuracies, ddof=1):.2f} points |" in markdown
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (./setup.sh --dev installs Debian's chromium)")
+def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    html_path, _ = build_report(make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8}))
+    # A copy that reports, once loaded, how many images the browser could decode.
+    probe = html_path.with_name("probe.html")
+    probe.write_text(html_path.read_text().replace("</body>", (
+        "<script>window.addEventListener('load', () => { const all = [...document.images]; document.title = "
+        "'IMAGES ' + all.length + ' LOADED ' + all.filter(i => i.complete && i.naturalWidth > 0).length; });"
+        "</script></body>")))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
+    assert re.search(r"<title>IMAGES 6 LOADED 6</title>", dom.stdout), dom.stdout[:500] + dom.stderr[-2000:]
+    screenshot = tmp_path / "report.png"
+    subprocess.run([CHROMIUM, *flags, "--window-size=1200,2400", f"--screenshot={screenshot}", html_path.as_uri()],
+                   capture_output=True, timeout=120)
+    with Image.open(screenshot) as image:
+        pixels = np.asarray(image.convert("L"))
+    assert pixels.shape == (2400, 1200) and pixels.std() > 10  # not a blank page
