@@ -79,7 +79,8 @@ def test_findings_follow_the_numbers() -> None:
     assert first[1].startswith("vit trains faster per epoch: 10.0 s against 20.0 s for swin (2.00x)")
     assert second[1].startswith("swin trains faster per epoch")
     assert "vit is better calibrated" in first[4] and "swin is better calibrated" in second[4]
-    assert first[5].startswith("vit's gradcam maps are more concentrated") and "a significant difference (Wilcoxon p =" in first[5]
+    assert first[5].startswith("vit's gradcam maps are more concentrated")
+    assert "a significant difference (Wilcoxon p =" in first[5]
     assert second[5].startswith("swin's gradcam maps are more concentrated")
 
 
