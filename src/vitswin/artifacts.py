@@ -15,6 +15,17 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+TEMPORARY_PATTERN = ".*.tmp"  # what atomic_write_bytes writes before renaming
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete temporary files a killed process left under `folder` (never complete results); return how many."""
+    stale = [path for path in Path(folder).rglob(TEMPORARY_PATTERN) if path.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def atomic_write_bytes(data: bytes, path: Path) -> None:
     """Write `data` to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
     path = Path(path)

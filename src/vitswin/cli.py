@@ -138,8 +138,9 @@ def run(args: argparse.Namespace) -> None:
         config = _config(args)
         summaries = run_study(config)
         log.info("\n%s", summary_table(summaries))
-        if args.explain:
-            _explain([Path(summary.run_dir) for summary in summaries], ExplainOptions())
+        run_dirs = [Path(summary.run_dir) for summary in summaries]
+        if args.explain and not _explanation_is_current(config.study_dir, run_dirs):
+            _explain(run_dirs, ExplainOptions())
         _report(config.study_dir)
     elif args.command == "train":
         config = single_model_config(_config(args), args.model)
@@ -155,6 +156,17 @@ def run(args: argparse.Namespace) -> None:
         _explain(args.run_dirs, options, args.out)
     elif args.command == "report":
         _report(args.study_dir, tuple(args.replicates))
+
+
+def _explanation_is_current(study_dir: Path, run_dirs: list[Path]) -> bool:
+    """Whether the default explanation exists and is newer than every run's weights (then a resumed study reuses it)."""
+    summary = study_dir / "explain" / ExplainOptions().method / "attention.json"
+    if not summary.is_file():
+        return False
+    current = all(summary.stat().st_mtime >= (run_dir / "best.safetensors").stat().st_mtime for run_dir in run_dirs)
+    if current:
+        log.info("Reusing the explanations in %s", summary.parent)
+    return current
 
 
 def _explain(run_dirs: list[Path], options: ExplainOptions, out: Path | None = None) -> None:

@@ -5,6 +5,7 @@ config.yaml (the resolved config of that run), history.csv, checkpoints/, best.s
 train.json, metrics.json and predictions.npz. The study folder adds summary.json and summary.csv.
 """
 
+import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import lightning.pytorch as pl
 import torch
 from safetensors.torch import load_file
 
-from vitswin.artifacts import atomic_write_text, write_csv, write_json
+from vitswin.artifacts import atomic_write_text, remove_stale_temporaries, write_csv, write_json
 from vitswin.config import StudyConfig, load_config, to_yaml
 from vitswin.data import DataSplits, ImageSet, load_data
 from vitswin.environment import describe_environment
@@ -53,7 +54,7 @@ def _classifier(config: StudyConfig, key: str, num_classes: int, pretrained: boo
     if not pretrained:
         model = model.model_copy(update={"pretrained": "none"})
     transform = BatchTransform(model.image_size, config.data.mean, config.data.std, model.augment)
-    return ImageClassifier(build_network(model, num_classes), model.train, transform, num_classes)
+    return ImageClassifier(build_network(model, num_classes), model.train, transform, num_classes, config.seed)
 
 
 def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary:
@@ -61,6 +62,9 @@ def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary
     run_config = single_model_config(config, key)
     recipe = config.models[key].train
     run_dir = config.study_dir / key
+    if (finished := _finished_summary(run_dir, run_config)) is not None:
+        log.info("=== %s is already trained and evaluated in %s; reusing it ===", key, run_dir)
+        return finished
     atomic_write_text(to_yaml(run_config), run_dir / "config.yaml")
     log.info("=== Training %s (%s) ===", key, config.models[key].name)
 
@@ -89,6 +93,23 @@ def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary
                 "peak_gpu_memory_mb": _peak_gpu_memory_mb(), "environment": describe_environment()},
                run_dir / "train.json")
     return summary
+
+
+def _finished_summary(run_dir: Path, run_config: StudyConfig) -> RunSummary | None:
+    """The summary of a run folder this config already finished; None when there is work left.
+
+    A folder started with a different config is refused rather than mixed with this one.
+    """
+    if not (run_dir / "config.yaml").is_file():
+        return None
+    if load_config(run_dir / "config.yaml") != run_config:
+        raise VitswinError(f"{run_dir} holds a run with a different config; choose another --out or study name, "
+                           f"or delete that folder to start it again.")
+    if not all((run_dir / name).is_file() for name in ("train.json", "best.safetensors", "metrics.json",
+                                                        "predictions.npz")):
+        return None
+    saved = json.loads((run_dir / "train.json").read_text())
+    return RunSummary(**{field: saved[field] for field in RunSummary.__dataclass_fields__})
 
 
 def _peak_gpu_memory_mb() -> float | None:
@@ -149,6 +170,8 @@ def run_study(config: StudyConfig) -> list[RunSummary]:
              len(splits.train), len(splits.val), "test set" if splits.val_is_test else "held out",
              len(splits.test), len(splits.class_names))
     study_dir = config.study_dir
+    if study_dir.is_dir() and (removed := remove_stale_temporaries(study_dir)):
+        log.info("Removed %d partial files left by an interrupted run", removed)
     atomic_write_text(to_yaml(config), study_dir / "config.yaml")
     summaries = [train_model(config, key, splits) for key in config.models]
     rows = [asdict(summary) for summary in summaries]

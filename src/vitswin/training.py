@@ -5,25 +5,30 @@ precision, gradient clipping, checkpoints, early stopping). Batches stay uint8 u
 the device, where `on_after_batch_transfer` resizes, normalises and augments them.
 """
 
+import json
 import logging
 import math
+import pickle
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torchmetrics.classification import MulticlassAccuracy
 
-from vitswin.artifacts import atomic_write_bytes, write_csv
+from vitswin.artifacts import atomic_torch_save, atomic_write_bytes, write_csv, write_json
 from vitswin.config import TrainConfig
 from vitswin.data.imageset import ImageSet
+from vitswin.errors import VitswinError
 from vitswin.transforms import BatchTransform
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,7 @@ log = logging.getLogger(__name__)
 # A loader that serves whole resident batches needs no worker processes.
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
+warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")  # a resumed run
 
 
 class _ResidentBatches(Dataset):
@@ -47,29 +53,66 @@ class _ResidentBatches(Dataset):
         return self.images[index], self.labels[index]
 
 
+class SeededBatches(Sampler[list[int]]):
+    """Batches of indices. When shuffling, an epoch's order depends only on (seed, epoch), so a run resumed
+    from a checkpoint sees exactly the batches an uninterrupted run would have seen."""
+
+    def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int = 0) -> None:
+        self.size, self.batch_size, self.shuffle, self.seed = size, batch_size, shuffle, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:  # called by Lightning before every epoch
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = (torch.randperm(self.size, generator=torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch)))
+                 if self.shuffle else torch.arange(self.size))
+        for start in range(0, self.size, self.batch_size):
+            yield order[start:start + self.batch_size].tolist()
+
+    def __len__(self) -> int:
+        return math.ceil(self.size / self.batch_size)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's randomness: different for every epoch, the same on every run."""
+    return seed * 1_000_003 + epoch
+
+
 def resident_loader(image_set: ImageSet, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
-    """Batches of (uint8 images, labels) from a resident ImageSet; shuffled with a seeded generator."""
-    dataset = _ResidentBatches(image_set)
-    order = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)) if shuffle else SequentialSampler(dataset)
-    return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None)
+    """Batches of (uint8 images, labels) from a resident ImageSet, shuffled per epoch from the seed."""
+    return DataLoader(_ResidentBatches(image_set), sampler=SeededBatches(len(image_set), batch_size, shuffle, seed),
+                      batch_size=None)
 
 
 class ImageClassifier(pl.LightningModule):
     """Cross-entropy fine-tuning of `network` with AdamW and the recipe's schedule."""
 
-    def __init__(self, network: nn.Module, recipe: TrainConfig, transform: BatchTransform, num_classes: int) -> None:
+    def __init__(self, network: nn.Module, recipe: TrainConfig, transform: BatchTransform, num_classes: int,
+                 seed: int = 0) -> None:
         super().__init__()
         self.network = network
         self.recipe = recipe
         self.transform = transform
+        self.seed = seed
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)
 
+    def on_train_epoch_start(self) -> None:
+        self._batch_in_epoch = 0
+
     def on_after_batch_transfer(self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int) -> tuple:
         images, labels = batch
+        if self.trainer.training:
+            # Augmentation and dropout draw from the global generator, which other code (a DataLoader's
+            # iterator, for one) also draws from at moments that differ after a resume. Seeding it per batch
+            # makes every batch's randomness a function of (seed, epoch, batch, process) alone.
+            step_seed = (epoch_seed(self.seed, self.current_epoch) * 1_000_003 + self._batch_in_epoch) * 1_009
+            torch.manual_seed((step_seed + self.global_rank) % 2**63)
+            self._batch_in_epoch += 1
         return self.transform(images, train=self.trainer.training), labels
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -115,6 +158,13 @@ class ImageClassifier(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written to a temporary file and renamed: a crash never leaves half a checkpoint."""
+
+    def save_checkpoint(self, checkpoint: dict, path: str | Path, storage_options: object = None) -> None:
+        atomic_torch_save(checkpoint, Path(path))
+
+
 class EpochReport(pl.Callback):
     """After each epoch: one line in the published format, and the history CSV rewritten."""
 
@@ -122,8 +172,16 @@ class EpochReport(pl.Callback):
         self.history_path = history_path
         self.max_epochs = max_epochs
         self.history: list[dict[str, float]] = []
+        self.resumed_epochs = 0  # epochs already in the history when training resumed from a checkpoint
         self._epoch_start = 0.0
         self._lr = 0.0
+
+    def state_dict(self) -> dict:
+        return {"history": self.history}  # saved in every checkpoint, so a resumed run keeps its history
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history = list(state_dict["history"])
+        self.resumed_epochs = len(self.history)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
@@ -167,7 +225,15 @@ class FitResult:
 
 def fit(module: ImageClassifier, train: DataLoader, val: DataLoader, recipe: TrainConfig, run_dir: Path,
         accelerator: str = "auto", devices: int | str = 1) -> FitResult:
-    """Train `module` with early stopping and checkpoints in `run_dir`; export the best weights as safetensors."""
+    """Train `module` with early stopping and checkpoints in `run_dir`; export the best weights as safetensors.
+
+    Resumes from `run_dir`'s last checkpoint when there is one, and returns at once when the run folder
+    records a finished fit (fit.json beside best.safetensors).
+    """
+    weights_path, fit_record = run_dir / "best.safetensors", run_dir / "fit.json"
+    if fit_record.is_file() and weights_path.is_file():
+        saved = json.loads(fit_record.read_text())
+        return FitResult(saved["history"], saved["best_epoch"], saved["best_val_acc"], saved["train_time_s"], weights_path)
     report = EpochReport(run_dir / "history.csv", recipe.max_epochs)
     best = pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_acc",
                                         mode="max", save_last=True, enable_version_counter=False)
@@ -179,20 +245,32 @@ def fit(module: ImageClassifier, train: DataLoader, val: DataLoader, recipe: Tra
         accelerator=accelerator, devices=devices, precision=recipe.precision, max_epochs=recipe.max_epochs,
         gradient_clip_val=recipe.grad_clip or None, callbacks=callbacks, logger=False,
         num_sanity_val_steps=0, default_root_dir=run_dir, enable_model_summary=False,
-        enable_progress_bar=show_progress(),
+        enable_progress_bar=show_progress(), plugins=[AtomicCheckpointIO()],
     )
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        log.info("Resuming from %s", last)
     start = time.perf_counter()
-    trainer.fit(module, train, val)
-    train_time = time.perf_counter() - start
+    try:
+        # weights_only: a checkpoint can hold tensors and plain containers, never code to run.
+        trainer.fit(module, train, val, ckpt_path=last if last.is_file() else None, weights_only=True)
+    except pickle.UnpicklingError:
+        raise VitswinError(f"checkpoint {last} was refused: it holds pickled objects other than tensors, which "
+                           f"could run code; delete it to train this model from the start.") from None
+    # Time before an interruption is in the history; the epochs run now are timed by the clock.
+    resumed_time = sum(row["epoch_time_s"] for row in report.history[:report.resumed_epochs])
+    train_time = resumed_time + time.perf_counter() - start
 
     # The first epoch with the highest validation accuracy: the one ModelCheckpoint kept.
     best_row = max(report.history, key=lambda row: (row["val_acc"], -row["epoch"]))
-    weights_path = run_dir / "best.safetensors"
     checkpoint = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
     state = {key.removeprefix("network."): value.contiguous() for key, value in checkpoint["state_dict"].items()
              if key.startswith("network.")}
     atomic_write_bytes(safetensors_bytes(state), weights_path)
+    result = FitResult(report.history, int(best_row["epoch"]), best_row["val_acc"], train_time, weights_path)
+    write_json({"history": result.history, "best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
+                "train_time_s": result.train_time_s}, fit_record)  # last: marks the fit as finished
     log.info("Total training time: %.2f seconds", train_time)
     log.info("Best model found at epoch %d with validation accuracy: %.2f%%", best_row["epoch"], 100 * best_row["val_acc"])
-    return FitResult(report.history, int(best_row["epoch"]), best_row["val_acc"], train_time, weights_path)
+    return result
 

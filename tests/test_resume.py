@@ -1,0 +1,200 @@
+"""Reliability: a training run killed with SIGKILL resumes to exactly the uninterrupted result, artifacts are
+never half-written, and checkpoints that would run code are refused without running it."""
+
+import csv
+import json
+import pickle
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from safetensors.torch import load_file
+
+from conftest import tiny_study
+from vitswin.artifacts import remove_stale_temporaries
+from vitswin.cli import main
+from vitswin.config import load_config, to_yaml
+from vitswin.errors import VitswinError
+from vitswin.models import build_network
+from vitswin.study import single_model_config
+
+
+def train_command(config: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "vitswin.cli", "train", str(config), "--model", "vit", "--out", str(out)]
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    with open(run_dir / "history.csv", newline="") as handle:
+        return [{key: value for key, value in row.items() if key != "epoch_time_s"} for row in csv.DictReader(handle)]
+
+
+def outcome(run_dir: Path) -> tuple:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return read_history(run_dir), metrics["accuracy"], metrics["confusion_matrix"]
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("resume")
+    raw = tiny_study(tmp_path, train_size=1500)
+    raw["models"]["vit"]["train"].update(max_epochs=4, patience=0)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(config: Path) -> tuple:
+    out = config.parent / "uninterrupted"
+    subprocess.run(train_command(config, out), check=True, capture_output=True)
+    return outcome(out / "tiny" / "vit")
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, "the run ended before the planned kill"
+        assert time.monotonic() < deadline, "timed out waiting for the run"
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sigkill_at_a_random_point_then_resume_matches_an_uninterrupted_run(config: Path, uninterrupted: tuple,
+                                                                            seed: int) -> None:
+    rng = random.Random(seed)
+    epochs_done, delay = rng.randint(0, 3), rng.uniform(0, 0.5)  # the kill point: this far into that epoch
+    out = config.parent / f"killed-{seed}"
+    run_dir = out / "tiny" / "vit"
+    process = subprocess.Popen(train_command(config, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: len(read_history(run_dir)) >= epochs_done if (run_dir / "history.csv").exists()
+             else epochs_done == 0 and (run_dir / "config.yaml").exists(), process)
+    time.sleep(delay)
+    assert process.poll() is None, "the run ended before the planned kill"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run_dir / "metrics.json").exists()
+
+    resumed = subprocess.run(train_command(config, out), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert outcome(run_dir) == uninterrupted
+    if epochs_done > 0:
+        assert "Resuming from" in resumed.stdout
+
+
+def test_a_finished_run_is_reused_and_a_changed_config_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    raw = tiny_study(tmp_path)
+    raw["models"]["vit"]["train"]["max_epochs"] = 1
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    assert main(["train", str(path), "--model", "vit", "--out", str(out)]) == 0
+    weights = out / "tiny" / "vit" / "best.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    assert main(["train", str(path), "--model", "vit", "--out", str(out)]) == 0
+    assert weights.stat().st_mtime_ns == stamp  # not retrained
+    assert main(["train", str(path), "--model", "vit", "--out", str(out), "--set", "models.vit.train.lr=0.1"]) == 2
+    assert "holds a run with a different config; choose another --out" in capsys.readouterr().err
+
+
+WRITER = """
+import sys, numpy as np, torch
+from matplotlib.figure import Figure
+from pathlib import Path
+from safetensors.torch import save
+from vitswin.artifacts import atomic_write_bytes, atomic_write_text, write_csv, write_json, write_npz, write_png
+from vitswin.training import AtomicCheckpointIO
+folder, round_ = Path(sys.argv[1]), 0
+big = np.arange(2_000_000, dtype=np.float32)
+figure = Figure(figsize=(12, 12))
+figure.subplots().imshow(np.random.default_rng(0).random((400, 400)))
+while True:
+    round_ += 1
+    write_json({"round": round_, "values": big[:200_000].tolist()}, folder / "a.json")
+    write_csv([{"round": round_, "value": float(v)} for v in big[:100_000]], folder / "a.csv")
+    write_npz(folder / "a.npz", values=big + round_)
+    write_png(figure, folder / "a.png")
+    AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.from_numpy(big)}, "round": round_}, folder / "a.ckpt")
+    atomic_write_bytes(save({"w": torch.from_numpy(big)}), folder / "a.safetensors")
+    atomic_write_text("x" * 5_000_000 + str(round_), folder / "a.md")
+    print(round_, flush=True)
+"""
+
+
+def check_complete(folder: Path) -> None:
+    """Every artifact present reads back whole."""
+    readers = {
+        "a.json": lambda p: len(json.loads(p.read_text())["values"]) == 200_000,
+        "a.csv": lambda p: len(p.read_text().splitlines()) == 100_001,
+        "a.npz": lambda p: np.load(p)["values"].shape == (2_000_000,),
+        "a.png": lambda p: Image.open(p).load() is not None or True,
+        "a.ckpt": lambda p: torch.load(p, weights_only=True)["state_dict"]["w"].shape == (2_000_000,),
+        "a.safetensors": lambda p: load_file(str(p))["w"].shape == (2_000_000,),
+        "a.md": lambda p: len(p.read_text()) > 5_000_000,
+    }
+    for name, read in readers.items():
+        if (folder / name).exists():
+            assert read(folder / name), name
+
+
+@pytest.mark.slow
+def test_killing_a_writer_never_leaves_a_partial_artifact(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    for attempt in range(6):
+        process = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        if attempt == 0:
+            process.stdout.readline()  # one full round first, so later kills find old files to protect
+        time.sleep(rng.uniform(0.05, 1.5))
+        process.kill()
+        process.wait()
+        check_complete(tmp_path)
+    remove_stale_temporaries(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        ["a.json", "a.csv", "a.npz", "a.png", "a.ckpt", "a.safetensors", "a.md"])
+
+
+class Payload:
+    """Unpickling this creates a file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # The payload is live: unpickling it without the weights_only guard creates its marker.
+    probe = tmp_path / "probe-ran"
+    pickle.loads(pickle.dumps(Payload(probe)))
+    assert probe.exists()
+
+    marker = tmp_path / "payload-ran"
+    evil = tmp_path / "evil.pt"
+    torch.save({"state_dict": {"head.weight": torch.zeros(3, 3)}, "extra": Payload(marker)}, evil)
+    model = load_config(None).models["vit"].model_copy(update={"pretrained": str(evil)})
+    with pytest.raises(VitswinError, match="was refused: it holds pickled objects other than tensors"):
+        build_network(model, 10)
+    assert not marker.exists()
+
+    # The same file as a run folder's last checkpoint: resuming refuses it too.
+    raw = tiny_study(tmp_path)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    run_dir = tmp_path / "out" / "tiny" / "vit"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    run_config = single_model_config(load_config(path, [f"out_dir={tmp_path / 'out'}"]), "vit")
+    (run_dir / "config.yaml").write_text(to_yaml(run_config))
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(evil.read_bytes())
+    code = main(["train", str(path), "--model", "vit", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "last.ckpt was refused: it holds pickled objects other than tensors" in err, err
+    assert not marker.exists()
