@@ -151,6 +151,7 @@ def test_report_has_every_section_and_its_findings_change_with_the_outcome(tmp_p
         sources.feed(html_path.read_text())
         assert len(sources.sources) == 6 and all(src.startswith("data:image/png;base64,") for src in sources.sources)
         markdowns.append(markdown)
+        assert "report" in json.loads((study_dir / "stages.json").read_text())
     assert findings_of(markdowns[0])[0].startswith("vit is more accurate than swin")
     assert findings_of(markdowns[1])[0].startswith("swin is more accurate than vit")
 

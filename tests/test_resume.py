@@ -97,6 +97,7 @@ def test_a_finished_run_is_reused_and_a_changed_config_refused(tmp_path: Path, c
     path.write_text(yaml.safe_dump(raw))
     out = tmp_path / "out"
     assert main(["train", str(path), "--model", "vit", "--out", str(out)]) == 0
+    assert set(json.loads((out / "tiny" / "stages.json").read_text())) == {"train/vit"}
     weights = out / "tiny" / "vit" / "best.safetensors"
     stamp = weights.stat().st_mtime_ns
     assert main(["train", str(path), "--model", "vit", "--out", str(out)]) == 0

@@ -14,7 +14,7 @@ import lightning.pytorch as pl
 import torch
 from safetensors.torch import load_file
 
-from vitswin.artifacts import atomic_write_text, remove_stale_temporaries, write_csv, write_json
+from vitswin.artifacts import atomic_write_text, record_stage, remove_stale_temporaries, write_csv, write_json
 from vitswin.config import StudyConfig, load_config, to_yaml
 from vitswin.data import DataSplits, ImageSet, load_data
 from vitswin.environment import describe_environment
@@ -92,6 +92,7 @@ def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary
                 "train_images": len(splits.train), "val_images": len(splits.val), "test_images": len(splits.test),
                 "peak_gpu_memory_mb": _peak_gpu_memory_mb(), "environment": describe_environment()},
                run_dir / "train.json")
+    record_stage(config.study_dir, f"train/{key}")
     return summary
 
 

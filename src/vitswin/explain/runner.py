@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vitswin.artifacts import write_csv, write_json, write_npz, write_png
+from vitswin.artifacts import record_stage, write_csv, write_json, write_npz, write_png
 from vitswin.config import ModelConfig
 from vitswin.data import ImageSet, load_data
 from vitswin.errors import VitswinError
@@ -70,6 +70,8 @@ def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | 
             for name, run_dir, config in zip(names, run_dirs, configs, strict=True)
         ]
     _write_outputs(out_dir, chosen, chosen_indices, explanations, options)
+    if out_dir.parent.parent == run_dirs[0].parent:  # inside the study folder
+        record_stage(run_dirs[0].parent, f"explain/{options.method}")
     return out_dir
 
 

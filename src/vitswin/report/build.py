@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vitswin.artifacts import atomic_write_text, write_png
+from vitswin.artifacts import atomic_write_text, record_stage, write_png
 from vitswin.config import ModelConfig, StudyConfig, load_config
 from vitswin.environment import describe_environment
 from vitswin.errors import VitswinError
@@ -101,6 +101,7 @@ def build_report(study_dir: Path, replicate_dirs: tuple[Path, ...] = ()) -> tupl
     markdown_path, html_path = study_dir / "report.md", study_dir / "report.html"
     atomic_write_text(to_markdown(blocks, study_dir), markdown_path)
     atomic_write_text(to_html(blocks, f"vitswin report: {config.name}"), html_path)
+    record_stage(study_dir, "report")
     return html_path, markdown_path
 
 
