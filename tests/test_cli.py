@@ -1,5 +1,6 @@
 """The command line: help texts, and every bad input as one line on stderr with a non-zero exit."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,25 @@ def test_train_then_evaluate_from_the_command_line(capsys: pytest.CaptureFixture
     assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), "--images", "0"), "--images must be at least 1, got 0.")
     assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), "--show", "-2"), "--show must be at least 1, got -2.")
     assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), str(run_dir)), "the same run folder is given twice")
+
+
+def test_preflight_refuses_unwritable_folders_and_full_disks(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write_config(tmp_path, tiny_study(tmp_path))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, err = run_cli(capsys, "study", config, "--out", str(blocker / "runs"))
+    assert_one_line_error(code, err, f"cannot write to {blocker / 'runs' / 'tiny'} (Not a directory); choose a "
+                                     f"writable folder with --out.")
+    monkeypatch.setattr("shutil.disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 2**20, 2**20))
+    code, err = run_cli(capsys, "train", config, "--model", "vit", "--out", str(tmp_path / "out"))
+    assert_one_line_error(code, err, "has 1 MB free but the checkpoints need about")
+
+
+def test_a_diverging_run_stops_with_one_sentence_and_keeps_its_checkpoints(capsys: pytest.CaptureFixture,
+                                                                           tmp_path: Path) -> None:
+    raw = tiny_study(tmp_path)
+    raw["models"]["vit"]["train"].update(lr=1.0e30, grad_clip=0.0, warmup_epochs=0, max_epochs=2)
+    code, err = run_cli(capsys, "train", write_config(tmp_path, raw), "--model", "vit", "--out", str(tmp_path / "out"))
+    assert_one_line_error(code, err, "the training loss became nan at epoch 1, batch 2; training stopped, the "
+                                     "checkpoints of the epochs before are kept in")

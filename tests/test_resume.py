@@ -90,6 +90,22 @@ def test_sigkill_at_a_random_point_then_resume_matches_an_uninterrupted_run(conf
         assert "Resuming from" in resumed.stdout
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(config: Path, uninterrupted: tuple) -> None:
+    out = config.parent / "interrupted"
+    run_dir = out / "tiny" / "vit"
+    process = subprocess.Popen(train_command(config, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: (run_dir / "history.csv").exists() and len(read_history(run_dir)) >= 1, process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == ("vitswin: interrupted; finished runs and the last epoch's checkpoint are "
+                                            "kept: run the same command again to resume.")
+    assert "Traceback" not in err
+    subprocess.run(train_command(config, out), check=True, capture_output=True)
+    assert outcome(run_dir) == uninterrupted
+
+
 def test_a_finished_run_is_reused_and_a_changed_config_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     raw = tiny_study(tmp_path)
     raw["models"]["vit"]["train"]["max_epochs"] = 1

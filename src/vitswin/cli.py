@@ -132,7 +132,7 @@ def _config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> None:
     """Carry out one parsed command."""
-    from vitswin.study import evaluate_run, run_study, single_model_config, summary_table, train_model
+    from vitswin.study import evaluate_run, preflight, run_study, single_model_config, summary_table, train_model
 
     if args.command == "study":
         config = _config(args)
@@ -144,6 +144,7 @@ def run(args: argparse.Namespace) -> None:
         _report(config.study_dir)
     elif args.command == "train":
         config = single_model_config(_config(args), args.model)
+        preflight(config)
         summary = train_model(config, args.model, load_data(config.data, config.seed))
         log.info("\n%s", summary_table([summary]))
     elif args.command == "evaluate":
@@ -192,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vitswin: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("vitswin: interrupted; finished runs and the last checkpoints are kept.", file=sys.stderr)
+        print("vitswin: interrupted; finished runs and the last epoch's checkpoint are kept: run the same command "
+              "again to resume.", file=sys.stderr)
         return 130
     return 0
 

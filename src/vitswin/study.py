@@ -7,6 +7,8 @@ train.json, metrics.json and predictions.npz. The study folder adds summary.json
 
 import json
 import logging
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from vitswin.artifacts import atomic_write_text, record_stage, remove_stale_temporaries, write_csv, write_json
-from vitswin.config import StudyConfig, load_config, to_yaml
+from vitswin.config import ModelConfig, StudyConfig, load_config, to_yaml
 from vitswin.data import DataSplits, ImageSet, load_data
 from vitswin.environment import describe_environment
 from vitswin.errors import VitswinError
@@ -162,10 +164,37 @@ def evaluate_run(run_dir: Path, splits: DataSplits | None = None) -> dict:
     return _save_evaluation(module, config, splits.test, Path(run_dir))
 
 
+def preflight(config: StudyConfig) -> None:
+    """Fail before any data is read or any model trained: unknown models, an unwritable output folder,
+    too little disk space for the checkpoints."""
+    for model in config.models.values():
+        check_model_name(model.name)
+    study_dir = config.study_dir
+    try:
+        study_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=study_dir):
+            pass
+    except OSError as error:
+        raise VitswinError(f"cannot write to {study_dir} ({error.strerror}); choose a writable folder with --out.") from None
+    needed = sum(_checkpoint_bytes(model) for model in config.models.values())
+    free = shutil.disk_usage(study_dir).free
+    if free < needed:
+        raise VitswinError(f"{study_dir} has {free / 2**20:.0f} MB free but the checkpoints need about "
+                           f"{needed / 2**20:.0f} MB; free some space or choose another folder with --out.")
+
+
+def _checkpoint_bytes(model: ModelConfig) -> int:
+    """Disk a model's run needs: best and last checkpoints (weights and two AdamW moments each), a temporary
+    copy while one is rewritten, and the exported weights; float32 throughout."""
+    with torch.device("meta"):  # shapes only: no memory, no weights downloaded
+        network = build_network(model.model_copy(update={"pretrained": "none"}), num_classes=1000)
+    parameters = sum(parameter.numel() for parameter in network.parameters())
+    return parameters * 4 * (3 * 3 + 1)
+
+
 def run_study(config: StudyConfig) -> list[RunSummary]:
     """Train and evaluate every model of the study on the same data; write the study summary."""
-    for model in config.models.values():
-        check_model_name(model.name)  # fail before any data is read
+    preflight(config)
     splits = load_data(config.data, config.seed)
     log.info("Data: %d train, %d validation (%s), %d test images, %d classes",
              len(splits.train), len(splits.val), "test set" if splits.val_is_test else "held out",

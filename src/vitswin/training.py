@@ -85,6 +85,10 @@ def resident_loader(image_set: ImageSet, batch_size: int, shuffle: bool, seed: i
                       batch_size=None)
 
 
+class DivergedError(RuntimeError):
+    """The loss stopped being a finite number."""
+
+
 class ImageClassifier(pl.LightningModule):
     """Cross-entropy fine-tuning of `network` with AdamW and the recipe's schedule."""
 
@@ -119,6 +123,9 @@ class ImageClassifier(pl.LightningModule):
         images, labels = batch
         logits = self.network(images)
         loss = F.cross_entropy(logits, labels, label_smoothing=self.recipe.label_smoothing)
+        if not torch.isfinite(loss):
+            raise DivergedError(f"the training loss became {float(loss.detach())} at epoch {self.current_epoch + 1}, "
+                                f"batch {batch_idx + 1}")
         self.train_acc(logits, labels)
         self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=len(labels))
         self.log("train_acc", self.train_acc, on_epoch=True, on_step=False, batch_size=len(labels))
@@ -257,6 +264,16 @@ def fit(module: ImageClassifier, train: DataLoader, val: DataLoader, recipe: Tra
     except pickle.UnpicklingError:
         raise VitswinError(f"checkpoint {last} was refused: it holds pickled objects other than tensors, which "
                            f"could run code; delete it to train this model from the start.") from None
+    except DivergedError as error:
+        raise VitswinError(f"{error}; training stopped, the checkpoints of the epochs before are kept in "
+                           f"{run_dir / 'checkpoints'}; lower the learning rate or set train.grad_clip.") from None
+    except torch.OutOfMemoryError:
+        raise VitswinError(f"the accelerator ran out of memory with batch size {recipe.batch_size}; set a smaller "
+                           f"train.batch_size (and scale the learning rate with it) or a lower precision.") from None
+    except SystemExit:
+        if trainer.interrupted:  # Lightning turns Ctrl-C into a clean shutdown and then exit(1)
+            raise KeyboardInterrupt from None
+        raise
     # Time before an interruption is in the history; the epochs run now are timed by the clock.
     resumed_time = sum(row["epoch_time_s"] for row in report.history[:report.resumed_epochs])
     train_time = resumed_time + time.perf_counter() - start
