@@ -86,10 +86,13 @@ def test_imagefolder_converts_every_mode_and_size(tmp_path: Path) -> None:
     write_image(root / "b" / "deep.png", "I;16", (7, 7))
     write_image(root / "b" / "tiny.jpg", "RGB", (1, 1))
     write_image(root / "b" / "wide.bmp", "RGB", (300, 17))
+    from PIL import Image
+
+    Image.new("RGB", (6000, 4000), (200, 30, 30)).save(root / "a" / "huge.png")  # 24 megapixels
     (root / "b" / "notes.txt").write_text("not an image, and not named like one: ignored")
     train, test = read_source(folder_config(root, tmp_path, test_split=0.5), seed=0)
     assert train.class_names == ["a", "b"]
-    assert len(train) + len(test) == 6
+    assert len(train) + len(test) == 7
     assert train.images.shape[1:] == (3, 8, 8) and train.images.dtype == torch.uint8
     everything = torch.cat([train.images, test.images])
     assert everything.float().std() > 10  # real pixel content, not zeros
