@@ -13,7 +13,7 @@ from tqdm import tqdm
 from vitswin.config import load_config
 from vitswin.data import load_data
 from vitswin.errors import VitswinError
-from vitswin.explain import ExplainOptions
+from vitswin.explain import METHODS, SLOW_METHODS, ExplainOptions
 
 log = logging.getLogger("vitswin")
 
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    study = commands.add_parser("study", help="train and evaluate every model of a study, then print a summary",
+    study = commands.add_parser("study", help="train, evaluate and explain every model of a study, then write the report",
                                 description="Train and evaluate every model of the study one after another on "
                                             "the same data, print a summary table, explain the models with "
                                             "Grad-CAM ('vitswin explain' defaults) and write the report "
@@ -72,8 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_explain_parser(commands: argparse._SubParsersAction) -> None:
-    from vitswin.explain import METHODS, SLOW_METHODS
-
     defaults = ExplainOptions()
     explain = commands.add_parser(
         "explain", help="heatmaps of what each model looks at, with the figures and attention measured",

@@ -99,6 +99,7 @@ class ImageClassifier(pl.LightningModule):
         self.recipe = recipe
         self.transform = transform
         self.seed = seed
+        self._batch_in_epoch = 0  # training batches seen this epoch, for per-batch seeding
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
 
