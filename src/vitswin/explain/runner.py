@@ -115,16 +115,18 @@ def _explain_model(name: str, module: ImageClassifier, model_configs: dict[str, 
         images = chosen.images[start:start + options.batch_size]
         inputs = module.transform(images)
         with torch.no_grad():
-            predictions = network(inputs).argmax(1)
+            probabilities = network(inputs).float().softmax(1)
+        predictions = probabilities.argmax(1)
         classes = chosen.labels[start:start + options.batch_size] if options.target == "true" else predictions
+        probability = probabilities.gather(1, classes.unsqueeze(1))[:, 0].numpy()  # of the explained class
         input_maps = explain_batch(network, inputs, classes, options.method)
         grid = cam_target(network, tuple(inputs.shape[-2:])).grid
         baseline_maps = metrics.random_maps(len(inputs), grid, tuple(inputs.shape[-2:]), generator)
         maps = metrics.resize_maps(input_maps, stored_size)
         randomised_maps = metrics.resize_maps(explain_batch(randomised, inputs, classes, options.method), stored_size)
         batch = {"input_maps": input_maps, "maps": maps, "predictions": predictions.numpy(),
-                 "explained": classes.numpy(), **_measure(network, inputs, input_maps, baseline_maps, maps, randomised_maps,
-                                                          classes, options)}
+                 "explained": classes.numpy(), "probability": probability.astype(np.float64),
+                 **_measure(network, inputs, input_maps, baseline_maps, maps, randomised_maps, classes, options)}
         if chosen.masks is not None:
             batch.update(metrics.pointing(maps, chosen.masks[start:start + options.batch_size].numpy()))
         for key, value in batch.items():
@@ -145,12 +147,9 @@ def _measure(network: torch.nn.Module, inputs: torch.Tensor, input_maps: np.ndar
              maps: np.ndarray, randomised_maps: np.ndarray, classes: torch.Tensor,
              options: ExplainOptions) -> dict[str, np.ndarray]:
     """Per-image measurements; `baseline_maps` are random maps, `randomised_maps` the randomised model's maps."""
-    with torch.no_grad():
-        probability = network(inputs).float().softmax(1).gather(1, classes.unsqueeze(1))[:, 0].numpy()
     curves = metrics.perturbation_curves(network, inputs, input_maps, classes, options.steps)
     random_curves = metrics.perturbation_curves(network, inputs, baseline_maps, classes, options.steps)
     scores = {
-        "probability": probability.astype(np.float64),
         **metrics.concentration(maps),
         "deletion_auc": metrics.area_under_curve(curves["deletion"]),
         "insertion_auc": metrics.area_under_curve(curves["insertion"]),

@@ -22,7 +22,7 @@ from vitswin.report import figures
 from vitswin.report.cost import flops_per_image, inference_throughput, parameter_count
 from vitswin.report.document import Block, Bullets, Heading, Image, Paragraph, Table, to_html, to_markdown
 from vitswin.report.findings import ModelFacts, findings
-from vitswin.report.stats import bootstrap_interval, calibration, mcnemar, paired_bootstrap_interval
+from vitswin.report.stats import Calibration, bootstrap_interval, calibration, mcnemar, paired_bootstrap_interval
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,9 @@ def build_report(study_dir: Path, replicate_dirs: tuple[Path, ...] = ()) -> tupl
     log.info("Measuring parameters, FLOPs and inference speed of %d models", len(runs))
     costs = {run.key: _measure_cost(run, len(runs[0].metrics["class_names"])) for run in runs}
     explanations = _load_explanations(study_dir)
-    facts = [_facts(run, costs[run.key], explanations[0] if explanations else None) for run in runs]
+    calibrations = {run.key: calibration(run.probabilities, run.labels) for run in runs}
+    facts = [_facts(run, costs[run.key], calibrations[run.key].ece, explanations[0] if explanations else None)
+             for run in runs]
 
     blocks: list[Block] = [
         Heading(f"vitswin report: {config.name}", 1),
@@ -94,7 +96,7 @@ def build_report(study_dir: Path, replicate_dirs: tuple[Path, ...] = ()) -> tupl
         *_paired_section(runs, config.seed),
         *_curves_section(runs, files),
         *_confusion_section(runs, files),
-        *_calibration_section(runs, files),
+        *_calibration_section(runs, calibrations, files),
         *_cost_section(runs, costs),
         *_explanation_section(explanations),
     ]
@@ -162,14 +164,14 @@ def _load_explanations(study_dir: Path) -> list[Explanation]:
     return sorted(explanations, key=lambda e: e.method != "gradcam")
 
 
-def _facts(run: Run, cost: Cost, explanation: Explanation | None) -> ModelFacts:
+def _facts(run: Run, cost: Cost, ece: float, explanation: Explanation | None) -> ModelFacts:
     attention = {}
     if explanation and run.key in explanation.rows:
         rows = explanation.rows[run.key]
         attention = {key: np.array([float(row[key]) for row in rows]) for key in rows[0]
                      if key in dict(EXPLAIN_COLUMNS)}
     return ModelFacts(run.key, run.correct, run.train["time_per_epoch_s"], run.train["train_time_s"], cost.parameters,
-                      cost.flops, calibration(run.probabilities, run.labels).ece, attention)
+                      cost.flops, ece, attention)
 
 
 def _percent(value: float) -> str:
@@ -313,8 +315,7 @@ def _confusion_section(runs: list[Run], files: Path) -> list[Block]:
     ]
 
 
-def _calibration_section(runs: list[Run], files: Path) -> list[Block]:
-    calibrations = {run.key: calibration(run.probabilities, run.labels) for run in runs}
+def _calibration_section(runs: list[Run], calibrations: dict[str, Calibration], files: Path) -> list[Block]:
     path = files / "reliability.png"
     write_png(figures.reliability_diagrams(calibrations), path)
     rows = [[run.key, f"{calibrations[run.key].ece:.4f}", _percent(run.probabilities.max(1).mean()),
