@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from vitswin.config import load_config
 from vitswin.data import load_data
+from vitswin.distributed import is_main_process
 from vitswin.errors import VitswinError
 from vitswin.explain import METHODS, SLOW_METHODS, ExplainOptions
 
@@ -33,6 +34,14 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config value, e.g. --set models.swin.train.lr=2e-4 (repeatable)")
     parser.add_argument("--out", help="folder for results (default: the config's out_dir, 'runs')")
+    hardware = parser.add_argument_group("hardware (see docs/distributed.md)")
+    hardware.add_argument("--accelerator", choices=("auto", "cpu", "gpu", "cuda", "mps"),
+                          help="where to train (default: the config's accelerator, 'auto')")
+    hardware.add_argument("--devices", help="devices per node, or 'auto' for all; more than one trains with DDP, "
+                                            "each step's train.batch_size split between them (default: 1)")
+    hardware.add_argument("--num-nodes", type=int, help="machines, started by torchrun or SLURM (default: 1)")
+    hardware.add_argument("--strategy", choices=("auto", "ddp", "fsdp"),
+                          help="'ddp' copies the model to every process, 'fsdp' shards it (default: auto)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,7 +125,8 @@ def _configure_logging() -> None:
     handler = _TqdmHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(handler)
-    log.setLevel(logging.INFO)
+    # In a distributed run every process runs the command; the others' lines would repeat the main one's.
+    log.setLevel(logging.INFO if is_main_process() else logging.WARNING)
     for noisy in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -125,6 +135,9 @@ def _config(args: argparse.Namespace):
     overrides = list(args.overrides)
     if args.out:
         overrides.append(f"out_dir={args.out}")
+    for key in ("accelerator", "devices", "num_nodes", "strategy"):
+        if getattr(args, key) is not None:
+            overrides.append(f"{key}={getattr(args, key)}")
     return load_config(args.config, overrides)
 
 
@@ -135,6 +148,8 @@ def run(args: argparse.Namespace) -> None:
     if args.command == "study":
         config = _config(args)
         summaries = run_study(config)
+        if not is_main_process():
+            return  # explanations and the report come from the main process alone
         log.info("\n%s", summary_table(summaries))
         run_dirs = [Path(summary.run_dir) for summary in summaries]
         if args.explain and not _explanation_is_current(config.study_dir, run_dirs):

@@ -52,7 +52,9 @@ class AugmentConfig(_Strict):
 class TrainConfig(_Strict):
     """The training recipe of one model."""
 
-    batch_size: int = Field(32, gt=0)
+    batch_size: int = Field(32, gt=0)  # images per optimizer step, over all processes together
+    micro_batch_size: int | None = Field(None, gt=0)  # images per forward pass on one process; smaller than
+    # batch_size / processes means gradient accumulation. None: batch_size / processes (no accumulation)
     max_epochs: int = Field(50, gt=0)
     lr: float = Field(1e-4, gt=0)  # AdamW learning rate
     weight_decay: float = Field(0.01, ge=0)
@@ -130,7 +132,9 @@ class StudyConfig(_Strict):
     out_dir: str = "runs"
     seed: int = 0  # seeds data generation, the validation split, initialisation and augmentation
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
-    devices: int | Literal["auto"] = 1
+    devices: int | Literal["auto"] = Field(1, gt=0)  # devices (GPUs, or CPU processes) per node; "auto": all
+    num_nodes: int = Field(1, gt=0)  # machines; more than one needs torchrun or SLURM (docs/distributed.md)
+    strategy: Literal["auto", "ddp", "fsdp"] = "auto"  # "auto": DDP when there is more than one process
     data: DataConfig = DataConfig()
     models: dict[str, ModelConfig]
 

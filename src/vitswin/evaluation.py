@@ -14,8 +14,10 @@ from torchmetrics.functional.classification import (
 )
 
 from vitswin.artifacts import write_json, write_npz
+from vitswin.batching import ShardBatches, resident_loader
 from vitswin.data.imageset import ImageSet
-from vitswin.training import ImageClassifier, resident_loader, show_progress
+from vitswin.distributed import ONE_DEVICE, Hardware, gather_shards
+from vitswin.training import ImageClassifier, show_progress
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,12 @@ class Evaluation:
 
 
 def predict(module: ImageClassifier, test: ImageSet, batch_size: int, precision: str,
-            accelerator: str = "auto", devices: int | str = 1) -> Evaluation:
-    """Class probabilities of `module` for every image of `test`, in order."""
-    trainer = pl.Trainer(accelerator=accelerator, devices=devices, precision=precision, logger=False,
-                         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=show_progress())
-    batches = trainer.predict(module, resident_loader(test, batch_size, shuffle=False))
-    return Evaluation(torch.cat(batches).float(), test.labels, test.class_names)
+            hardware: Hardware = ONE_DEVICE) -> Evaluation:
+    """Class probabilities of `module` for every image of `test`, in order. In a distributed run each process
+    predicts its share and every process gets the whole set's probabilities back."""
+    trainer = pl.Trainer(**hardware.trainer_arguments(), precision=precision, logger=False,
+                         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=show_progress(),
+                         use_distributed_sampler=False)
+    batches = trainer.predict(module, resident_loader(test, ShardBatches(len(test), batch_size)))
+    local = torch.cat(batches).float() if batches else torch.empty(0, len(test.class_names))
+    return Evaluation(gather_shards(local, trainer), test.labels, test.class_names)

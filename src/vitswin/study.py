@@ -18,12 +18,13 @@ from safetensors.torch import load_file
 
 from vitswin.artifacts import atomic_write_text, record_stage, remove_stale_temporaries, write_csv, write_json
 from vitswin.config import ModelConfig, StudyConfig, load_config, to_yaml
-from vitswin.data import DataSplits, ImageSet, load_data
+from vitswin.data import DataSplits, load_data
+from vitswin.distributed import Hardware, is_main_process, process_group
 from vitswin.environment import describe_environment
 from vitswin.errors import VitswinError
 from vitswin.evaluation import predict
 from vitswin.models import build_network, check_model_name
-from vitswin.training import ImageClassifier, fit, resident_loader
+from vitswin.training import FitResult, ImageClassifier, fit
 from vitswin.transforms import BatchTransform
 
 log = logging.getLogger(__name__)
@@ -67,22 +68,40 @@ def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary
     if (finished := _finished_summary(run_dir, run_config)) is not None:
         log.info("=== %s is already trained and evaluated in %s; reusing it ===", key, run_dir)
         return finished
-    atomic_write_text(to_yaml(run_config), run_dir / "config.yaml")
+    main = is_main_process()
+    if main:
+        atomic_write_text(to_yaml(run_config), run_dir / "config.yaml")
     log.info("=== Training %s (%s) ===", key, config.models[key].name)
 
     pl.seed_everything(config.seed, verbose=False)
     module = _classifier(config, key, len(splits.class_names))
-    result = fit(
-        module,
-        resident_loader(splits.train, recipe.batch_size, shuffle=True, seed=config.seed),
-        resident_loader(splits.val, recipe.batch_size, shuffle=False),
-        recipe, run_dir, config.accelerator, config.devices,
-    )
+    hardware = study_hardware(config)
+    result = fit(module, splits.train, splits.val, recipe, run_dir, hardware, config.seed)
     _load_weights(module, result.weights_path)
-    summary = RunSummary(
+    # Every process predicts its share of the test set; all of them get the whole set's predictions back.
+    evaluation = predict(module, splits.test, recipe.micro_batch_size or recipe.batch_size, recipe.precision, hardware)
+    if not main:
+        return _summary(key, config, result, evaluation.metrics()["accuracy"], run_dir)
+    summary = _summary(key, config, result, evaluation.save(run_dir)["accuracy"], run_dir)
+    write_json({**asdict(summary), "validation": "test" if splits.val_is_test else "held-out",
+                "train_images": len(splits.train), "val_images": len(splits.val), "test_images": len(splits.test),
+                "processes": process_group()[1], "peak_gpu_memory_mb": _peak_gpu_memory_mb(),
+                "environment": describe_environment()},
+               run_dir / "train.json")
+    record_stage(config.study_dir, f"train/{key}")
+    return summary
+
+
+def study_hardware(config: StudyConfig) -> Hardware:
+    """The accelerator, devices, nodes and strategy the study trains with."""
+    return Hardware(config.accelerator, config.devices, config.num_nodes, config.strategy)
+
+
+def _summary(key: str, config: StudyConfig, result: FitResult, test_acc: float, run_dir: Path) -> RunSummary:
+    return RunSummary(
         model=key,
         architecture=config.models[key].name,
-        test_acc=_save_evaluation(module, run_config, splits.test, run_dir)["accuracy"],
+        test_acc=test_acc,
         best_epoch=result.best_epoch,
         best_val_acc=result.best_val_acc,
         epochs_run=len(result.history),
@@ -90,12 +109,6 @@ def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary
         time_per_epoch_s=result.train_time_s / max(1, len(result.history)),
         run_dir=str(run_dir),
     )
-    write_json({**asdict(summary), "validation": "test" if splits.val_is_test else "held-out",
-                "train_images": len(splits.train), "val_images": len(splits.val), "test_images": len(splits.test),
-                "peak_gpu_memory_mb": _peak_gpu_memory_mb(), "environment": describe_environment()},
-               run_dir / "train.json")
-    record_stage(config.study_dir, f"train/{key}")
-    return summary
 
 
 def _finished_summary(run_dir: Path, run_config: StudyConfig) -> RunSummary | None:
@@ -132,13 +145,6 @@ def _load_weights(module: ImageClassifier, weights: Path) -> None:
                            f"the run folder's config and weights come from different runs.") from None
 
 
-def _save_evaluation(module: ImageClassifier, config: StudyConfig, test: ImageSet, run_dir: Path) -> dict:
-    """Predict the test set once with `module`, write metrics and predictions, return the metrics."""
-    recipe = module.recipe
-    evaluation = predict(module, test, recipe.batch_size, recipe.precision, config.accelerator, config.devices)
-    return evaluation.save(run_dir)
-
-
 def finished_run_config(run_dir: Path) -> StudyConfig:
     """The config of a finished run folder (one with config.yaml and best.safetensors)."""
     run_dir = Path(run_dir)
@@ -161,14 +167,19 @@ def evaluate_run(run_dir: Path, splits: DataSplits | None = None) -> dict:
     config = finished_run_config(run_dir)
     splits = splits or load_data(config.data, config.seed)
     module = load_trained(run_dir, len(splits.class_names))
-    return _save_evaluation(module, config, splits.test, Path(run_dir))
+    recipe = module.recipe
+    # One process: predicting a test set is cheap next to training, and the result is the same.
+    evaluation = predict(module, splits.test, recipe.micro_batch_size or recipe.batch_size, recipe.precision,
+                         Hardware(config.accelerator))
+    return evaluation.save(Path(run_dir))
 
 
 def preflight(config: StudyConfig) -> None:
-    """Fail before any data is read or any model trained: unknown models, an unwritable output folder,
-    too little disk space for the checkpoints."""
+    """Fail before any data is read or any model trained: unknown models, unusable hardware settings, an
+    unwritable output folder, too little disk space for the checkpoints."""
     for model in config.models.values():
         check_model_name(model.name)
+    study_hardware(config).world_size()  # hardware this machine or launcher cannot provide fails here
     study_dir = config.study_dir
     try:
         study_dir.mkdir(parents=True, exist_ok=True)
@@ -200,10 +211,14 @@ def run_study(config: StudyConfig) -> list[RunSummary]:
              len(splits.train), len(splits.val), "test set" if splits.val_is_test else "held out",
              len(splits.test), len(splits.class_names))
     study_dir = config.study_dir
-    if study_dir.is_dir() and (removed := remove_stale_temporaries(study_dir)):
+    main = is_main_process()
+    if main and study_dir.is_dir() and (removed := remove_stale_temporaries(study_dir)):
         log.info("Removed %d partial files left by an interrupted run", removed)
-    atomic_write_text(to_yaml(config), study_dir / "config.yaml")
+    if main:
+        atomic_write_text(to_yaml(config), study_dir / "config.yaml")
     summaries = [train_model(config, key, splits) for key in config.models]
+    if not main:
+        return summaries
     rows = [asdict(summary) for summary in summaries]
     write_json({"study": config.name, "validation": "test" if splits.val_is_test else "held-out", "runs": rows},
                study_dir / "summary.json")

@@ -12,7 +12,6 @@ import pickle
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +19,17 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.strategies import FSDPStrategy
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from vitswin.artifacts import atomic_torch_save, atomic_write_bytes, write_csv, write_json
+from vitswin.batching import ShardBatches, TrainingBatches, epoch_seed, resident_loader
 from vitswin.config import TrainConfig
 from vitswin.data.imageset import ImageSet
+from vitswin.distributed import ONE_DEVICE, Hardware, barrier, is_main_process, split_batch
 from vitswin.errors import VitswinError
 from vitswin.transforms import BatchTransform
 
@@ -37,52 +39,6 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
 warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")  # a resumed run
-
-
-class _ResidentBatches(Dataset):
-    """Indexed by a list of indices, returns that whole batch: one gather instead of per-sample collation."""
-
-    def __init__(self, image_set: ImageSet) -> None:
-        self.images, self.labels = image_set.images, image_set.labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(indices)
-        return self.images[index], self.labels[index]
-
-
-class SeededBatches(Sampler[list[int]]):
-    """Batches of indices. When shuffling, an epoch's order depends only on (seed, epoch), so a run resumed
-    from a checkpoint sees exactly the batches an uninterrupted run would have seen."""
-
-    def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int = 0) -> None:
-        self.size, self.batch_size, self.shuffle, self.seed = size, batch_size, shuffle, seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:  # called by Lightning before every epoch
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[list[int]]:
-        order = (torch.randperm(self.size, generator=torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch)))
-                 if self.shuffle else torch.arange(self.size))
-        for start in range(0, self.size, self.batch_size):
-            yield order[start:start + self.batch_size].tolist()
-
-    def __len__(self) -> int:
-        return math.ceil(self.size / self.batch_size)
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of one epoch's randomness: different for every epoch, the same on every run."""
-    return seed * 1_000_003 + epoch
-
-
-def resident_loader(image_set: ImageSet, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
-    """Batches of (uint8 images, labels) from a resident ImageSet, shuffled per epoch from the seed."""
-    return DataLoader(_ResidentBatches(image_set), sampler=SeededBatches(len(image_set), batch_size, shuffle, seed),
-                      batch_size=None)
 
 
 class DivergedError(RuntimeError):
@@ -100,6 +56,8 @@ class ImageClassifier(pl.LightningModule):
         self.transform = transform
         self.seed = seed
         self._batch_in_epoch = 0  # training batches seen this epoch, for per-batch seeding
+        # Metric objects: in a distributed run they are summed over the processes before they are read.
+        self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
 
@@ -127,20 +85,30 @@ class ImageClassifier(pl.LightningModule):
         if not torch.isfinite(loss):
             raise DivergedError(f"the training loss became {float(loss.detach())} at epoch {self.current_epoch + 1}, "
                                 f"batch {batch_idx + 1}")
+        self.train_loss(loss.detach(), weight=len(labels))
         self.train_acc(logits, labels)
-        self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=len(labels))
+        self.log("train_loss", self.train_loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=len(labels))
         self.log("train_acc", self.train_acc, on_epoch=True, on_step=False, batch_size=len(labels))
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, labels = batch
         logits = self.network(images)
+        self.val_loss(F.cross_entropy(logits, labels), weight=len(labels))
         self.val_acc(logits, labels)
-        self.log("val_loss", F.cross_entropy(logits, labels), batch_size=len(labels))
+        self.log("val_loss", self.val_loss, batch_size=len(labels))
         self.log("val_acc", self.val_acc, prog_bar=True, batch_size=len(labels))
 
     def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self.network(batch[0]).float().softmax(-1)
+
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        if gradient_clip_val and isinstance(self.trainer.strategy, FSDPStrategy):
+            # Each FSDP process holds a shard of the gradients: only the wrapped root module knows their norm.
+            self.trainer.model.clip_grad_norm_(gradient_clip_val)
+        else:
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self) -> dict:
         recipe = self.recipe
@@ -231,17 +199,22 @@ class FitResult:
     weights_path: Path
 
 
-def fit(module: ImageClassifier, train: DataLoader, val: DataLoader, recipe: TrainConfig, run_dir: Path,
-        accelerator: str = "auto", devices: int | str = 1) -> FitResult:
+def fit(module: ImageClassifier, train_set: ImageSet, val_set: ImageSet, recipe: TrainConfig, run_dir: Path,
+        hardware: Hardware = ONE_DEVICE, seed: int = 0) -> FitResult:
     """Train `module` with early stopping and checkpoints in `run_dir`; export the best weights as safetensors.
 
     Resumes from `run_dir`'s last checkpoint when there is one, and returns at once when the run folder
-    records a finished fit (fit.json beside best.safetensors).
+    records a finished fit (fit.json beside best.safetensors). In a distributed run every process calls this;
+    each step's `recipe.batch_size` images are split between the processes (and into micro-batches when
+    `recipe.micro_batch_size` asks for gradient accumulation), and only the main process writes files.
     """
     weights_path, fit_record = run_dir / "best.safetensors", run_dir / "fit.json"
     if fit_record.is_file() and weights_path.is_file():
         saved = json.loads(fit_record.read_text())
         return FitResult(saved["history"], saved["best_epoch"], saved["best_val_acc"], saved["train_time_s"], weights_path)
+    micro_batch, accumulate = split_batch(recipe.batch_size, recipe.micro_batch_size, hardware.world_size())
+    train = resident_loader(train_set, TrainingBatches(len(train_set), recipe.batch_size, accumulate, seed))
+    val = resident_loader(val_set, ShardBatches(len(val_set), micro_batch))
     report = EpochReport(run_dir / "history.csv", recipe.max_epochs)
     best = pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_acc",
                                         mode="max", save_last=True, enable_version_counter=False)
@@ -250,10 +223,11 @@ def fit(module: ImageClassifier, train: DataLoader, val: DataLoader, recipe: Tra
         callbacks.append(pl.callbacks.EarlyStopping(monitor="val_acc", mode="max", patience=recipe.patience,
                                                     min_delta=recipe.min_delta))
     trainer = pl.Trainer(
-        accelerator=accelerator, devices=devices, precision=recipe.precision, max_epochs=recipe.max_epochs,
-        gradient_clip_val=recipe.grad_clip or None, callbacks=callbacks, logger=False,
-        num_sanity_val_steps=0, default_root_dir=run_dir, enable_model_summary=False,
+        **hardware.trainer_arguments(), precision=recipe.precision, max_epochs=recipe.max_epochs,
+        accumulate_grad_batches=accumulate, gradient_clip_val=recipe.grad_clip or None, callbacks=callbacks,
+        logger=False, num_sanity_val_steps=0, default_root_dir=run_dir, enable_model_summary=False,
         enable_progress_bar=show_progress(), plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,  # the batch samplers above already give each process its share
     )
     last = run_dir / "checkpoints" / "last.ckpt"
     if last.is_file():
@@ -281,13 +255,15 @@ def fit(module: ImageClassifier, train: DataLoader, val: DataLoader, recipe: Tra
 
     # The first epoch with the highest validation accuracy: the one ModelCheckpoint kept.
     best_row = max(report.history, key=lambda row: (row["val_acc"], -row["epoch"]))
-    checkpoint = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
-    state = {key.removeprefix("network."): value.contiguous() for key, value in checkpoint["state_dict"].items()
-             if key.startswith("network.")}
-    atomic_write_bytes(safetensors_bytes(state), weights_path)
     result = FitResult(report.history, int(best_row["epoch"]), best_row["val_acc"], train_time, weights_path)
-    write_json({"history": result.history, "best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
-                "train_time_s": result.train_time_s}, fit_record)  # last: marks the fit as finished
+    if is_main_process():
+        checkpoint = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
+        state = {key.removeprefix("network."): value.contiguous() for key, value in checkpoint["state_dict"].items()
+                 if key.startswith("network.")}
+        atomic_write_bytes(safetensors_bytes(state), weights_path)
+        write_json({"history": result.history, "best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
+                    "train_time_s": result.train_time_s}, fit_record)  # last: marks the fit as finished
+    barrier()  # the other processes read the exported weights next
     log.info("Total training time: %.2f seconds", train_time)
     log.info("Best model found at epoch %d with validation accuracy: %.2f%%", best_row["epoch"], 100 * best_row["val_acc"])
     return result

@@ -1,0 +1,7 @@
+"""`python -m vitswin`, the form launchers such as `torchrun -m vitswin` use."""
+
+import sys
+
+from vitswin.cli import main
+
+sys.exit(main())
