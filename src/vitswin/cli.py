@@ -26,6 +26,8 @@ EXAMPLES = """examples:
   vitswin evaluate runs/cpu-cifar10/vit
   vitswin explain runs/default/vit runs/default/swin --images 16 --method gradcam
   vitswin report runs/default                       # rebuild report.html and report.md
+  vitswin bench models configs/seed-cifar10.yaml --compare-options   # speed, FLOPs, memory, share of peak
+  vitswin bench scaling                             # ViT-B and Swin-B cost from 32 to 384 pixels
 """
 
 
@@ -77,7 +79,47 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("study_dir", type=Path, help="a study folder, e.g. runs/default")
     report.add_argument("replicates", type=Path, nargs="*", metavar="REPLICATE_DIR",
                         help="the same study run with other seeds, for the mean and spread across seeds")
+    _add_bench_parser(commands)
     return parser
+
+
+def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
+    from vitswin.bench.scaling import SCALING_MODELS, SCALING_SIZES
+
+    bench = commands.add_parser(
+        "bench", help="measure speed and cost: models, input pipeline, training engine, resolution scaling",
+        description="Benchmarks on this machine (medians of repeated runs after warm-up). Results are printed "
+                    "and written as JSON and CSV to <study>/bench/ (scaling: <out>/bench/); the report shows the "
+                    "models benchmark. See benchmarks/README.md for measured results.")
+    kinds = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    models = kinds.add_parser("models", help="parameters, FLOPs, training/inference images/s, memory and share of "
+                                             "the matmul peak for each model of a study")
+    _add_config_arguments(models)
+    models.add_argument("--model", dest="keys", action="append", help="only this model key (repeatable)")
+    models.add_argument("--batch", type=int, default=16, help="images per training step (default: 16)")
+    models.add_argument("--precision", choices=("32", "bf16-mixed"), default="32", help="default: 32")
+    models.add_argument("--channels-last", action="store_true", help="NHWC memory layout")
+    models.add_argument("--compile", action="store_true", help="torch.compile the network")
+    models.add_argument("--fused-optimizer", action="store_true", help="AdamW's fused kernel")
+    models.add_argument("--compare-options", action="store_true",
+                        help="also measure the other precision and each option switched on alone")
+    models.add_argument("--repeats", type=int, default=3, help="timed repeats, the median is reported (default: 3)")
+    pipeline = kinds.add_parser("pipeline", help="the batched input pipeline against the classic per-image one, and "
+                                                 "against each model's training speed")
+    _add_config_arguments(pipeline)
+    pipeline.add_argument("--batches", type=int, default=20, help="batches timed per pipeline (default: 20)")
+    pipeline.add_argument("--workers", type=int, default=2, help="DataLoader workers of the classic pipeline "
+                                                                 "(default: 2)")
+    engine = kinds.add_parser("engine", help="the Lightning training loop against a bare PyTorch loop")
+    _add_config_arguments(engine)
+    engine.add_argument("--model", dest="key", default="vit", help="model key (default: vit)")
+    engine.add_argument("--steps", type=int, default=30, help="timed steps per round (default: 30)")
+    engine.add_argument("--rounds", type=int, default=3, help="alternating rounds, the median is reported (default: 3)")
+    scaling = kinds.add_parser("scaling", help="FLOPs, memory and speed of ViT-B and Swin-B from 32 to 384 pixels")
+    scaling.add_argument("--models", nargs="+", default=list(SCALING_MODELS), help="timm names (default: %(default)s)")
+    scaling.add_argument("--sizes", nargs="+", type=int, default=list(SCALING_SIZES), help="input sizes in pixels")
+    scaling.add_argument("--out", type=Path, default=Path("runs"), help="results go to <out>/bench/ (default: runs)")
+    scaling.add_argument("--accelerator", choices=("cpu", "cuda"), default="cpu", help="default: cpu")
 
 
 def _add_explain_parser(commands: argparse._SubParsersAction) -> None:
@@ -170,6 +212,32 @@ def run(args: argparse.Namespace) -> None:
         _explain(args.run_dirs, options, args.out)
     elif args.command == "report":
         _report(args.study_dir, tuple(args.replicates))
+    elif args.command == "bench":
+        _bench(args)
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from vitswin.bench import runner
+    from vitswin.bench.measure import TrainSettings
+
+    if args.bench == "scaling":
+        path = runner.bench_scaling(args.out, tuple(args.models), tuple(args.sizes), _scaling_device(args.accelerator))
+    elif args.bench == "models":
+        settings = TrainSettings(args.batch, args.precision, args.channels_last, args.compile, args.fused_optimizer)
+        path = runner.bench_models(_config(args), args.keys, settings, args.compare_options, args.repeats)[1]
+    elif args.bench == "pipeline":
+        path = runner.bench_pipeline(_config(args), args.batches, args.workers)
+    else:
+        path = runner.bench_engine(_config(args), args.key, args.steps, args.rounds)
+    log.info("Written to %s (and .csv)", path)
+
+
+def _scaling_device(accelerator: str):
+    import torch
+
+    if accelerator == "cuda" and not torch.cuda.is_available():
+        raise VitswinError("--accelerator cuda was asked for but PyTorch sees no CUDA GPU; use --accelerator cpu.")
+    return torch.device(accelerator)
 
 
 def _explanation_is_current(study_dir: Path, run_dirs: list[Path]) -> bool:

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from vitswin.artifacts import atomic_write_text, record_stage, write_png
+from vitswin.bench.measure import flops_per_image, inference_throughput, parameter_count
 from vitswin.config import ModelConfig, StudyConfig, load_config
 from vitswin.environment import describe_environment
 from vitswin.errors import VitswinError
 from vitswin.models import build_network
 from vitswin.report import figures
-from vitswin.report.cost import flops_per_image, inference_throughput, parameter_count
 from vitswin.report.document import Block, Bullets, Heading, Image, Paragraph, Table, to_html, to_markdown
 from vitswin.report.findings import ModelFacts, findings
 from vitswin.report.stats import Calibration, bootstrap_interval, calibration, mcnemar, paired_bootstrap_interval

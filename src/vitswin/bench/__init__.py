@@ -1,0 +1,1 @@
+"""Benchmarks: what models, the input pipeline and the training engine cost on this machine."""

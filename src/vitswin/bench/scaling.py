@@ -1,0 +1,86 @@
+"""How cost grows with input resolution, to test the published claim that Swin scales linearly with the number
+of pixels and ViT quadratically.
+
+For each model and size: forward FLOPs per image (counted, one image), activation memory per image (bytes
+kept for the backward pass) and inference images/s (timed). The growth exponent is the slope of a
+least-squares line through log(cost) against log(pixels): 1 is linear, 2 quadratic.
+"""
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import timm
+import torch
+from tqdm import tqdm
+
+from vitswin.bench.measure import activation_bytes_per_image, flops_per_image, inference_throughput
+
+SCALING_MODELS = ("vit_base_patch16_224", "swin_base_patch4_window7_224")
+CPU = torch.device("cpu")
+SCALING_SIZES = (32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384)
+
+
+@dataclass(frozen=True)
+class ScalingRow:
+    model: str
+    image_size: int
+    tokens: int  # ViT: patches; Swin: first-stage tokens (before patch merging)
+    padded: bool  # Swin: some stage's feature map is padded up to a multiple of the window (computed, wasted)
+    gflops: float
+    activation_mb: float
+    images_per_s: float
+
+
+def valid_size(name: str, size: int) -> bool:
+    """Whether the model takes `size`-pixel input: a whole number of patches (and, for Swin, of merged patches)."""
+    network_stride = 32 if "swin" in name else int(name.split("patch")[1].split("_")[0])
+    return size % network_stride == 0
+
+
+def _tokens_and_padding(network: torch.nn.Module, size: int) -> tuple[int, bool]:
+    grid = network.patch_embed.dynamic_feat_size((size, size)) if hasattr(network.patch_embed, "dynamic_feat_size") \
+        else (size // network.patch_embed.patch_size[0],) * 2
+    padded = any(block.input_resolution[0] % block.window_size[0] for stage in getattr(network, "layers", [])
+                 for block in stage.blocks)
+    return grid[0] * grid[1], padded
+
+
+def measure_scaling(models: tuple[str, ...] = SCALING_MODELS, sizes: tuple[int, ...] = SCALING_SIZES,
+                    batch: int = 4, device: torch.device = CPU) -> list[ScalingRow]:
+    """One row per model and valid size (random weights: cost does not depend on their values)."""
+    rows = []
+    work = [(name, size) for name in models for size in sizes if valid_size(name, size)]
+    for name, size in tqdm(work, desc="scaling", unit="size", disable=None):
+        network = timm.create_model(name, img_size=size, num_classes=10).to(device)
+        tokens, padded = _tokens_and_padding(network, size)
+        rows.append(ScalingRow(
+            model=name, image_size=size, tokens=tokens, padded=padded,
+            gflops=flops_per_image(network, size) / 1e9,
+            activation_mb=activation_bytes_per_image(network, size) / 2**20,
+            images_per_s=inference_throughput(network, size, batch=batch, repeats=2),
+        ))
+    return rows
+
+
+def growth_exponents(rows: list[ScalingRow], smallest: int = 64) -> dict[str, dict[str, float]]:
+    """Per model, the fitted exponent of FLOPs, activation memory and time per image against pixels, over the
+    sizes from `smallest` on (below it fixed costs such as the classifier dominate)."""
+    exponents = {}
+    for model in dict.fromkeys(row.model for row in rows):
+        own = [row for row in rows if row.model == model and row.image_size >= smallest]
+        pixels = np.log([row.image_size**2 for row in own])
+        exponents[model] = {
+            "gflops": _slope(pixels, [row.gflops for row in own]),
+            "activation_mb": _slope(pixels, [row.activation_mb for row in own]),
+            "seconds_per_image": _slope(pixels, [1 / row.images_per_s for row in own]),
+        }
+    return exponents
+
+
+def _slope(log_x: np.ndarray, values: list[float]) -> float:
+    return float(np.polyfit(log_x, np.log(values), 1)[0]) if len(values) > 1 else math.nan
+
+
+def as_dicts(rows: list[ScalingRow]) -> list[dict]:
+    return [asdict(row) for row in rows]
