@@ -58,8 +58,8 @@ class ImageClassifier(pl.LightningModule):
         self._batch_in_epoch = 0  # training batches seen this epoch, for per-batch seeding
         # Metric objects: in a distributed run they are summed over the processes before they are read.
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)

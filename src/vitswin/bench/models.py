@@ -5,6 +5,7 @@ inference images/s, activation memory per image, peak GPU memory, and the traini
 of the matrix-multiply peak measured in the same run (in the same number format).
 """
 
+import copy
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -53,28 +54,29 @@ def option_variants(settings: TrainSettings, compare: bool) -> list[TrainSetting
     return variants
 
 
-def bench_model(key: str, model: ModelConfig, settings: TrainSettings, device: torch.device,
-                peaks: dict[str, float], repeats: int = 3) -> ModelBench:
-    """Measure one model under one setting; `peaks` caches the matmul peak per number format."""
-    dtype = torch.bfloat16 if settings.precision == "bf16-mixed" else torch.float32
-    if str(dtype) not in peaks:
-        peaks[str(dtype)] = matmul_peak(device, dtype)
+def bench_model(key: str, model: ModelConfig, variants: list[TrainSettings], device: torch.device,
+                repeats: int = 3) -> list[ModelBench]:
+    """Measure one model under each of `variants` (its FLOPs and activation memory once: they do not depend on them)."""
     network = build_network(model.model_copy(update={"pretrained": "none"}), num_classes=10).to(device)
     size = model.image_size
     forward, train = flops_per_image(network, size), flops_per_image(network, size, train=True)
     activation = activation_bytes_per_image(network, size)
-    inference = inference_throughput(network, size, batch=settings.batch, repeats=repeats, precision=settings.precision)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    training = train_throughput(network, size, settings, repeats)
-    achieved = training * train
-    return ModelBench(
-        model=key, architecture=model.name, image_size=size, settings=settings.label(), batch=settings.batch,
-        parameters_m=parameter_count(network) / 1e6, forward_gflops=forward / 1e9, train_gflops=train / 1e9,
-        train_images_per_s=training, inference_images_per_s=inference, activation_mb=activation / 2**20,
-        peak_gpu_memory_mb=peak_memory_mb(device), train_gflops_per_s=achieved / 1e9,
-        matmul_peak_gflops_per_s=peaks[str(dtype)] / 1e9, peak_share=achieved / peaks[str(dtype)],
-    )
+    rows = []
+    for settings in variants:
+        # The peak is measured right before the model it is compared with: a shared machine's speed drifts.
+        peak = matmul_peak(device, torch.bfloat16 if settings.precision == "bf16-mixed" else torch.float32)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        training = train_throughput(copy.deepcopy(network), size, settings, repeats)
+        inference = inference_throughput(network, size, settings.batch, repeats, settings.precision)
+        rows.append(ModelBench(
+            model=key, architecture=model.name, image_size=size, settings=settings.label(), batch=settings.batch,
+            parameters_m=parameter_count(network) / 1e6, forward_gflops=forward / 1e9, train_gflops=train / 1e9,
+            train_images_per_s=training, inference_images_per_s=inference, activation_mb=activation / 2**20,
+            peak_gpu_memory_mb=peak_memory_mb(device), train_gflops_per_s=training * train / 1e9,
+            matmul_peak_gflops_per_s=peak / 1e9, peak_share=training * train / peak,
+        ))
+    return rows
 
 
 def as_dicts(rows: list[ModelBench]) -> list[dict]:

@@ -69,14 +69,13 @@ MODEL_COLUMNS = {"model": "", "image_size": "d", "settings": "", "batch": "d", "
 def bench_models(config: StudyConfig, keys: list[str] | None, settings: TrainSettings, compare: bool,
                  repeats: int = 3) -> tuple[list[ModelBench], Path]:
     device = bench_device(config)
-    peaks: dict[str, float] = {}
-    work = [(key, variant) for key in _model_keys(config, keys) for variant in option_variants(settings, compare)]
+    variants = option_variants(settings, compare)
     rows = []
-    for key, variant in tqdm(work, desc="bench", unit="setting", disable=None):
+    for key in tqdm(_model_keys(config, keys), desc="bench", unit="model", disable=None):
         try:
-            rows.append(bench_model(key, config.models[key], variant, device, peaks, repeats))
+            rows += bench_model(key, config.models[key], variants, device, repeats)
         except torch.OutOfMemoryError:
-            raise VitswinError(f"{key} ran out of memory with batch {variant.batch}; pass a smaller --batch.") from None
+            raise VitswinError(f"{key} ran out of memory with batch {settings.batch}; pass a smaller --batch.") from None
     dicts = [asdict(row) for row in rows]
     log.info("%s", table(dicts, MODEL_COLUMNS))
     return rows, _save(dicts, config.study_dir / "bench", "models", {"device": str(device)})
