@@ -24,6 +24,8 @@ from vitswin.bench.pipeline import classic_transform
 from vitswin.bench.scaling import ScalingRow, growth_exponents, valid_size
 from vitswin.cli import main
 from vitswin.config import AugmentConfig
+from vitswin.report.bench import bench_section
+from vitswin.report.document import Heading, Table
 from vitswin.transforms import BatchTransform
 
 
@@ -71,9 +73,11 @@ def test_training_throughput_trains(settings: TrainSettings) -> None:
 
 def test_option_variants_switch_each_option_on_alone() -> None:
     base = TrainSettings(batch=8)
-    labels = [variant.label() for variant in option_variants(base, compare=True)]
+    labels = [variant.label() for variant in option_variants(base, True, torch.device("cuda"))]
     assert labels == ["32", "bf16-mixed", "32+channels_last", "32+compile", "32+fused_optimizer"]
-    assert option_variants(base, compare=False) == [base]
+    labels = [variant.label() for variant in option_variants(base, True, torch.device("cpu"))]
+    assert labels == ["32", "32+channels_last", "32+compile", "32+fused_optimizer"]
+    assert option_variants(base, False, torch.device("cpu")) == [base]
 
 
 def test_classic_transform_matches_the_batched_one_without_augmentation() -> None:
@@ -136,6 +140,11 @@ def test_bench_pipeline_and_engine(config: Path, tmp_path: Path) -> None:
     assert main(["bench", "engine", str(config), "--steps", "3", "--rounds", "1"]) == 0
     engine = json.loads((tmp_path / "runs" / "tiny" / "bench" / "engine.json").read_text())["rows"][0]
     assert engine["lightning_images_per_s"] > 0 and engine["bare_images_per_s"] > 0
+    blocks = bench_section(tmp_path / "runs" / "tiny")  # what the report shows
+    assert blocks[0] == Heading("Benchmarks")
+    assert [len(block.rows) for block in blocks if isinstance(block, Table)] == [3, 2]
+    assert "overhead" in blocks[-1].text
+    assert bench_section(tmp_path) == []
 
 
 def test_bench_scaling_writes_table_and_plot(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ of the matrix-multiply peak measured in the same run (in the same number format)
 """
 
 import copy
+import statistics
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -16,9 +17,10 @@ from vitswin.bench.measure import (
     flops_per_image,
     inference_throughput,
     matmul_peak,
+    median_seconds,
     parameter_count,
     peak_memory_mb,
-    train_throughput,
+    training_step,
 )
 from vitswin.config import ModelConfig
 from vitswin.models import build_network
@@ -45,36 +47,53 @@ class ModelBench:
     peak_share: float  # training FLOP rate / matmul peak
 
 
-def option_variants(settings: TrainSettings, compare: bool) -> list[TrainSettings]:
-    """The settings asked for, and with `compare` each speed option switched on alone as well."""
+def option_variants(settings: TrainSettings, compare: bool, device: torch.device) -> list[TrainSettings]:
+    """The settings asked for, and with `compare` each speed option switched on alone as well. The other
+    precision is compared on GPUs only: CPUs without bfloat16 instructions emulate it, many times slower."""
     if not compare:
         return [settings]
-    variants = [settings, replace(settings, precision="bf16-mixed" if settings.precision == "32" else "32")]
+    variants = [settings]
+    if device.type == "cuda":
+        variants.append(replace(settings, precision="bf16-mixed" if settings.precision == "32" else "32"))
     variants += [replace(settings, **{option: True}) for option in OPTIONS if not getattr(settings, option)]
     return variants
 
 
 def bench_model(key: str, model: ModelConfig, variants: list[TrainSettings], device: torch.device,
                 repeats: int = 3) -> list[ModelBench]:
-    """Measure one model under each of `variants` (its FLOPs and activation memory once: they do not depend on them)."""
+    """Measure one model under each of `variants`. The variants take turns, one timed step each per round, with
+    the matrix-multiply peak measured in every round too: a shared machine's speed drifts over minutes, and
+    taking turns lets the drift hit every variant and the peak alike. Medians over the rounds are reported."""
     network = build_network(model.model_copy(update={"pretrained": "none"}), num_classes=10).to(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)  # the reported peak covers this model's variants
     size = model.image_size
     forward, train = flops_per_image(network, size), flops_per_image(network, size, train=True)
     activation = activation_bytes_per_image(network, size)
+    inference = {precision: inference_throughput(network, size, variants[0].batch, repeats, precision)
+                 for precision in dict.fromkeys(settings.precision for settings in variants)}
+    steps = [training_step(copy.deepcopy(network), size, settings) for settings in variants]
+    for settings, step in zip(variants, steps, strict=True):
+        for _ in range(3 if settings.compile else 1):  # compilation happens in the first calls; first allocations
+            step()
+    seconds: list[list[float]] = [[] for _ in variants]
+    peaks: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        for settings in variants:
+            dtype = torch.bfloat16 if settings.precision == "bf16-mixed" else torch.float32
+            peaks.setdefault(settings.precision, []).append(matmul_peak(device, dtype))
+        for times, step in zip(seconds, steps, strict=True):
+            times.append(median_seconds(step, device, repeats=1, warmup=0))
     rows = []
-    for settings in variants:
-        # The peak is measured right before the model it is compared with: a shared machine's speed drifts.
-        peak = matmul_peak(device, torch.bfloat16 if settings.precision == "bf16-mixed" else torch.float32)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        training = train_throughput(copy.deepcopy(network), size, settings, repeats)
-        inference = inference_throughput(network, size, settings.batch, repeats, settings.precision)
+    for settings, times in zip(variants, seconds, strict=True):
+        training, peak = settings.batch / statistics.median(times), statistics.median(peaks[settings.precision])
         rows.append(ModelBench(
             model=key, architecture=model.name, image_size=size, settings=settings.label(), batch=settings.batch,
             parameters_m=parameter_count(network) / 1e6, forward_gflops=forward / 1e9, train_gflops=train / 1e9,
-            train_images_per_s=training, inference_images_per_s=inference, activation_mb=activation / 2**20,
-            peak_gpu_memory_mb=peak_memory_mb(device), train_gflops_per_s=training * train / 1e9,
-            matmul_peak_gflops_per_s=peak / 1e9, peak_share=training * train / peak,
+            train_images_per_s=training, inference_images_per_s=inference[settings.precision],
+            activation_mb=activation / 2**20, peak_gpu_memory_mb=peak_memory_mb(device),
+            train_gflops_per_s=training * train / 1e9, matmul_peak_gflops_per_s=peak / 1e9,
+            peak_share=training * train / peak,
         ))
     return rows
 

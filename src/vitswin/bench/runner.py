@@ -69,7 +69,7 @@ MODEL_COLUMNS = {"model": "", "image_size": "d", "settings": "", "batch": "d", "
 def bench_models(config: StudyConfig, keys: list[str] | None, settings: TrainSettings, compare: bool,
                  repeats: int = 3) -> tuple[list[ModelBench], Path]:
     device = bench_device(config)
-    variants = option_variants(settings, compare)
+    variants = option_variants(settings, compare, device)
     rows = []
     for key in tqdm(_model_keys(config, keys), desc="bench", unit="model", disable=None):
         try:

@@ -20,6 +20,7 @@ from vitswin.environment import describe_environment
 from vitswin.errors import VitswinError
 from vitswin.models import build_network
 from vitswin.report import figures
+from vitswin.report.bench import bench_section
 from vitswin.report.document import Block, Bullets, Heading, Image, Paragraph, Table, to_html, to_markdown
 from vitswin.report.findings import ModelFacts, findings
 from vitswin.report.stats import Calibration, bootstrap_interval, calibration, mcnemar, paired_bootstrap_interval
@@ -98,6 +99,7 @@ def build_report(study_dir: Path, replicate_dirs: tuple[Path, ...] = ()) -> tupl
         *_confusion_section(runs, files),
         *_calibration_section(runs, calibrations, files),
         *_cost_section(runs, costs),
+        *bench_section(study_dir),
         *_explanation_section(explanations),
     ]
     markdown_path, html_path = study_dir / "report.md", study_dir / "report.html"
