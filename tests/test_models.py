@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 from vitswin.config import ModelConfig
 from vitswin.errors import VitswinError
-from vitswin.models import build_network
+from vitswin.models import build_network, use_fused_attention
 
 SMALL_VIT = {"patch_size": 4, "embed_dim": 32, "depth": 2, "num_heads": 2}
 
@@ -101,3 +101,24 @@ def test_unreadable_weights_file(tmp_path: Path) -> None:
     path.write_bytes(b"not weights at all")
     with pytest.raises(VitswinError, match=r"weights file .*junk.safetensors could not be read"):
         build_network(small_vit(pretrained=str(path)), num_classes=10)
+
+
+def test_fused_attention_is_the_same_mathematics_and_used_on_cuda_only() -> None:
+    # Windows of 4 on a 16 x 16 first stage: shifted blocks with their attention mask, and relative position bias.
+    network = timm.create_model("swin_tiny_patch4_window7_224", img_size=64, window_size=4, embed_dim=16,
+                                depths=(2, 2), num_heads=(1, 2), num_classes=3, drop_path_rate=0.0)
+    images = torch.randn(2, 3, 64, 64)
+    assert not any(module.fused_attn for module in network.modules() if hasattr(module, "fused_attn"))
+    use_fused_attention(network, torch.device("cpu"))
+    assert not any(module.fused_attn for module in network.modules() if hasattr(module, "fused_attn"))
+    plain = network(images)
+    plain.sum().backward()
+    plain_grads = [parameter.grad.clone() for parameter in network.parameters()]
+    network.zero_grad()
+    use_fused_attention(network, torch.device("cuda"))  # only the device type is read: no GPU needed
+    assert all(module.fused_attn for module in network.modules() if hasattr(module, "fused_attn"))
+    fused = network(images)
+    fused.sum().backward()
+    torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
+    for grad, parameter in zip(plain_grads, network.parameters(), strict=True):
+        torch.testing.assert_close(parameter.grad, grad, rtol=1e-4, atol=1e-5)

@@ -31,6 +31,7 @@ from vitswin.config import TrainConfig
 from vitswin.data.imageset import ImageSet
 from vitswin.distributed import ONE_DEVICE, Hardware, barrier, is_main_process, split_batch
 from vitswin.errors import VitswinError
+from vitswin.models import use_fused_attention
 from vitswin.transforms import BatchTransform
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ class ImageClassifier(pl.LightningModule):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)
+
+    def on_fit_start(self) -> None:
+        use_fused_attention(self.network, self.device)  # the device is known only now
 
     def on_train_epoch_start(self) -> None:
         self._batch_in_epoch = 0

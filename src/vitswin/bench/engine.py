@@ -21,8 +21,6 @@ from vitswin.models import build_network
 from vitswin.training import ImageClassifier
 from vitswin.transforms import BatchTransform
 
-warnings.filterwarnings("ignore", message=".*validation_step` but have no `val_dataloader.*")  # training is timed
-
 
 @dataclass(frozen=True)
 class EngineResult:
@@ -80,7 +78,9 @@ def _lightning_rate(network: torch.nn.Module, recipe, transform: BatchTransform,
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, callbacks=[clock])
     loader = resident_loader(data, TrainingBatches(len(data), recipe.batch_size, seed=0))
-    trainer.fit(ImageClassifier(network, recipe, transform, classes), loader)
+    with warnings.catch_warnings():  # only training is timed, so there is no validation set
+        warnings.filterwarnings("ignore", message=".*but have no `val_dataloader`.*")
+        trainer.fit(ImageClassifier(network, recipe, transform, classes), loader)
     return clock.images / (clock.end - clock.start)
 
 

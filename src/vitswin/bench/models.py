@@ -70,8 +70,6 @@ def bench_model(key: str, model: ModelConfig, variants: list[TrainSettings], dev
     size = model.image_size
     forward, train = flops_per_image(network, size), flops_per_image(network, size, train=True)
     activation = activation_bytes_per_image(network, size)
-    inference = {precision: inference_throughput(network, size, variants[0].batch, repeats, precision)
-                 for precision in dict.fromkeys(settings.precision for settings in variants)}
     steps = [training_step(copy.deepcopy(network), size, settings) for settings in variants]
     for settings, step in zip(variants, steps, strict=True):
         for _ in range(3 if settings.compile else 1):  # compilation happens in the first calls; first allocations
@@ -84,6 +82,8 @@ def bench_model(key: str, model: ModelConfig, variants: list[TrainSettings], dev
             peaks.setdefault(settings.precision, []).append(matmul_peak(device, dtype))
         for times, step in zip(seconds, steps, strict=True):
             times.append(median_seconds(step, device, repeats=1, warmup=0))
+    inference = {precision: inference_throughput(network, size, variants[0].batch, repeats, precision)
+                 for precision in dict.fromkeys(settings.precision for settings in variants)}
     rows = []
     for settings, times in zip(variants, seconds, strict=True):
         training, peak = settings.batch / statistics.median(times), statistics.median(peaks[settings.precision])
