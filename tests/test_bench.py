@@ -132,7 +132,7 @@ def test_bench_models_writes_its_table(config: Path, tmp_path: Path) -> None:
 
 
 def test_bench_pipeline_and_engine(config: Path, tmp_path: Path) -> None:
-    assert main(["bench", "pipeline", str(config), "--batches", "2", "--workers", "0"]) == 0
+    assert main(["bench", "pipeline", str(config), "--batches", "2", "--workers", "0", "--rounds", "1"]) == 0
     saved = json.loads((tmp_path / "runs" / "tiny" / "bench" / "pipeline.json").read_text())
     assert [row["name"].split(":")[0] for row in saved["rows"]] == ["classic", "classic", "vitswin"]
     assert [row["model"] for row in saved["models"]] == ["vit", "swin"]

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from vitswin.config import AugmentConfig
-from vitswin.transforms import BatchTransform
+from vitswin.transforms import BatchTransform, affine_grid
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
@@ -74,3 +74,10 @@ def test_brightness_scales_pixels_within_the_configured_range() -> None:
     factors = transform(images, train=True)[:, 0, 0, 0] / (100 / 255)
     assert factors.min() >= 0.5 - 1e-5 and factors.max() <= 1.5 + 1e-5
     assert factors.max() - factors.min() > 0.8  # spread over the range, not one factor for the batch
+
+
+def test_affine_grid_equals_torch() -> None:
+    theta = torch.randn(5, 2, 3)
+    for size in (1, 7, 32):
+        expected = F.affine_grid(theta, [5, 3, size, size], align_corners=False)
+        torch.testing.assert_close(affine_grid(theta, size), expected, rtol=1e-5, atol=1e-6)

@@ -110,6 +110,8 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
     pipeline.add_argument("--batches", type=int, default=20, help="batches timed per pipeline (default: 20)")
     pipeline.add_argument("--workers", type=int, default=2, help="DataLoader workers of the classic pipeline "
                                                                  "(default: 2)")
+    pipeline.add_argument("--rounds", type=int, default=3, help="rounds the pipelines take turns, the median is "
+                                                                "reported (default: 3)")
     engine = kinds.add_parser("engine", help="the Lightning training loop against a bare PyTorch loop")
     _add_config_arguments(engine)
     engine.add_argument("--model", dest="key", default="vit", help="model key (default: vit)")
@@ -226,7 +228,7 @@ def _bench(args: argparse.Namespace) -> None:
         settings = TrainSettings(args.batch, args.precision, args.channels_last, args.compile, args.fused_optimizer)
         path = runner.bench_models(_config(args), args.keys, settings, args.compare_options, args.repeats)[1]
     elif args.bench == "pipeline":
-        path = runner.bench_pipeline(_config(args), args.batches, args.workers)
+        path = runner.bench_pipeline(_config(args), args.batches, args.workers, args.rounds)
     else:
         path = runner.bench_engine(_config(args), args.key, args.steps, args.rounds)
     log.info("Written to %s (and .csv)", path)

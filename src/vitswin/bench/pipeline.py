@@ -5,8 +5,10 @@ torchvision's CIFAR-10 dataset serves them). vitswin: the dataset resident as on
 gathered by index and transformed as a whole (`BatchTransform`) on the training device.
 """
 
+import statistics
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from PIL import Image
@@ -87,12 +89,20 @@ def batched_images_per_s(image_set: ImageSet, augment: AugmentConfig, size: int,
 
 
 def compare_pipelines(image_set: ImageSet, augment: AugmentConfig, size: int, mean: tuple, std: tuple,
-                      batch: int = 64, batches: int = 20, workers: int = 2,
-                      device: torch.device = CPU) -> list[PipelineResult]:
-    """Images per second of model-ready `size`-pixel training batches from each pipeline, in one run."""
-    results = [PipelineResult(f"classic: PIL + torchvision, {workers} workers, resize {'first' if first else 'last'}",
-                              classic_images_per_s(image_set, augment, size, mean, std, batch, batches, workers, first))
-               for first in (True, False)]
-    results.append(PipelineResult(f"vitswin: resident uint8, batched on {device.type}",
-                                  batched_images_per_s(image_set, augment, size, mean, std, batch, batches, device)))
-    return results
+                      batch: int = 64, batches: int = 20, workers: int = 2, device: torch.device = CPU,
+                      rounds: int = 3) -> list[PipelineResult]:
+    """Images per second of model-ready `size`-pixel training batches from each pipeline, in one run. The
+    pipelines take turns for `rounds` rounds and each reports its median, so a shared machine's drifting speed
+    hits them alike."""
+    pipelines = {
+        f"classic: PIL + torchvision, {workers} workers, resize {'first' if first else 'last'}":
+            partial(classic_images_per_s, image_set, augment, size, mean, std, batch, batches, workers, first)
+        for first in (True, False)
+    }
+    pipelines[f"vitswin: resident uint8, batched on {device.type}"] = partial(
+        batched_images_per_s, image_set, augment, size, mean, std, batch, batches, device)
+    rates: dict[str, list[float]] = {name: [] for name in pipelines}
+    for _ in range(rounds):
+        for name, measure in pipelines.items():
+            rates[name].append(measure())
+    return [PipelineResult(name, statistics.median(values)) for name, values in rates.items()]

@@ -81,7 +81,7 @@ def bench_models(config: StudyConfig, keys: list[str] | None, settings: TrainSet
     return rows, _save(dicts, config.study_dir / "bench", "models", {"device": str(device)})
 
 
-def bench_pipeline(config: StudyConfig, batches: int, workers: int) -> Path:
+def bench_pipeline(config: StudyConfig, batches: int, workers: int, rounds: int = 3) -> Path:
     """The classic-vs-batched comparison at 224 pixels, and for each model of the study its pipeline's speed
     at its own input size and augmentation against its training speed (the pipeline must not be the bottleneck)."""
     device = bench_device(config)
@@ -89,7 +89,7 @@ def bench_pipeline(config: StudyConfig, batches: int, workers: int) -> Path:
     mean, std = config.data.mean, config.data.std
     comparison = [asdict(result) for result in
                   compare_pipelines(train, PUBLISHED_SWIN_AUGMENT, 224, mean, std, batches=batches, workers=workers,
-                                    device=device)]
+                                    device=device, rounds=rounds)]
     best_classic = max(row["images_per_s"] for row in comparison if row["name"].startswith("classic"))
     for row in comparison:
         row["speed_up"] = row["images_per_s"] / best_classic
