@@ -159,3 +159,10 @@ def test_bench_scaling_writes_table_and_plot(tmp_path: Path) -> None:
     assert vit[0]["gflops"] < vit[1]["gflops"] < vit[2]["gflops"]
     assert set(saved["exponents"]) == set(sizes)
     assert (tmp_path / "bench" / "scaling.png").stat().st_size > 10_000
+
+
+def test_bench_epoch_times_one_epoch_of_the_recipe(config: Path, tmp_path: Path) -> None:
+    assert main(["bench", "epoch", str(config), "--model", "vit", "--images", "96"]) == 0
+    row = json.loads((tmp_path / "runs" / "tiny" / "bench" / "epoch.json").read_text())["rows"][0]
+    assert (row["model"], row["images"], row["batch"], row["precision"]) == ("vit", 96, 32, "32")
+    assert row["epoch_s"] > 0 and row["images_per_s"] == pytest.approx(96 / row["epoch_s"])

@@ -28,6 +28,7 @@ EXAMPLES = """examples:
   vitswin report runs/default                       # rebuild report.html and report.md
   vitswin bench models configs/seed-cifar10.yaml --compare-options   # speed, FLOPs, memory, share of peak
   vitswin bench scaling                             # ViT-B and Swin-B cost from 32 to 384 pixels
+  vitswin bench epoch configs/seed-cifar10.yaml --set models.vit.train.precision=bf16-mixed   # GPU epoch time
 """
 
 
@@ -117,6 +118,12 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
     engine.add_argument("--model", dest="key", default="vit", help="model key (default: vit)")
     engine.add_argument("--steps", type=int, default=30, help="timed steps per round (default: 30)")
     engine.add_argument("--rounds", type=int, default=3, help="alternating rounds, the median is reported (default: 3)")
+    epoch = kinds.add_parser("epoch", help="one training epoch of each model's recipe on synthetic data resident "
+                                           "on the device (compare with the published epoch times)")
+    _add_config_arguments(epoch)
+    epoch.add_argument("--model", dest="keys", action="append", help="only this model key (repeatable)")
+    epoch.add_argument("--images", type=int, default=50_000, help="images in the epoch (default: 50000, CIFAR-10's "
+                                                                  "training set)")
     scaling = kinds.add_parser("scaling", help="FLOPs, memory and speed of ViT-B and Swin-B from 32 to 384 pixels")
     scaling.add_argument("--models", nargs="+", default=list(SCALING_MODELS), help="timm names (default: %(default)s)")
     scaling.add_argument("--sizes", nargs="+", type=int, default=list(SCALING_SIZES), help="input sizes in pixels")
@@ -227,6 +234,8 @@ def _bench(args: argparse.Namespace) -> None:
     elif args.bench == "models":
         settings = TrainSettings(args.batch, args.precision, args.channels_last, args.compile, args.fused_optimizer)
         path = runner.bench_models(_config(args), args.keys, settings, args.compare_options, args.repeats)[1]
+    elif args.bench == "epoch":
+        path = runner.bench_epoch(_config(args), args.keys, args.images)
     elif args.bench == "pipeline":
         path = runner.bench_pipeline(_config(args), args.batches, args.workers, args.rounds)
     else:

@@ -49,7 +49,7 @@ class _Clock(pl.Callback):
             self.end, self.images = time.perf_counter(), self.images + len(batch[1])
 
 
-def _random_images(count: int, size: int, classes: int) -> ImageSet:
+def random_images(count: int, size: int, classes: int) -> ImageSet:
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (count, 3, size, size), dtype=torch.uint8, generator=generator)
     return ImageSet(images, torch.randint(0, classes, (count,), generator=generator), [str(c) for c in range(classes)])
@@ -60,7 +60,7 @@ def compare_engines(config: StudyConfig, key: str, steps: int = 30, skip: int = 
     model = config.models[key]
     recipe = model.train.model_copy(update={"max_epochs": 1, "patience": 0})
     classes = 10
-    data = _random_images(recipe.batch_size * (steps + skip), config.data.image_size, classes)
+    data = random_images(recipe.batch_size * (steps + skip), config.data.image_size, classes)
     transform = BatchTransform(model.image_size, config.data.mean, config.data.std, model.augment)
     network = build_network(model.model_copy(update={"pretrained": "none"}), classes)
     lightning, bare = [], []

@@ -5,6 +5,7 @@ them; scaling needs no config and writes to `<out>/bench/`.
 """
 
 import logging
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tqdm import tqdm
 
 from vitswin.artifacts import write_csv, write_json, write_png
 from vitswin.bench.engine import compare_engines
+from vitswin.bench.epoch import epoch_time
 from vitswin.bench.measure import TrainSettings, train_throughput
 from vitswin.bench.models import ModelBench, bench_model, option_variants
 from vitswin.bench.pipeline import batched_images_per_s, compare_pipelines
@@ -115,6 +117,16 @@ def bench_engine(config: StudyConfig, key: str, steps: int, rounds: int) -> Path
     log.info("%s", table([row], {"model": "", "lightning_images_per_s": ".1f", "bare_images_per_s": ".1f",
                                  "overhead": ".1%"}))
     return _save([row], config.study_dir / "bench", "engine")
+
+
+def bench_epoch(config: StudyConfig, keys: list[str] | None, images: int) -> Path:
+    device = bench_device(config)
+    with warnings.catch_warnings():  # only training is timed, so there is no validation set
+        warnings.filterwarnings("ignore", message=".*but have no `val_dataloader`.*")
+        rows = [epoch_time(config, key, images, device) for key in _model_keys(config, keys)]
+    log.info("%s", table(rows, {"model": "", "image_size": "d", "images": "d", "batch": "d", "precision": "",
+                                "epoch_s": ".1f", "images_per_s": ".1f"}))
+    return _save(rows, config.study_dir / "bench", "epoch", {"device": str(device)})
 
 
 def bench_scaling(out_dir: Path, models: tuple[str, ...], sizes: tuple[int, ...], device: torch.device) -> Path:
