@@ -10,7 +10,6 @@ import argparse
 from collections import defaultdict
 
 import timm
-import torch
 from torch.profiler import ProfilerActivity, profile
 
 from vitswin.bench.measure import TrainSettings, training_step
