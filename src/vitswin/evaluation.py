@@ -17,7 +17,7 @@ from vitswin.artifacts import write_json, write_npz
 from vitswin.batching import ShardBatches, resident_loader
 from vitswin.data.imageset import ImageSet
 from vitswin.distributed import ONE_DEVICE, Hardware, gather_shards
-from vitswin.training import ImageClassifier, show_progress
+from vitswin.training import ImageClassifier, ctrl_c_reported, show_progress
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ def predict(module: ImageClassifier, test: ImageSet, batch_size: int, precision:
     trainer = pl.Trainer(**hardware.trainer_arguments(), precision=precision, logger=False,
                          enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=show_progress(),
                          use_distributed_sampler=False)
-    batches = trainer.predict(module, resident_loader(test, ShardBatches(len(test), batch_size)))
+    with ctrl_c_reported(trainer):
+        batches = trainer.predict(module, resident_loader(test, ShardBatches(len(test), batch_size)))
     local = torch.cat(batches).float() if batches else torch.empty(0, len(test.class_names))
     return Evaluation(gather_shards(local, trainer), test.labels, test.class_names)

@@ -12,6 +12,8 @@ import pickle
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,6 +189,18 @@ class EpochReport(pl.Callback):
                      row["train_loss"], 100 * row["train_acc"], 100 * row["val_acc"])
 
 
+@contextmanager
+def ctrl_c_reported(trainer: pl.Trainer) -> Iterator[None]:
+    """Lightning turns Ctrl-C into a clean shutdown and then exit(1); turn that back into KeyboardInterrupt, so
+    the command can say what is kept and how to resume."""
+    try:
+        yield
+    except SystemExit:
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
+
+
 def show_progress() -> bool:
     """Progress bars on an interactive terminal only: in logs and CI they would print thousands of lines."""
     return sys.stderr.isatty()
@@ -239,7 +253,8 @@ def fit(module: ImageClassifier, train_set: ImageSet, val_set: ImageSet, recipe:
     start = time.perf_counter()
     try:
         # weights_only: a checkpoint can hold tensors and plain containers, never code to run.
-        trainer.fit(module, train, val, ckpt_path=last if last.is_file() else None, weights_only=True)
+        with ctrl_c_reported(trainer):
+            trainer.fit(module, train, val, ckpt_path=last if last.is_file() else None, weights_only=True)
     except pickle.UnpicklingError:
         raise VitswinError(f"checkpoint {last} was refused: it holds pickled objects other than tensors, which "
                            f"could run code; delete it to train this model from the start.") from None
@@ -249,10 +264,6 @@ def fit(module: ImageClassifier, train_set: ImageSet, val_set: ImageSet, recipe:
     except torch.OutOfMemoryError:
         raise VitswinError(f"the accelerator ran out of memory with batch size {recipe.batch_size}; set a smaller "
                            f"train.batch_size (and scale the learning rate with it) or a lower precision.") from None
-    except SystemExit:
-        if trainer.interrupted:  # Lightning turns Ctrl-C into a clean shutdown and then exit(1)
-            raise KeyboardInterrupt from None
-        raise
     # Time before an interruption is in the history; the epochs run now are timed by the clock.
     resumed_time = sum(row["epoch_time_s"] for row in report.history[:report.resumed_epochs])
     train_time = resumed_time + time.perf_counter() - start
