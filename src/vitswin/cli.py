@@ -91,7 +91,7 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
         "bench", help="measure speed and cost: models, input pipeline, training engine, resolution scaling",
         description="Benchmarks on this machine (medians of repeated runs after warm-up). Results are printed "
                     "and written as JSON and CSV to <study>/bench/ (scaling: <out>/bench/); the report shows the "
-                    "models benchmark. See benchmarks/README.md for measured results.")
+                    "models, pipeline and engine benchmarks. See docs/performance.md for measured results.")
     kinds = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     models = kinds.add_parser("models", help="parameters, FLOPs, training/inference images/s, memory and share of "
                                              "the matmul peak for each model of a study")
