@@ -91,6 +91,12 @@ def test_sigkill_at_a_random_point_then_resume_matches_an_uninterrupted_run(conf
         assert "Resuming from" in resumed.stdout
 
 
+def default_ctrl_c() -> None:
+    """In the child before it starts: Ctrl-C handled normally, even where the test process ignores it (a process
+    started with SIGINT ignored keeps ignoring it, and Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_the_run_resumes(config: Path, uninterrupted: tuple) -> None:
     out = config.parent / "interrupted"
@@ -98,7 +104,7 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(config: Path, uninterrupted: t
     for _attempt in range(3):  # on a busy machine the short run may finish before the signal reaches it
         shutil.rmtree(out, ignore_errors=True)
         process = subprocess.Popen(train_command(config, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   text=True)
+                                   text=True, preexec_fn=default_ctrl_c)
         wait_for(lambda: (run_dir / "history.csv").exists() and len(read_history(run_dir)) >= 1, process)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=120)
