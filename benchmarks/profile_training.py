@@ -16,10 +16,19 @@ from vitswin.bench.measure import TrainSettings, training_step
 
 GROUPS = {
     "matmul": ("aten::mm", "aten::addmm", "aten::bmm", "aten::_scaled_dot_product", "aten::linear"),
-    "copies and layout": ("aten::copy_", "aten::cat", "aten::roll", "aten::clone", "aten::index", "aten::_index_put",
-                          "aten::constant_pad_nd", "aten::contiguous", "aten::fill_", "aten::zero_"),
-    "optimizer": ("aten::lerp_", "aten::addcdiv_", "aten::addcmul_", "aten::sqrt", "aten::_foreach",
-                  "aten::_fused_adamw"),
+    "copies and layout": (
+        "aten::copy_",
+        "aten::cat",
+        "aten::roll",
+        "aten::clone",
+        "aten::index",
+        "aten::_index_put",
+        "aten::constant_pad_nd",
+        "aten::contiguous",
+        "aten::fill_",
+        "aten::zero_",
+    ),
+    "optimizer": ("aten::lerp_", "aten::addcdiv_", "aten::addcmul_", "aten::sqrt", "aten::_foreach", "aten::_fused_adamw"),
 }
 
 

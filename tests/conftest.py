@@ -22,16 +22,28 @@ def tiny_study(tmp_path: Path, **data: object) -> dict:
         "name": "tiny",
         "out_dir": str(tmp_path / "runs"),
         "seed": 0,
-        "data": {"source": "shapes", "image_size": 16, "train_size": 500, "test_size": 100,
-                 "cache_dir": str(tmp_path / "cache"), **data},
+        "data": {
+            "source": "shapes",
+            "image_size": 16,
+            "train_size": 500,
+            "test_size": 100,
+            "cache_dir": str(tmp_path / "cache"),
+            **data,
+        },
         "models": {
-            "vit": {"name": "vit_tiny_patch16_224", "image_size": 16,
-                    "options": {"patch_size": 4, "embed_dim": 32, "depth": 2, "num_heads": 2},
-                    "augment": {"hflip": True}, "train": recipe},
-            "swin": {"name": "swin_tiny_patch4_window7_224", "image_size": 16,
-                     "options": {"patch_size": 2, "window_size": 4, "embed_dim": 16, "depths": [2, 2],
-                                 "num_heads": [1, 2]},
-                     "train": recipe},
+            "vit": {
+                "name": "vit_tiny_patch16_224",
+                "image_size": 16,
+                "options": {"patch_size": 4, "embed_dim": 32, "depth": 2, "num_heads": 2},
+                "augment": {"hflip": True},
+                "train": recipe,
+            },
+            "swin": {
+                "name": "swin_tiny_patch4_window7_224",
+                "image_size": 16,
+                "options": {"patch_size": 2, "window_size": 4, "embed_dim": 16, "depths": [2, 2], "num_heads": [1, 2]},
+                "train": recipe,
+            },
         },
     }
 

@@ -61,8 +61,14 @@ def test_matmul_peak_and_median_timing() -> None:
     assert 1e8 < matmul_peak(torch.device("cpu")) < 1e14  # between 0.1 GFLOP/s and 100 TFLOP/s
 
 
-@pytest.mark.parametrize("settings", [TrainSettings(batch=4), TrainSettings(batch=4, precision="bf16-mixed"),
-                                      TrainSettings(batch=4, channels_last=True, fused_optimizer=True)])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        TrainSettings(batch=4),
+        TrainSettings(batch=4, precision="bf16-mixed"),
+        TrainSettings(batch=4, channels_last=True, fused_optimizer=True),
+    ],
+)
 def test_training_throughput_trains(settings: TrainSettings) -> None:
     network = nn.Sequential(nn.Conv2d(3, 8, 4, 4), nn.Flatten(), nn.Linear(8 * 4 * 4, 10))
     before = [parameter.detach().clone() for parameter in network.parameters()]
@@ -91,15 +97,19 @@ def test_classic_transform_matches_the_batched_one_without_augmentation() -> Non
     assert per_image.shape == batched.shape == (4, 3, 32, 32)
     # The same resize and normalisation; PIL rounds to uint8 after resizing, hence the tolerance.
     assert (per_image - batched).abs().mean() < 0.02
-    steps = [type(step).__name__ for step in classic_transform(
-        AugmentConfig(hflip=True, brightness=0.2, degrees=10), 32, mean, std, resize_first=False).transforms]
+    steps = [
+        type(step).__name__
+        for step in classic_transform(
+            AugmentConfig(hflip=True, brightness=0.2, degrees=10), 32, mean, std, resize_first=False
+        ).transforms
+    ]
     assert steps == ["RandomHorizontalFlip", "ColorJitter", "RandomAffine", "Resize", "ToTensor", "Normalize"]
 
 
 def test_growth_exponents_recover_known_powers() -> None:
-    rows = [ScalingRow("linear", size, 0, False, size**2 * 1e-3, size**3 * 1e-4, 1e6 / size**2) for size in
-            (64, 128, 256)] + [ScalingRow("quadratic", size, 0, False, size**4 * 1e-9, 1.0, 1.0) for size in
-                               (32, 64, 128, 256)]
+    rows = [ScalingRow("linear", size, 0, False, size**2 * 1e-3, size**3 * 1e-4, 1e6 / size**2) for size in (64, 128, 256)] + [
+        ScalingRow("quadratic", size, 0, False, size**4 * 1e-9, 1.0, 1.0) for size in (32, 64, 128, 256)
+    ]
     exponents = growth_exponents(rows)
     assert exponents["linear"] == pytest.approx({"gflops": 1.0, "activation_mb": 1.5, "seconds_per_image": 1.0})
     assert exponents["quadratic"]["gflops"] == pytest.approx(2.0)  # 32 px is left out of the fit by default
@@ -148,11 +158,29 @@ def test_bench_pipeline_and_engine(config: Path, tmp_path: Path) -> None:
 
 
 def test_bench_scaling_writes_table_and_plot(tmp_path: Path) -> None:
-    assert main(["bench", "scaling", "--models", "vit_tiny_patch16_224", "swin_tiny_patch4_window7_224",
-                 "--sizes", "32", "64", "96", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "scaling",
+                "--models",
+                "vit_tiny_patch16_224",
+                "swin_tiny_patch4_window7_224",
+                "--sizes",
+                "32",
+                "64",
+                "96",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     saved = json.loads((tmp_path / "bench" / "scaling.json").read_text())
-    sizes = {model: [row["image_size"] for row in saved["rows"] if row["model"] == model]
-             for model in ("vit_tiny_patch16_224", "swin_tiny_patch4_window7_224")}
+    sizes = {
+        model: [row["image_size"] for row in saved["rows"] if row["model"] == model]
+        for model in ("vit_tiny_patch16_224", "swin_tiny_patch4_window7_224")
+    }
     assert sizes == {"vit_tiny_patch16_224": [32, 64, 96], "swin_tiny_patch4_window7_224": [32, 64, 96]}
     vit = [row for row in saved["rows"] if row["model"] == "vit_tiny_patch16_224"]
     assert [row["tokens"] for row in vit] == [4, 16, 36]

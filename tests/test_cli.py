@@ -66,23 +66,30 @@ def test_corrupt_image(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
 def test_unknown_model_name(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     raw = tiny_study(tmp_path)
     raw["models"]["vit"]["name"] = "swin_tiny_patch4_window7_244"
-    assert_one_line_error(*run_cli(capsys, "study", write_config(tmp_path, raw)),
-                          "'swin_tiny_patch4_window7_244' is not a timm model name; did you mean swin_tiny_patch4_window7_224")
+    assert_one_line_error(
+        *run_cli(capsys, "study", write_config(tmp_path, raw)),
+        "'swin_tiny_patch4_window7_244' is not a timm model name; did you mean swin_tiny_patch4_window7_224",
+    )
 
 
-@pytest.mark.parametrize(("override", "expected"), [
-    ("models.vit.train.lrr=1", "unknown config key 'models.vit.train.lrr'; did you mean 'lr'?"),
-    ("models.vit.train.lr=-1", "config key 'models.vit.train.lr' has bad value -1"),
-    ("models.swin.train.scheduler=linear", "config key 'models.swin.train.scheduler' has bad value 'linear'"),
-])
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("models.vit.train.lrr=1", "unknown config key 'models.vit.train.lrr'; did you mean 'lr'?"),
+        ("models.vit.train.lr=-1", "config key 'models.vit.train.lr' has bad value -1"),
+        ("models.swin.train.scheduler=linear", "config key 'models.swin.train.scheduler' has bad value 'linear'"),
+    ],
+)
 def test_bad_config_values(capsys: pytest.CaptureFixture, override: str, expected: str) -> None:
     assert_one_line_error(*run_cli(capsys, "study", "--set", override), expected)
 
 
 def test_hub_offline(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     config = write_config(tmp_path, tiny_study(tmp_path))
-    assert_one_line_error(*run_cli(capsys, "train", config, "--model", "vit", "--set", "models.vit.pretrained=hub"),
-                          "could not be fetched from the Hugging Face hub")
+    assert_one_line_error(
+        *run_cli(capsys, "train", config, "--model", "vit", "--set", "models.vit.pretrained=hub"),
+        "could not be fetched from the Hugging Face hub",
+    )
 
 
 def test_unknown_model_key_and_unfinished_run(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
@@ -93,11 +100,14 @@ def test_unknown_model_key_and_unfinished_run(capsys: pytest.CaptureFixture, tmp
 
 
 def test_errors_from_the_installed_command_have_no_traceback(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "vitswin.cli", "study", str(tmp_path / "absent.yaml")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "vitswin.cli", "study", str(tmp_path / "absent.yaml")], capture_output=True, text=True
+    )
     assert result.returncode == 2
-    assert result.stderr.strip() == f"vitswin: error: config file {tmp_path / 'absent.yaml'} does not exist; " \
-                                    f"pass the path of a YAML study config."
+    assert (
+        result.stderr.strip() == f"vitswin: error: config file {tmp_path / 'absent.yaml'} does not exist; "
+        f"pass the path of a YAML study config."
+    )
 
 
 def test_train_then_evaluate_from_the_command_line(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
@@ -115,23 +125,27 @@ def test_train_then_evaluate_from_the_command_line(capsys: pytest.CaptureFixture
     assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), str(run_dir)), "the same run folder is given twice")
 
 
-def test_preflight_refuses_unwritable_folders_and_full_disks(capsys: pytest.CaptureFixture, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preflight_refuses_unwritable_folders_and_full_disks(
+    capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = write_config(tmp_path, tiny_study(tmp_path))
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     code, err = run_cli(capsys, "study", config, "--out", str(blocker / "runs"))
-    assert_one_line_error(code, err, f"cannot write to {blocker / 'runs' / 'tiny'} (Not a directory); choose a "
-                                     f"writable folder with --out.")
+    assert_one_line_error(
+        code, err, f"cannot write to {blocker / 'runs' / 'tiny'} (Not a directory); choose a writable folder with --out."
+    )
     monkeypatch.setattr("shutil.disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 2**20, 2**20))
     code, err = run_cli(capsys, "train", config, "--model", "vit", "--out", str(tmp_path / "out"))
     assert_one_line_error(code, err, "has 1 MB free but the checkpoints need about")
 
 
-def test_a_diverging_run_stops_with_one_sentence_and_keeps_its_checkpoints(capsys: pytest.CaptureFixture,
-                                                                           tmp_path: Path) -> None:
+def test_a_diverging_run_stops_with_one_sentence_and_keeps_its_checkpoints(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     raw = tiny_study(tmp_path)
     raw["models"]["vit"]["train"].update(lr=1.0e30, grad_clip=0.0, warmup_epochs=0, max_epochs=2)
     code, err = run_cli(capsys, "train", write_config(tmp_path, raw), "--model", "vit", "--out", str(tmp_path / "out"))
-    assert_one_line_error(code, err, "the training loss became nan at epoch 1, batch 2; training stopped, the "
-                                     "checkpoints of the epochs before are kept in")
+    assert_one_line_error(
+        code,
+        err,
+        "the training loss became nan at epoch 1, batch 2; training stopped, the checkpoints of the epochs before are kept in",
+    )

@@ -52,19 +52,29 @@ def test_overrides_set_nested_values_with_yaml_types() -> None:
     assert config.models["vit"].options["depth"] == 2
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("models.swin.train.lrr=1", "unknown config key 'models.swin.train.lrr'; did you mean 'lr'?"),
-    ("dataa.source=shapes", "unknown config key 'dataa'; did you mean 'data'?"),
-    ("models.vit.train.lr=-0.1", "config key 'models.vit.train.lr' has bad value -0.1: input should be greater than 0."),
-    ("models.vit.train.scheduler=step", "config key 'models.vit.train.scheduler' has bad value 'step': "
-                                        "input should be 'cosine', 'plateau' or 'none'."),
-    ("data.val_split=1.5", "config key 'data.val_split' has bad value 1.5: must be a fraction between 0 and 1, "
-                           "or 'test' to validate on the test set."),
-    ("models.vit.train.batch_size=many", "config key 'models.vit.train.batch_size' has bad value 'many'"),
-    ("models.vit.pretrained=/no/such/file.pth", "config key 'models.vit.pretrained' has bad value "
-                                                "'/no/such/file.pth': must be 'hub', 'none' or the path"),
-    ("lr", "override 'lr' is not of the form key=value"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("models.swin.train.lrr=1", "unknown config key 'models.swin.train.lrr'; did you mean 'lr'?"),
+        ("dataa.source=shapes", "unknown config key 'dataa'; did you mean 'data'?"),
+        ("models.vit.train.lr=-0.1", "config key 'models.vit.train.lr' has bad value -0.1: input should be greater than 0."),
+        (
+            "models.vit.train.scheduler=step",
+            "config key 'models.vit.train.scheduler' has bad value 'step': input should be 'cosine', 'plateau' or 'none'.",
+        ),
+        (
+            "data.val_split=1.5",
+            "config key 'data.val_split' has bad value 1.5: must be a fraction between 0 and 1, "
+            "or 'test' to validate on the test set.",
+        ),
+        ("models.vit.train.batch_size=many", "config key 'models.vit.train.batch_size' has bad value 'many'"),
+        (
+            "models.vit.pretrained=/no/such/file.pth",
+            "config key 'models.vit.pretrained' has bad value '/no/such/file.pth': must be 'hub', 'none' or the path",
+        ),
+        ("lr", "override 'lr' is not of the form key=value"),
+    ],
+)
 def test_bad_overrides_give_one_sentence(override: str, message: str) -> None:
     with pytest.raises(VitswinError) as error:
         load_config(None, [override])

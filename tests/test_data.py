@@ -140,8 +140,11 @@ def test_folder_problems_give_one_sentence(tmp_path: Path) -> None:
 def test_train_and_test_classes_must_match(tmp_path: Path) -> None:
     make_image_folder(tmp_path / "set" / "train", ("cat", "dog", "owl"))
     make_image_folder(tmp_path / "set" / "test", ("cat", "dog", "emu"))
-    with pytest.raises(VitswinError, match=r"class folders differ between train and test \(only in train: owl; "
-                                           r"only in test: emu\); make both folders hold the same classes."):
+    with pytest.raises(
+        VitswinError,
+        match=r"class folders differ between train and test \(only in train: owl; "
+        r"only in test: emu\); make both folders hold the same classes.",
+    ):
         read_source(folder_config(tmp_path / "set", tmp_path), seed=0)
 
 
@@ -197,6 +200,5 @@ def test_real_cifar10_jpegs_through_the_cifar10_source(tmp_path: Path) -> None:
     config = DataConfig(source="cifar10", root=str(CIFAR10_JPG), cache_dir=str(tmp_path / "cache"))
     splits = load_data(config, seed=0)
     assert (len(splits.train), len(splits.val), len(splits.test)) == (45_000, 5_000, 10_000)
-    assert splits.class_names == ["airplane", "automobile", "bird", "cat", "deer",
-                                  "dog", "frog", "horse", "ship", "truck"]
+    assert splits.class_names == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     assert torch.bincount(splits.val.labels).tolist() == [500] * 10

@@ -42,14 +42,15 @@ def batches_per_rank(sampler: torch.utils.data.Sampler, world: int, monkeypatch:
 
 @pytest.mark.parametrize(("world", "accumulate"), [(2, 1), (4, 1), (2, 2), (3, 2)])
 def test_training_batches_split_each_step_of_the_single_process_order(
-        world: int, accumulate: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    world: int, accumulate: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     size, batch_size = 100, 12
     single = batches_per_rank(TrainingBatches(size, batch_size, seed=3), 1, monkeypatch)[0]
     sampler = TrainingBatches(size, batch_size, accumulate, seed=3)
     sampler.set_epoch(0)
     per_rank = batches_per_rank(sampler, world, monkeypatch)
-    for step, whole in enumerate(single[:len(per_rank[0]) // accumulate]):
-        parts = [batch for rank in per_rank for batch in rank[step * accumulate:(step + 1) * accumulate]]
+    for step, whole in enumerate(single[: len(per_rank[0]) // accumulate]):
+        parts = [batch for rank in per_rank for batch in rank[step * accumulate : (step + 1) * accumulate]]
         assert sorted(index for part in parts for index in part) == sorted(whole)
         if len(whole) == batch_size:  # full steps: every micro-batch holds the same number of images
             assert {len(part) for part in parts} == {batch_size // (world * accumulate)}
@@ -84,24 +85,33 @@ def test_split_batch() -> None:
     assert split_batch(64, None, 4) == (16, 1)
     assert split_batch(64, 8, 4) == (8, 2)
     assert split_batch(64, 32, 1) == (32, 2)
-    with pytest.raises(VitswinError, match=r"^train.batch_size 30 cannot be split evenly between 4 processes; "
-                                           r"choose a batch size that is a multiple of 4.$"):
+    with pytest.raises(
+        VitswinError,
+        match=r"^train.batch_size 30 cannot be split evenly between 4 processes; "
+        r"choose a batch size that is a multiple of 4.$",
+    ):
         split_batch(30, None, 4)
-    with pytest.raises(VitswinError, match=r"^train.micro_batch_size 5 does not divide the 16 images each of the 4 "
-                                           r"processes gets per step \(train.batch_size 64\); choose a divisor of 16.$"):
+    with pytest.raises(
+        VitswinError,
+        match=r"^train.micro_batch_size 5 does not divide the 16 images each of the 4 "
+        r"processes gets per step \(train.batch_size 64\); choose a divisor of 16.$",
+    ):
         split_batch(64, 5, 4)
 
 
-@pytest.mark.parametrize(("env", "main"), [
-    ({}, True),
-    ({"RANK": "0", "LOCAL_RANK": "0"}, True),
-    ({"RANK": "3", "LOCAL_RANK": "1"}, False),  # torchrun
-    ({"LOCAL_RANK": "1"}, False),  # a process started by Lightning's launcher
-    ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, False),
-    ({"SLURM_PROCID": "2"}, False),
-    ({"SLURM_PROCID": "0"}, True),
-    ({"SLURM_PROCID": "0", "LOCAL_RANK": "1"}, False),  # Lightning's launcher inside a SLURM job
-])
+@pytest.mark.parametrize(
+    ("env", "main"),
+    [
+        ({}, True),
+        ({"RANK": "0", "LOCAL_RANK": "0"}, True),
+        ({"RANK": "3", "LOCAL_RANK": "1"}, False),  # torchrun
+        ({"LOCAL_RANK": "1"}, False),  # a process started by Lightning's launcher
+        ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, False),
+        ({"SLURM_PROCID": "2"}, False),
+        ({"SLURM_PROCID": "0"}, True),
+        ({"SLURM_PROCID": "0", "LOCAL_RANK": "1"}, False),  # Lightning's launcher inside a SLURM job
+    ],
+)
 def test_main_process_from_the_launchers_environment(env: dict, main: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     for key in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"):
         monkeypatch.delenv(key, raising=False)
@@ -115,18 +125,36 @@ def test_hardware_the_machine_lacks_is_one_sentence(tmp_path: Path) -> None:
 
     config = tmp_path / "study.yaml"
     config.write_text(yaml.safe_dump(tiny_study(tmp_path)))
-    result = subprocess.run([sys.executable, "-m", "vitswin.cli", "train", str(config), "--model", "vit",
-                             "--accelerator", "cpu", "--devices", "2", "--strategy", "fsdp"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vitswin.cli",
+            "train",
+            str(config),
+            "--model",
+            "vit",
+            "--accelerator",
+            "cpu",
+            "--devices",
+            "2",
+            "--strategy",
+            "fsdp",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "vitswin: error: the hardware settings (accelerator cpu, devices 2, num_nodes 1, strategy fsdp) cannot be "
         "used here: The strategy `fsdp` requires a GPU accelerator, but received `accelerator='cpu'`. Please set "
-        "`accelerator='cuda'`, `accelerator='gpu'`, or pass a `CUDAAccelerator()` instance to use FSDP."]
+        "`accelerator='cuda'`, `accelerator='gpu'`, or pass a `CUDAAccelerator()` instance to use FSDP."
+    ]
     assert main(["train", str(config), "--model", "vit", "--devices", "0"]) == 2
 
 
 # --- two real processes (gloo on CPU) ---------------------------------------------------------------------------
+
 
 def cli(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "vitswin.cli", *arguments]
@@ -149,8 +177,14 @@ def two_process_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = tmp_path / "study.yaml"
     config.write_text(yaml.safe_dump(raw))
     for name, devices in (("two", "2"), ("one", "1")):
-        subprocess.run(cli("study", str(config), "--no-explain", "--accelerator", "cpu", "--devices", devices,
-                           "--out", str(tmp_path / name)), check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            cli(
+                "study", str(config), "--no-explain", "--accelerator", "cpu", "--devices", devices, "--out", str(tmp_path / name)
+            ),
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
     return tmp_path
 
 
@@ -182,8 +216,7 @@ def step_config(tmp_path: Path, **train: object) -> Path:
     raw = tiny_study(tmp_path, train_size=40, test_size=20, val_split=0.2)
     del raw["models"]["swin"]
     raw["models"]["vit"]["augment"] = {}
-    raw["models"]["vit"]["train"] = {"batch_size": 32, "max_epochs": 1, "lr": 1e-3, "scheduler": "none",
-                                     "patience": 0, **train}
+    raw["models"]["vit"]["train"] = {"batch_size": 32, "max_epochs": 1, "lr": 1e-3, "scheduler": "none", "patience": 0, **train}
     path = tmp_path / f"step{len(list(tmp_path.glob('step*.yaml')))}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -192,17 +225,36 @@ def step_config(tmp_path: Path, **train: object) -> Path:
 @pytest.mark.slow
 def test_one_step_on_two_processes_equals_one_step_on_one(tmp_path: Path) -> None:
     """2 processes x 16 images == 1 process x 32 images == 1 process x 2 accumulated micro-batches of 16."""
-    runs = {"two processes": ("--devices", "2"), "one process": ("--devices", "1"),
-            "accumulated": ("--devices", "1", "--set", "models.vit.train.micro_batch_size=16")}
+    runs = {
+        "two processes": ("--devices", "2"),
+        "one process": ("--devices", "1"),
+        "accumulated": ("--devices", "1", "--set", "models.vit.train.micro_batch_size=16"),
+    }
     weights = {}
     for name, options in runs.items():
-        subprocess.run(cli("train", str(step_config(tmp_path)), "--model", "vit", "--accelerator", "cpu",
-                           "--out", str(tmp_path / name), *options), check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            cli(
+                "train",
+                str(step_config(tmp_path)),
+                "--model",
+                "vit",
+                "--accelerator",
+                "cpu",
+                "--out",
+                str(tmp_path / name),
+                *options,
+            ),
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         weights[name] = load_file(tmp_path / name / "tiny" / "vit" / "best.safetensors")
     pl.seed_everything(0, verbose=False)  # the initialisation every run started from
     config = load_config(step_config(tmp_path))
-    initial = build_network(config.models["vit"], len(json.loads(
-        (tmp_path / "one process" / "tiny" / "vit" / "metrics.json").read_text())["class_names"])).state_dict()
+    initial = build_network(
+        config.models["vit"],
+        len(json.loads((tmp_path / "one process" / "tiny" / "vit" / "metrics.json").read_text())["class_names"]),
+    ).state_dict()
     assert max(float((weights["one process"][key] - value).abs().max()) for key, value in initial.items()) > 1e-4
     for name in ("two processes", "accumulated"):
         for key, value in weights["one process"].items():
@@ -213,20 +265,59 @@ def test_one_step_on_two_processes_equals_one_step_on_one(tmp_path: Path) -> Non
 def test_torchrun_runs_the_same_study(two_process_study: Path) -> None:
     """The docs' torchrun command on one machine: the same processes, started by torchrun instead of Lightning."""
     out = two_process_study / "torchrun"
-    subprocess.run([str(TORCHRUN), "--standalone", "--nproc-per-node", "2", "-m", "vitswin", "study",
-                    str(two_process_study / "study.yaml"), "--no-explain", "--accelerator", "cpu", "--devices", "2",
-                    "--out", str(out)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [
+            str(TORCHRUN),
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "vitswin",
+            "study",
+            str(two_process_study / "study.yaml"),
+            "--no-explain",
+            "--accelerator",
+            "cpu",
+            "--devices",
+            "2",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     assert files_under(out) == files_under(two_process_study / "two")
     for key in ("vit", "swin"):
         assert json.loads((out / "tiny" / key / "train.json").read_text())["processes"] == 2
         assert json.loads((out / "tiny" / key / "metrics.json").read_text())["num_images"] == 101
     # Launched as 2 processes but configured for 1: refused, rather than training twice side by side.
-    refused = subprocess.run([str(TORCHRUN), "--standalone", "--nproc-per-node", "2", "-m", "vitswin", "train",
-                              str(two_process_study / "study.yaml"), "--model", "vit", "--accelerator", "cpu",
-                              "--out", str(two_process_study / "refused")], capture_output=True, text=True, timeout=300)
+    refused = subprocess.run(
+        [
+            str(TORCHRUN),
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "vitswin",
+            "train",
+            str(two_process_study / "study.yaml"),
+            "--model",
+            "vit",
+            "--accelerator",
+            "cpu",
+            "--out",
+            str(two_process_study / "refused"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert refused.returncode != 0
-    assert ("vitswin: error: this command runs as one of 2 processes started by torchrun or SLURM, but the config "
-            "trains with 1 (devices 1 x num_nodes 1)") in refused.stderr
+    assert (
+        "vitswin: error: this command runs as one of 2 processes started by torchrun or SLURM, but the config "
+        "trains with 1 (devices 1 x num_nodes 1)"
+    ) in refused.stderr
     assert not (two_process_study / "refused" / "tiny" / "vit").exists()
 
 
@@ -238,14 +329,12 @@ def test_a_killed_distributed_run_resumes_to_the_uninterrupted_result(tmp_path: 
     config.write_text(yaml.safe_dump(raw))
 
     def command(out: str) -> list[str]:
-        return cli("train", str(config), "--model", "vit", "--accelerator", "cpu", "--devices", "2",
-                   "--out", str(tmp_path / out))
+        return cli("train", str(config), "--model", "vit", "--accelerator", "cpu", "--devices", "2", "--out", str(tmp_path / out))
 
     subprocess.run(command("whole"), check=True, capture_output=True, timeout=300)
     run_dir = tmp_path / "killed" / "tiny" / "vit"
     # A new session, so that one signal reaches the launcher and the process it started.
-    process = subprocess.Popen(command("killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(command("killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     while not ((run_dir / "history.csv").is_file() and len(read_history(run_dir)) >= 2):
         assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
@@ -258,5 +347,4 @@ def test_a_killed_distributed_run_resumes_to_the_uninterrupted_result(tmp_path: 
     whole = tmp_path / "whole" / "tiny" / "vit"
     assert read_history(run_dir) == read_history(whole)
     for key in ("accuracy", "confusion_matrix"):
-        assert (json.loads((run_dir / "metrics.json").read_text())[key]
-                == json.loads((whole / "metrics.json").read_text())[key])
+        assert json.loads((run_dir / "metrics.json").read_text())[key] == json.loads((whole / "metrics.json").read_text())[key]

@@ -54,15 +54,16 @@ def test_every_method_gives_finite_varied_maps_of_the_input_size(key: str, size:
         assert_good_maps(explain_batch(network, inputs, torch.tensor([0, 3, 7]), method), 3, size)
 
 
-def hand_made_gradcam(network: torch.nn.Module, inputs: torch.Tensor, classes: torch.Tensor, layer: torch.nn.Module,
-                      to_grid) -> np.ndarray:
+def hand_made_gradcam(
+    network: torch.nn.Module, inputs: torch.Tensor, classes: torch.Tensor, layer: torch.nn.Module, to_grid
+) -> np.ndarray:
     """Grad-CAM written out: channel weights are the spatial mean of the gradients, map = ReLU(weighted sum)."""
     captured = {}
     hook = layer.register_forward_hook(lambda _m, _i, output: captured.update(activation=output))
     logits = network(inputs)
     hook.remove()
     activation = captured["activation"]
-    gradient, = torch.autograd.grad(logits.gather(1, classes.unsqueeze(1)).sum(), activation)
+    (gradient,) = torch.autograd.grad(logits.gather(1, classes.unsqueeze(1)).sum(), activation)
     activation, gradient = to_grid(activation.detach()), to_grid(gradient)  # (B, C, h, w)
     cam = (gradient.mean((2, 3), keepdim=True) * activation).sum(1).clamp(min=0)
     resized = scale_cam_image(cam.numpy(), (inputs.shape[-1], inputs.shape[-2]))  # cv2 order: width, height
@@ -70,8 +71,9 @@ def hand_made_gradcam(network: torch.nn.Module, inputs: torch.Tensor, classes: t
 
 
 def test_vit_gradcam_drops_prefix_tokens_and_uses_the_patch_grid() -> None:
-    network = timm.create_model("vit_tiny_patch16_224", num_classes=5, img_size=(32, 48), patch_size=8,
-                                embed_dim=32, depth=2, num_heads=2, reg_tokens=2).eval()
+    network = timm.create_model(
+        "vit_tiny_patch16_224", num_classes=5, img_size=(32, 48), patch_size=8, embed_dim=32, depth=2, num_heads=2, reg_tokens=2
+    ).eval()
     assert network.num_prefix_tokens == 3  # class token and two register tokens
     inputs, classes = torch.randn(2, 3, 32, 48), torch.tensor([1, 4])
 
@@ -85,11 +87,20 @@ def test_vit_gradcam_drops_prefix_tokens_and_uses_the_patch_grid() -> None:
 
 
 def test_swin_gradcam_reads_channels_last_at_any_window_size() -> None:
-    network = timm.create_model("swin_tiny_patch4_window7_224", num_classes=5, img_size=48, patch_size=2,
-                                window_size=3, embed_dim=16, depths=(2, 2), num_heads=(1, 2)).eval()
+    network = timm.create_model(
+        "swin_tiny_patch4_window7_224",
+        num_classes=5,
+        img_size=48,
+        patch_size=2,
+        window_size=3,
+        embed_dim=16,
+        depths=(2, 2),
+        num_heads=(1, 2),
+    ).eval()
     inputs, classes = torch.randn(2, 3, 48, 48), torch.tensor([0, 2])
-    expected = hand_made_gradcam(network, inputs, classes, network.layers[-1].blocks[-1].norm1,
-                                 lambda nhwc: nhwc.permute(0, 3, 1, 2))
+    expected = hand_made_gradcam(
+        network, inputs, classes, network.layers[-1].blocks[-1].norm1, lambda nhwc: nhwc.permute(0, 3, 1, 2)
+    )
     np.testing.assert_allclose(explain_batch(network, inputs, classes, "gradcam"), expected, atol=1e-4)
 
 
@@ -198,14 +209,20 @@ def test_selection_spreads_over_classes_and_filters() -> None:
 
 def test_figure_layout_titles_and_size() -> None:
     images = np.random.default_rng(0).random((3, 40, 40, 3))
-    columns = [ModelColumn("vit", np.random.default_rng(1).random((3, 40, 40)), ["cat", "dog", "cat"]),
-               ModelColumn("swin", np.random.default_rng(2).random((3, 40, 40)), ["cat", "cat", "cat"])]
+    columns = [
+        ModelColumn("vit", np.random.default_rng(1).random((3, 40, 40)), ["cat", "dog", "cat"]),
+        ModelColumn("swin", np.random.default_rng(2).random((3, 40, 40)), ["cat", "cat", "cat"]),
+    ]
     figure = heatmap_grid(images, ["cat", "dog", "dog"], columns, overlay=True)
-    titles = [[axis.get_title() for axis in figure.axes[row * 3:(row + 1) * 3]] for row in range(3)]
-    assert titles == [["true: cat", "vit: cat", "swin: cat"], ["true: dog", "vit: dog", "swin: cat (wrong)"],
-                      ["true: dog", "vit: cat (wrong)", "swin: cat (wrong)"]]
+    titles = [[axis.get_title() for axis in figure.axes[row * 3 : (row + 1) * 3]] for row in range(3)]
+    assert titles == [
+        ["true: cat", "vit: cat", "swin: cat"],
+        ["true: dog", "vit: dog", "swin: cat (wrong)"],
+        ["true: dog", "vit: cat (wrong)", "swin: cat (wrong)"],
+    ]
     assert [(axis.get_subplotspec().rowspan.start, axis.get_subplotspec().colspan.start) for axis in figure.axes] == [
-        (row, col) for row in range(3) for col in range(3)]
+        (row, col) for row in range(3) for col in range(3)
+    ]
     width, height = figure.get_size_inches() * DPI
     assert (round(width), round(height)) == (round(3 * CELL_INCHES * DPI), round(3 * (CELL_INCHES + TITLE_INCHES) * DPI))
 
@@ -228,12 +245,19 @@ def test_explain_writes_figures_maps_and_measurements(tiny_runs: list[Path]) -> 
     with open(out / "attention.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["model"] for row in rows] == ["vit"] * 6 + ["swin"] * 6
-    assert all(float(row["pointing_hit"]) in (0, 1) and 0 < float(row["mask_fraction"]) < float(row["pointing_random"]) < 1
-               for row in rows)
+    assert all(
+        float(row["pointing_hit"]) in (0, 1) and 0 < float(row["mask_fraction"]) < float(row["pointing_random"]) < 1
+        for row in rows
+    )
     summary = json.loads((out / "attention.json").read_text())
     assert set(summary["per_model"]) == {"vit", "swin"} and "vit vs swin" in summary["agreement"]
-    assert set(summary["sanity"]["vit"]) == {"randomisation_rank_corr", "deletion_auc", "random_deletion_auc",
-                                             "pointing_game", "pointing_random"}
+    assert set(summary["sanity"]["vit"]) == {
+        "randomisation_rank_corr",
+        "deletion_auc",
+        "random_deletion_auc",
+        "pointing_game",
+        "pointing_random",
+    }
     assert sum(len(per_class) for per_class in summary["per_class"].values()) == 12
 
 

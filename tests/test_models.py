@@ -23,15 +23,23 @@ def test_builds_with_options_and_head_dropout() -> None:
     network = build_network(small_vit(head_dropout=0.2), num_classes=7)
     assert network(torch.zeros(2, 3, 16, 16)).shape == (2, 7)
     assert network.head_drop.p == 0.2 and len(network.blocks) == 2
-    swin = build_network(ModelConfig(name="swin_tiny_patch4_window7_224", image_size=16,
-                                     options={"patch_size": 2, "window_size": 4, "embed_dim": 16,
-                                              "depths": [2, 2], "num_heads": [1, 2]}), num_classes=3)
+    swin = build_network(
+        ModelConfig(
+            name="swin_tiny_patch4_window7_224",
+            image_size=16,
+            options={"patch_size": 2, "window_size": 4, "embed_dim": 16, "depths": [2, 2], "num_heads": [1, 2]},
+        ),
+        num_classes=3,
+    )
     assert swin(torch.zeros(2, 3, 16, 16)).shape == (2, 3)
 
 
 def test_unknown_model_name_suggests_close_names() -> None:
-    with pytest.raises(VitswinError, match=r"'vit_base_patch16_244' is not a timm model name; did you mean "
-                                           r"vit_base_patch16_224"):
+    with pytest.raises(
+        VitswinError,
+        match=r"'vit_base_patch16_244' is not a timm model name; did you mean "
+        r"vit_base_patch16_224",
+    ):
         build_network(ModelConfig(name="vit_base_patch16_244"), num_classes=10)
 
 
@@ -41,8 +49,11 @@ def test_unknown_option_is_named() -> None:
 
 
 def test_hub_weights_offline_explain_how_to_get_them() -> None:
-    with pytest.raises(VitswinError, match=r"pretrained weights for vit_tiny_patch16_224 could not be fetched from "
-                                           r"the Hugging Face hub .*set pretrained to its path"):
+    with pytest.raises(
+        VitswinError,
+        match=r"pretrained weights for vit_tiny_patch16_224 could not be fetched from "
+        r"the Hugging Face hub .*set pretrained to its path",
+    ):
         build_network(small_vit(pretrained="hub"), num_classes=10)
 
 
@@ -69,8 +80,9 @@ def test_file_with_matching_head_keeps_it(tmp_path: Path) -> None:
 
 
 def test_file_from_another_architecture_is_refused(tmp_path: Path) -> None:
-    other = timm.create_model("vit_tiny_patch16_224", num_classes=10, img_size=16, patch_size=4, embed_dim=48,
-                              depth=2, num_heads=2)
+    other = timm.create_model(
+        "vit_tiny_patch16_224", num_classes=10, img_size=16, patch_size=4, embed_dim=48, depth=2, num_heads=2
+    )
     path = tmp_path / "other.safetensors"
     save_file({k: v.contiguous() for k, v in other.state_dict().items()}, path)
     with pytest.raises(VitswinError, match=r"weights file .*other.safetensors does not fit model vit_tiny_patch16_224"):
@@ -105,8 +117,16 @@ def test_unreadable_weights_file(tmp_path: Path) -> None:
 
 def test_fused_attention_is_the_same_mathematics_and_used_on_cuda_only() -> None:
     # Windows of 4 on a 16 x 16 first stage: shifted blocks with their attention mask, and relative position bias.
-    network = timm.create_model("swin_tiny_patch4_window7_224", img_size=64, window_size=4, embed_dim=16,
-                                depths=(2, 2), num_heads=(1, 2), num_classes=3, drop_path_rate=0.0)
+    network = timm.create_model(
+        "swin_tiny_patch4_window7_224",
+        img_size=64,
+        window_size=4,
+        embed_dim=16,
+        depths=(2, 2),
+        num_heads=(1, 2),
+        num_classes=3,
+        drop_path_rate=0.0,
+    )
     images = torch.randn(2, 3, 64, 64)
     assert not any(module.fused_attn for module in network.modules() if hasattr(module, "fused_attn"))
     use_fused_attention(network, torch.device("cpu"))

@@ -18,7 +18,10 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 def test_seed_recipe_runs_at_224_pixels_when_shrunk(tmp_path: Path) -> None:
     """The published recipe, shrunk from the command line: random init, a few dozen images, one epoch."""
     overrides = [
-        f"out_dir={tmp_path}", "data.source=shapes", "data.train_size=40", "data.test_size=20",
+        f"out_dir={tmp_path}",
+        "data.source=shapes",
+        "data.train_size=40",
+        "data.test_size=20",
         "data.val_split=test",
     ]
     for key in ("vit", "swin"):
@@ -48,7 +51,16 @@ def test_default_study_command_learns_explains_and_reports(tmp_path: Path) -> No
         assert checks["randomisation_rank_corr"] < 0.5, sanity  # depends on the learned weights
 
     markdown = (study_dir / "report.md").read_text()
-    for section in ("Findings", "Set-up", "Results", "Paired comparison", "Training curves", "Per class",
-                    "Calibration", "Cost", "Explanations"):
+    for section in (
+        "Findings",
+        "Set-up",
+        "Results",
+        "Paired comparison",
+        "Training curves",
+        "Per class",
+        "Calibration",
+        "Cost",
+        "Explanations",
+    ):
         assert f"## {section}" in markdown
     assert "gradcam on 64 test images" in markdown and (study_dir / "report.html").stat().st_size > 100_000

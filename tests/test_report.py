@@ -24,8 +24,17 @@ from vitswin.report.findings import ModelFacts, findings
 from vitswin.report.stats import bootstrap_interval, calibration, mcnemar, paired_bootstrap_interval
 from vitswin.study import single_model_config
 
-SECTIONS = ("## Findings", "## Set-up", "## Results", "## Paired comparison", "## Training curves", "## Per class",
-            "## Calibration", "## Cost", "## Explanations")
+SECTIONS = (
+    "## Findings",
+    "## Set-up",
+    "## Results",
+    "## Paired comparison",
+    "## Training curves",
+    "## Per class",
+    "## Calibration",
+    "## Cost",
+    "## Explanations",
+)
 
 
 @pytest.mark.parametrize(("only_a", "only_b"), [(0, 0), (3, 0), (7, 12), (40, 25), (130, 170)])
@@ -61,12 +70,13 @@ def test_bootstrap_intervals_cover_the_observed_values() -> None:
     assert paired_bootstrap_interval(correct_a, correct_b) == (low, high)  # seeded
 
 
-def facts(name: str, accuracy: float, seconds_per_epoch: float, ece: float, concentration: float,
-          n: int = 400) -> ModelFacts:
+def facts(name: str, accuracy: float, seconds_per_epoch: float, ece: float, concentration: float, n: int = 400) -> ModelFacts:
     correct = np.arange(n) < round(accuracy * n)
     rng = np.random.default_rng(len(name))
-    attention = {"top10_share": concentration + rng.normal(0, 0.01, 16), "deletion_auc": 0.3 - concentration / 2
-                 + rng.normal(0, 0.01, 16)}
+    attention = {
+        "top10_share": concentration + rng.normal(0, 0.01, 16),
+        "deletion_auc": 0.3 - concentration / 2 + rng.normal(0, 0.01, 16),
+    }
     return ModelFacts(name, correct, seconds_per_epoch, 10 * seconds_per_epoch, 1_000_000, 2e9, ece, attention)
 
 
@@ -108,27 +118,69 @@ def make_fake_study(tmp_path: Path, accuracy: dict[str, float], explain: bool = 
         probabilities[torch.arange(len(labels)), predicted] = 0.82
         evaluation = Evaluation(probabilities, labels, [f"class{c}" for c in range(10)])
         evaluation.save(run_dir)
-        history = [{"epoch": e, "train_loss": 2 / e, "train_acc": acc * e / 4, "val_loss": 2.2 / e, "val_acc": acc * e / 4,
-                    "lr": 1e-3, "epoch_time_s": 5.0 + index} for e in range(1, 5)]
+        history = [
+            {
+                "epoch": e,
+                "train_loss": 2 / e,
+                "train_acc": acc * e / 4,
+                "val_loss": 2.2 / e,
+                "val_acc": acc * e / 4,
+                "lr": 1e-3,
+                "epoch_time_s": 5.0 + index,
+            }
+            for e in range(1, 5)
+        ]
         write_csv(history, run_dir / "history.csv")
-        write_json({"model": key, "architecture": config.models[key].name, "test_acc": float(right.float().mean()),
-                    "best_epoch": 4, "best_val_acc": acc, "epochs_run": 4, "train_time_s": 20.0 + 4 * index,
-                    "time_per_epoch_s": 5.0 + index, "run_dir": str(run_dir), "validation": "held-out",
-                    "train_images": 450, "val_images": 50, "test_images": len(labels)}, run_dir / "train.json")
+        write_json(
+            {
+                "model": key,
+                "architecture": config.models[key].name,
+                "test_acc": float(right.float().mean()),
+                "best_epoch": 4,
+                "best_val_acc": acc,
+                "epochs_run": 4,
+                "train_time_s": 20.0 + 4 * index,
+                "time_per_epoch_s": 5.0 + index,
+                "run_dir": str(run_dir),
+                "validation": "held-out",
+                "train_images": 450,
+                "val_images": 50,
+                "test_images": len(labels),
+            },
+            run_dir / "train.json",
+        )
     if explain:
         folder = study_dir / "explain" / "gradcam"
         folder.mkdir(parents=True)
         for name in ("overlay.png", "heatmaps.png"):
             Image.fromarray(rng.integers(0, 255, (90, 60, 3), dtype=np.uint8)).save(folder / name)
-        rows = [{"model": key, "test_index": i, "class": f"class{i % 10}", "top10_share": 0.2 + 0.1 * k + 0.01 * i,
-                 "deletion_auc": 0.3 - 0.05 * k, "pointing_hit": float(i % 2), "pointing_random": 0.3}
-                for k, key in enumerate(accuracy) for i in range(12)]
+        rows = [
+            {
+                "model": key,
+                "test_index": i,
+                "class": f"class{i % 10}",
+                "top10_share": 0.2 + 0.1 * k + 0.01 * i,
+                "deletion_auc": 0.3 - 0.05 * k,
+                "pointing_hit": float(i % 2),
+                "pointing_random": 0.3,
+            }
+            for k, key in enumerate(accuracy)
+            for i in range(12)
+        ]
         write_csv(rows, folder / "attention.csv")
-        means = {key: {"top10_share": 0.25 + 0.1 * k, "deletion_auc": 0.3 - 0.05 * k, "pointing_hit": 0.5,
-                       "pointing_random": 0.3} for k, key in enumerate(accuracy)}
-        write_json({"images": 12, "per_model": means, "agreement": {"vit vs swin": {"rank_corr": 0.2, "top20_iou": 0.3}},
-                    "per_class": {key: {f"class{c}": means[key] for c in range(10)} for key in accuracy}},
-                   folder / "attention.json")
+        means = {
+            key: {"top10_share": 0.25 + 0.1 * k, "deletion_auc": 0.3 - 0.05 * k, "pointing_hit": 0.5, "pointing_random": 0.3}
+            for k, key in enumerate(accuracy)
+        }
+        write_json(
+            {
+                "images": 12,
+                "per_model": means,
+                "agreement": {"vit vs swin": {"rank_corr": 0.2, "top20_iou": 0.3}},
+                "per_class": {key: {f"class{c}": means[key] for c in range(10)} for key in accuracy},
+            },
+            folder / "attention.json",
+        )
     return study_dir
 
 
@@ -201,16 +253,25 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     html_path, _ = build_report(make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8}))
     # A copy that reports, once loaded, how many images the browser could decode.
     probe = html_path.with_name("probe.html")
-    probe.write_text(html_path.read_text().replace("</body>", (
-        "<script>window.addEventListener('load', () => { const all = [...document.images]; document.title = "
-        "'IMAGES ' + all.length + ' LOADED ' + all.filter(i => i.complete && i.naturalWidth > 0).length; });"
-        "</script></body>")))
+    probe.write_text(
+        html_path.read_text().replace(
+            "</body>",
+            (
+                "<script>window.addEventListener('load', () => { const all = [...document.images]; document.title = "
+                "'IMAGES ' + all.length + ' LOADED ' + all.filter(i => i.complete && i.naturalWidth > 0).length; });"
+                "</script></body>"
+            ),
+        )
+    )
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000"]
     dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
     assert re.search(r"<title>IMAGES 6 LOADED 6</title>", dom.stdout), dom.stdout[:500] + dom.stderr[-2000:]
     screenshot = tmp_path / "report.png"
-    subprocess.run([CHROMIUM, *flags, "--window-size=1200,2400", f"--screenshot={screenshot}", html_path.as_uri()],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [CHROMIUM, *flags, "--window-size=1200,2400", f"--screenshot={screenshot}", html_path.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     with Image.open(screenshot) as image:
         pixels = np.asarray(image.convert("L"))
     assert pixels.shape == (2400, 1200) and pixels.std() > 10  # not a blank page

@@ -69,15 +69,22 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 300) -> None
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sigkill_at_a_random_point_then_resume_matches_an_uninterrupted_run(config: Path, uninterrupted: tuple,
-                                                                            seed: int) -> None:
+def test_sigkill_at_a_random_point_then_resume_matches_an_uninterrupted_run(
+    config: Path, uninterrupted: tuple, seed: int
+) -> None:
     rng = random.Random(seed)
     epochs_done, delay = rng.randint(0, 3), rng.uniform(0, 0.5)  # the kill point: this far into that epoch
     out = config.parent / f"killed-{seed}"
     run_dir = out / "tiny" / "vit"
     process = subprocess.Popen(train_command(config, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: len(read_history(run_dir)) >= epochs_done if (run_dir / "history.csv").exists()
-             else epochs_done == 0 and (run_dir / "config.yaml").exists(), process)
+    wait_for(
+        lambda: (
+            len(read_history(run_dir)) >= epochs_done
+            if (run_dir / "history.csv").exists()
+            else epochs_done == 0 and (run_dir / "config.yaml").exists()
+        ),
+        process,
+    )
     time.sleep(delay)
     assert process.poll() is None, "the run ended before the planned kill"
     process.send_signal(signal.SIGKILL)
@@ -103,16 +110,18 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(config: Path, uninterrupted: t
     run_dir = out / "tiny" / "vit"
     for _attempt in range(3):  # on a busy machine the short run may finish before the signal reaches it
         shutil.rmtree(out, ignore_errors=True)
-        process = subprocess.Popen(train_command(config, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   text=True, preexec_fn=default_ctrl_c)
+        process = subprocess.Popen(
+            train_command(config, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=default_ctrl_c
+        )
         wait_for(lambda: (run_dir / "history.csv").exists() and len(read_history(run_dir)) >= 1, process)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=120)
         if not (run_dir / "train.json").exists():
             break
     assert process.returncode == 130, err[-2000:]
-    assert err.strip().splitlines()[-1] == ("vitswin: interrupted; finished runs and the last epoch's checkpoint are "
-                                            "kept: run the same command again to resume.")
+    assert err.strip().splitlines()[-1] == (
+        "vitswin: interrupted; finished runs and the last epoch's checkpoint are kept: run the same command again to resume."
+    )
     assert "Traceback" not in err
     subprocess.run(train_command(config, out), check=True, capture_output=True)
     assert outcome(run_dir) == uninterrupted
@@ -187,7 +196,8 @@ def test_killing_a_writer_never_leaves_a_partial_artifact(tmp_path: Path) -> Non
         check_complete(tmp_path)
     remove_stale_temporaries(tmp_path)
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
-        ["a.json", "a.csv", "a.npz", "a.png", "a.ckpt", "a.safetensors", "a.md"])
+        ["a.json", "a.csv", "a.npz", "a.png", "a.ckpt", "a.safetensors", "a.md"]
+    )
 
 
 class Payload:

@@ -52,8 +52,16 @@ def test_run_folders_hold_every_artifact(finished_study: tuple) -> None:
     assert json.loads((study_dir / "summary.json").read_text())["validation"] == "held-out"
     for summary in summaries:
         run_dir = Path(summary.run_dir)
-        for name in ("config.yaml", "history.csv", "best.safetensors", "train.json", "metrics.json",
-                     "predictions.npz", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+        for name in (
+            "config.yaml",
+            "history.csv",
+            "best.safetensors",
+            "train.json",
+            "metrics.json",
+            "predictions.npz",
+            "checkpoints/best.ckpt",
+            "checkpoints/last.ckpt",
+        ):
             assert (run_dir / name).is_file(), name
         with open(run_dir / "history.csv") as handle:
             history = list(csv.DictReader(handle))
@@ -68,8 +76,9 @@ def test_published_epoch_lines_are_logged(finished_study: tuple) -> None:
     _, _, lines = finished_study
     epoch_lines = [line for line in lines if line.startswith("Epoch ")]
     assert len(epoch_lines) == 6
-    assert all(re.fullmatch(r"Epoch \d+/3, Loss: \d+\.\d{4}, Train Acc: \d+\.\d{2}%, Val Acc: \d+\.\d{2}%", line)
-               for line in epoch_lines)
+    assert all(
+        re.fullmatch(r"Epoch \d+/3, Loss: \d+\.\d{4}, Train Acc: \d+\.\d{2}%, Val Acc: \d+\.\d{2}%", line) for line in epoch_lines
+    )
     assert sum(line.startswith("Total training time: ") for line in lines) == 2
     assert sum(line.startswith("Best model found at epoch ") for line in lines) == 2
 

@@ -46,8 +46,7 @@ def test_flip_is_drawn_per_image_and_exact() -> None:
 
 
 def test_colour_jitter_and_affine_differ_per_image() -> None:
-    augment = AugmentConfig(hflip=True, brightness=0.2, contrast=0.2, saturation=0.2,
-                            degrees=10, translate=0.1, scale=(0.9, 1.1))
+    augment = AugmentConfig(hflip=True, brightness=0.2, contrast=0.2, saturation=0.2, degrees=10, translate=0.1, scale=(0.9, 1.1))
     transform = BatchTransform(64, MEAN, STD, augment)
     images = random_images(1).repeat(16, 1, 1, 1)
     torch.manual_seed(0)

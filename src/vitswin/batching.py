@@ -61,8 +61,8 @@ class TrainingBatches(Sampler[list[int]]):
         pieces = world * self.accumulate
         order = torch.randperm(self.size, generator=torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch)))
         for step in range(self._steps(pieces)):
-            parts = order[step * self.batch_size:(step + 1) * self.batch_size].tensor_split(pieces)
-            for part in parts[rank * self.accumulate:(rank + 1) * self.accumulate]:
+            parts = order[step * self.batch_size : (step + 1) * self.batch_size].tensor_split(pieces)
+            for part in parts[rank * self.accumulate : (rank + 1) * self.accumulate]:
                 yield part.tolist()
 
     def __len__(self) -> int:
@@ -83,7 +83,7 @@ class ShardBatches(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         share = self._share()
         for start in range(0, len(share), self.batch_size):
-            yield list(share[start:start + self.batch_size])
+            yield list(share[start : start + self.batch_size])
 
     def __len__(self) -> int:
         return math.ceil(len(self._share()) / self.batch_size)

@@ -34,52 +34,91 @@ EXAMPLES = """examples:
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="study config YAML (default: the built-in synthetic study)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value, e.g. --set models.swin.train.lr=2e-4 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set models.swin.train.lr=2e-4 (repeatable)",
+    )
     parser.add_argument("--out", help="folder for results (default: the config's out_dir, 'runs')")
     hardware = parser.add_argument_group("hardware (see docs/distributed.md)")
-    hardware.add_argument("--accelerator", choices=("auto", "cpu", "gpu", "cuda", "mps"),
-                          help="where to train (default: the config's accelerator, 'auto')")
-    hardware.add_argument("--devices", help="devices per node, or 'auto' for all; more than one trains with DDP, "
-                                            "each step's train.batch_size split between them (default: 1)")
+    hardware.add_argument(
+        "--accelerator",
+        choices=("auto", "cpu", "gpu", "cuda", "mps"),
+        help="where to train (default: the config's accelerator, 'auto')",
+    )
+    hardware.add_argument(
+        "--devices",
+        help="devices per node, or 'auto' for all; more than one trains with DDP, "
+        "each step's train.batch_size split between them (default: 1)",
+    )
     hardware.add_argument("--num-nodes", type=int, help="machines, started by torchrun or SLURM (default: 1)")
-    hardware.add_argument("--strategy", choices=("auto", "ddp", "fsdp"),
-                          help="'ddp' copies the model to every process, 'fsdp' shards it (default: auto)")
+    hardware.add_argument(
+        "--strategy",
+        choices=("auto", "ddp", "fsdp"),
+        help="'ddp' copies the model to every process, 'fsdp' shards it (default: auto)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="vitswin", description="Fine-tune, evaluate and compare Vision and Swin Transformers on your images.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="vitswin",
+        description="Fine-tune, evaluate and compare Vision and Swin Transformers on your images.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    study = commands.add_parser("study", help="train, evaluate and explain every model of a study, then write the report",
-                                description="Train and evaluate every model of the study one after another on "
-                                            "the same data, print a summary table, explain the models with "
-                                            "Grad-CAM ('vitswin explain' defaults) and write the report "
-                                            "(report.html, report.md). Results go to <out>/<name>/.")
+    study = commands.add_parser(
+        "study",
+        help="train, evaluate and explain every model of a study, then write the report",
+        description="Train and evaluate every model of the study one after another on "
+        "the same data, print a summary table, explain the models with "
+        "Grad-CAM ('vitswin explain' defaults) and write the report "
+        "(report.html, report.md). Results go to <out>/<name>/.",
+    )
     _add_config_arguments(study)
-    study.add_argument("--no-explain", dest="explain", action="store_false",
-                       help="skip the Grad-CAM explanations after training (the report then has no explanation section)")
+    study.add_argument(
+        "--no-explain",
+        dest="explain",
+        action="store_false",
+        help="skip the Grad-CAM explanations after training (the report then has no explanation section)",
+    )
 
-    train = commands.add_parser("train", help="train and evaluate one model of a study",
-                                description="Train one model of the study (selected by --model), select its best "
-                                            "epoch on validation and evaluate it once on the test set.")
+    train = commands.add_parser(
+        "train",
+        help="train and evaluate one model of a study",
+        description="Train one model of the study (selected by --model), select its best "
+        "epoch on validation and evaluate it once on the test set.",
+    )
     _add_config_arguments(train)
     train.add_argument("--model", required=True, help="key of the model under 'models' in the config")
 
-    evaluate = commands.add_parser("evaluate", help="re-evaluate a finished run folder on its test set",
-                                   description="Evaluate a run folder's selected weights (best.safetensors) on "
-                                               "its test set and rewrite metrics.json and predictions.npz.")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="re-evaluate a finished run folder on its test set",
+        description="Evaluate a run folder's selected weights (best.safetensors) on "
+        "its test set and rewrite metrics.json and predictions.npz.",
+    )
     evaluate.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/study/vit")
     _add_explain_parser(commands)
-    report = commands.add_parser("report", help="rebuild a study's report.html and report.md from its folders",
-                                 description="Build the comparison report of a finished study from its run and "
-                                             "explanation folders, without retraining: report.html (self-contained) "
-                                             "and report.md in the study folder.")
+    report = commands.add_parser(
+        "report",
+        help="rebuild a study's report.html and report.md from its folders",
+        description="Build the comparison report of a finished study from its run and "
+        "explanation folders, without retraining: report.html (self-contained) "
+        "and report.md in the study folder.",
+    )
     report.add_argument("study_dir", type=Path, help="a study folder, e.g. runs/default")
-    report.add_argument("replicates", type=Path, nargs="*", metavar="REPLICATE_DIR",
-                        help="the same study run with other seeds, for the mean and spread across seeds")
+    report.add_argument(
+        "replicates",
+        type=Path,
+        nargs="*",
+        metavar="REPLICATE_DIR",
+        help="the same study run with other seeds, for the mean and spread across seeds",
+    )
     _add_bench_parser(commands)
     return parser
 
@@ -88,13 +127,17 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
     from vitswin.bench.scaling import SCALING_MODELS, SCALING_SIZES
 
     bench = commands.add_parser(
-        "bench", help="measure speed and cost: models, input pipeline, training engine, resolution scaling",
+        "bench",
+        help="measure speed and cost: models, input pipeline, training engine, resolution scaling",
         description="Benchmarks on this machine (medians of repeated runs after warm-up). Results are printed "
-                    "and written as JSON and CSV to <study>/bench/ (scaling: <out>/bench/); the report shows the "
-                    "models, pipeline and engine benchmarks. See docs/performance.md for measured results.")
+        "and written as JSON and CSV to <study>/bench/ (scaling: <out>/bench/); the report shows the "
+        "models, pipeline and engine benchmarks. See docs/performance.md for measured results.",
+    )
     kinds = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
-    models = kinds.add_parser("models", help="parameters, FLOPs, training/inference images/s, memory and share of "
-                                             "the matmul peak for each model of a study")
+    models = kinds.add_parser(
+        "models",
+        help="parameters, FLOPs, training/inference images/s, memory and share of the matmul peak for each model of a study",
+    )
     _add_config_arguments(models)
     models.add_argument("--model", dest="keys", action="append", help="only this model key (repeatable)")
     models.add_argument("--batch", type=int, default=16, help="images per training step (default: 16)")
@@ -102,28 +145,32 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
     models.add_argument("--channels-last", action="store_true", help="NHWC memory layout")
     models.add_argument("--compile", action="store_true", help="torch.compile the network")
     models.add_argument("--fused-optimizer", action="store_true", help="AdamW's fused kernel")
-    models.add_argument("--compare-options", action="store_true",
-                        help="also measure the other precision and each option switched on alone")
+    models.add_argument(
+        "--compare-options", action="store_true", help="also measure the other precision and each option switched on alone"
+    )
     models.add_argument("--repeats", type=int, default=3, help="timed repeats, the median is reported (default: 3)")
-    pipeline = kinds.add_parser("pipeline", help="the batched input pipeline against the classic per-image one, and "
-                                                 "against each model's training speed")
+    pipeline = kinds.add_parser(
+        "pipeline", help="the batched input pipeline against the classic per-image one, and against each model's training speed"
+    )
     _add_config_arguments(pipeline)
     pipeline.add_argument("--batches", type=int, default=20, help="batches timed per pipeline (default: 20)")
-    pipeline.add_argument("--workers", type=int, default=2, help="DataLoader workers of the classic pipeline "
-                                                                 "(default: 2)")
-    pipeline.add_argument("--rounds", type=int, default=3, help="rounds the pipelines take turns, the median is "
-                                                                "reported (default: 3)")
+    pipeline.add_argument("--workers", type=int, default=2, help="DataLoader workers of the classic pipeline (default: 2)")
+    pipeline.add_argument(
+        "--rounds", type=int, default=3, help="rounds the pipelines take turns, the median is reported (default: 3)"
+    )
     engine = kinds.add_parser("engine", help="the Lightning training loop against a bare PyTorch loop")
     _add_config_arguments(engine)
     engine.add_argument("--model", dest="key", default="vit", help="model key (default: vit)")
     engine.add_argument("--steps", type=int, default=30, help="timed steps per round (default: 30)")
     engine.add_argument("--rounds", type=int, default=3, help="alternating rounds, the median is reported (default: 3)")
-    epoch = kinds.add_parser("epoch", help="one training epoch of each model's recipe on synthetic data resident "
-                                           "on the device (compare with the published epoch times)")
+    epoch = kinds.add_parser(
+        "epoch",
+        help="one training epoch of each model's recipe on synthetic data resident "
+        "on the device (compare with the published epoch times)",
+    )
     _add_config_arguments(epoch)
     epoch.add_argument("--model", dest="keys", action="append", help="only this model key (repeatable)")
-    epoch.add_argument("--images", type=int, default=50_000, help="images in the epoch (default: 50000, CIFAR-10's "
-                                                                  "training set)")
+    epoch.add_argument("--images", type=int, default=50_000, help="images in the epoch (default: 50000, CIFAR-10's training set)")
     scaling = kinds.add_parser("scaling", help="FLOPs, memory and speed of ViT-B and Swin-B from 32 to 384 pixels")
     scaling.add_argument("--models", nargs="+", default=list(SCALING_MODELS), help="timm names (default: %(default)s)")
     scaling.add_argument("--sizes", nargs="+", type=int, default=list(SCALING_SIZES), help="input sizes in pixels")
@@ -134,32 +181,59 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
 def _add_explain_parser(commands: argparse._SubParsersAction) -> None:
     defaults = ExplainOptions()
     explain = commands.add_parser(
-        "explain", help="heatmaps of what each model looks at, with the figures and attention measured",
+        "explain",
+        help="heatmaps of what each model looks at, with the figures and attention measured",
         description="Explain finished runs of one study on the same test images: overlay and heatmap grids "
-                    "(one row per image, one column per model), the raw maps, and measurements of each map "
-                    "(concentration, agreement between models, deletion/insertion faithfulness, ROAD, and on "
-                    "'shapes' data the pointing game against the object masks). Results go to "
-                    "<study>/explain/<method>/.")
-    explain.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="finished run folders, e.g. "
-                         "runs/default/vit runs/default/swin")
-    explain.add_argument("--method", choices=METHODS, default=defaults.method,
-                         help=f"heatmap method (default: {defaults.method}); rollout is for ViT only; "
-                              f"{' and '.join(SLOW_METHODS)} run one forward pass per channel and are slow "
-                              f"(minutes per image for base models on a CPU)")
-    explain.add_argument("--images", type=int, default=defaults.images,
-                         help=f"number of test images measured, spread over the classes (default: {defaults.images})")
-    explain.add_argument("--show", type=int, default=defaults.show,
-                         help=f"how many of them the figures show, one row each (default: {defaults.show})")
-    explain.add_argument("--target", choices=("pred", "true"), default=defaults.target,
-                         help="explain each model's predicted class or the true class (default: pred)")
-    explain.add_argument("--select", choices=("sample", "disagree", "wrong"), default=defaults.select,
-                         help="which images: a seeded sample, those the models disagree on, or those any "
-                              "model gets wrong (default: sample)")
+        "(one row per image, one column per model), the raw maps, and measurements of each map "
+        "(concentration, agreement between models, deletion/insertion faithfulness, ROAD, and on "
+        "'shapes' data the pointing game against the object masks). Results go to "
+        "<study>/explain/<method>/.",
+    )
+    explain.add_argument(
+        "run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="finished run folders, e.g. runs/default/vit runs/default/swin"
+    )
+    explain.add_argument(
+        "--method",
+        choices=METHODS,
+        default=defaults.method,
+        help=f"heatmap method (default: {defaults.method}); rollout is for ViT only; "
+        f"{' and '.join(SLOW_METHODS)} run one forward pass per channel and are slow "
+        f"(minutes per image for base models on a CPU)",
+    )
+    explain.add_argument(
+        "--images",
+        type=int,
+        default=defaults.images,
+        help=f"number of test images measured, spread over the classes (default: {defaults.images})",
+    )
+    explain.add_argument(
+        "--show",
+        type=int,
+        default=defaults.show,
+        help=f"how many of them the figures show, one row each (default: {defaults.show})",
+    )
+    explain.add_argument(
+        "--target",
+        choices=("pred", "true"),
+        default=defaults.target,
+        help="explain each model's predicted class or the true class (default: pred)",
+    )
+    explain.add_argument(
+        "--select",
+        choices=("sample", "disagree", "wrong"),
+        default=defaults.select,
+        help="which images: a seeded sample, those the models disagree on, or those any model gets wrong (default: sample)",
+    )
     explain.add_argument("--seed", type=int, default=defaults.seed, help="seed of the image sample (default: 0)")
-    explain.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                         help=f"images per batch (default: {defaults.batch_size})")
-    explain.add_argument("--no-road", dest="road", action="store_false",
-                         help="skip the ROAD faithfulness score (it solves a sparse system per image)")
+    explain.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help=f"images per batch (default: {defaults.batch_size})"
+    )
+    explain.add_argument(
+        "--no-road",
+        dest="road",
+        action="store_false",
+        help="skip the ROAD faithfulness score (it solves a sparse system per image)",
+    )
     explain.add_argument("--out", type=Path, help="output folder (default: <study>/explain/<method>)")
 
 
@@ -213,11 +287,23 @@ def run(args: argparse.Namespace) -> None:
         log.info("\n%s", summary_table([summary]))
     elif args.command == "evaluate":
         metrics = evaluate_run(args.run_dir)
-        log.info("Test accuracy: %.2f%% on %d images (metrics in %s)", 100 * metrics["accuracy"],
-                 metrics["num_images"], args.run_dir / "metrics.json")
+        log.info(
+            "Test accuracy: %.2f%% on %d images (metrics in %s)",
+            100 * metrics["accuracy"],
+            metrics["num_images"],
+            args.run_dir / "metrics.json",
+        )
     elif args.command == "explain":
-        options = ExplainOptions(method=args.method, images=args.images, show=args.show, target=args.target,
-                                 select=args.select, seed=args.seed, batch_size=args.batch_size, road=args.road)
+        options = ExplainOptions(
+            method=args.method,
+            images=args.images,
+            show=args.show,
+            target=args.target,
+            select=args.select,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            road=args.road,
+        )
         _explain(args.run_dirs, options, args.out)
     elif args.command == "report":
         _report(args.study_dir, tuple(args.replicates))
@@ -285,8 +371,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vitswin: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("vitswin: interrupted; finished runs and the last epoch's checkpoint are kept: run the same command "
-              "again to resume.", file=sys.stderr)
+        print(
+            "vitswin: interrupted; finished runs and the last epoch's checkpoint are kept: run the same command again to resume.",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

@@ -33,24 +33,37 @@ class Hardware:
     strategy: str = "auto"
 
     def trainer_arguments(self) -> dict:
-        return {"accelerator": self.accelerator, "devices": self.devices, "num_nodes": self.num_nodes,
-                "strategy": _strategy(self.strategy)}
+        return {
+            "accelerator": self.accelerator,
+            "devices": self.devices,
+            "num_nodes": self.num_nodes,
+            "strategy": _strategy(self.strategy),
+        }
 
     def world_size(self) -> int:
         """How many processes train together, as Lightning resolves it ('auto' devices included)."""
         try:
-            trainer = pl.Trainer(**self.trainer_arguments(), logger=False, enable_checkpointing=False,
-                                 enable_progress_bar=False, enable_model_summary=False)
+            trainer = pl.Trainer(
+                **self.trainer_arguments(),
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+            )
         except (MisconfigurationException, ValueError, RuntimeError) as error:  # e.g. more devices than the machine has
-            raise VitswinError(f"the hardware settings (accelerator {self.accelerator}, devices {self.devices}, "
-                               f"num_nodes {self.num_nodes}, strategy {self.strategy}) cannot be used here: "
-                               f"{str(error).splitlines()[0]}") from None
+            raise VitswinError(
+                f"the hardware settings (accelerator {self.accelerator}, devices {self.devices}, "
+                f"num_nodes {self.num_nodes}, strategy {self.strategy}) cannot be used here: "
+                f"{str(error).splitlines()[0]}"
+            ) from None
         launched = _launched_processes()
         if launched > 1 and launched != trainer.world_size:
-            raise VitswinError(f"this command runs as one of {launched} processes started by torchrun or SLURM, but "
-                               f"the config trains with {trainer.world_size} (devices {self.devices} x num_nodes "
-                               f"{self.num_nodes}); set --devices to the processes per node and --num-nodes to the "
-                               f"nodes.")
+            raise VitswinError(
+                f"this command runs as one of {launched} processes started by torchrun or SLURM, but "
+                f"the config trains with {trainer.world_size} (devices {self.devices} x num_nodes "
+                f"{self.num_nodes}); set --devices to the processes per node and --num-nodes to the "
+                f"nodes."
+            )
         return trainer.world_size
 
 
@@ -108,14 +121,18 @@ def split_batch(batch_size: int, micro_batch_size: int | None, world_size: int) 
     `batch_size` images over `world_size` processes."""
     per_process, rest = divmod(batch_size, world_size)
     if rest or per_process == 0:
-        raise VitswinError(f"train.batch_size {batch_size} cannot be split evenly between {world_size} processes; "
-                           f"choose a batch size that is a multiple of {world_size}.")
+        raise VitswinError(
+            f"train.batch_size {batch_size} cannot be split evenly between {world_size} processes; "
+            f"choose a batch size that is a multiple of {world_size}."
+        )
     micro = micro_batch_size or per_process
     accumulate, rest = divmod(per_process, micro)
     if rest or accumulate == 0:
-        raise VitswinError(f"train.micro_batch_size {micro} does not divide the {per_process} images each of the "
-                           f"{world_size} processes gets per step (train.batch_size {batch_size}); choose a divisor "
-                           f"of {per_process}.")
+        raise VitswinError(
+            f"train.micro_batch_size {micro} does not divide the {per_process} images each of the "
+            f"{world_size} processes gets per step (train.batch_size {batch_size}); choose a divisor "
+            f"of {per_process}."
+        )
     return micro, accumulate
 
 
@@ -127,6 +144,6 @@ def gather_shards(local: torch.Tensor, trainer: pl.Trainer) -> torch.Tensor:
     device = trainer.strategy.root_device
     lengths = trainer.strategy.all_gather(torch.tensor([len(local)], device=device)).flatten().tolist()
     padded = local.new_zeros((max(lengths), *local.shape[1:]))
-    padded[:len(local)] = local
+    padded[: len(local)] = local
     gathered = trainer.strategy.all_gather(padded.to(device)).cpu()
     return torch.cat([rows[:length] for rows, length in zip(gathered, lengths, strict=True)])

@@ -42,8 +42,7 @@ class Evaluation:
             "num_images": len(labels),
             "accuracy": float(multiclass_accuracy(preds, labels, num_classes, average="micro")),
             "per_class": {
-                name: {"precision": float(p), "recall": float(r), "accuracy": float(r),
-                       "support": int((labels == index).sum())}
+                name: {"precision": float(p), "recall": float(r), "accuracy": float(r), "support": int((labels == index).sum())}
                 for index, (name, p, r) in enumerate(zip(self.class_names, precision, recall, strict=True))
             },
             "confusion_matrix": multiclass_confusion_matrix(preds, labels, num_classes).tolist(),
@@ -54,18 +53,29 @@ class Evaluation:
         """Write metrics.json and predictions.npz into `run_dir`; return the metrics."""
         metrics = self.metrics()
         write_json(metrics, run_dir / "metrics.json")
-        write_npz(run_dir / "predictions.npz", probabilities=self.probabilities.numpy(),
-                  labels=self.labels.numpy(), class_names=np.array(self.class_names))
+        write_npz(
+            run_dir / "predictions.npz",
+            probabilities=self.probabilities.numpy(),
+            labels=self.labels.numpy(),
+            class_names=np.array(self.class_names),
+        )
         return metrics
 
 
-def predict(module: ImageClassifier, test: ImageSet, batch_size: int, precision: str,
-            hardware: Hardware = ONE_DEVICE) -> Evaluation:
+def predict(
+    module: ImageClassifier, test: ImageSet, batch_size: int, precision: str, hardware: Hardware = ONE_DEVICE
+) -> Evaluation:
     """Class probabilities of `module` for every image of `test`, in order. In a distributed run each process
     predicts its share and every process gets the whole set's probabilities back."""
-    trainer = pl.Trainer(**hardware.trainer_arguments(), precision=precision, logger=False,
-                         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=show_progress(),
-                         use_distributed_sampler=False)
+    trainer = pl.Trainer(
+        **hardware.trainer_arguments(),
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=show_progress(),
+        use_distributed_sampler=False,
+    )
     with ctrl_c_reported(trainer):
         batches = trainer.predict(module, resident_loader(test, ShardBatches(len(test), batch_size)))
     local = torch.cat(batches).float() if batches else torch.empty(0, len(test.class_names))

@@ -72,8 +72,9 @@ def load_weights_file(path: Path) -> dict[str, torch.Tensor]:
                 f"weights file {path} was refused: it holds pickled objects other than tensors, which could run "
                 f"code; save the weights as safetensors or a plain state dict."
             ) from None
-        raise VitswinError(f"weights file {path} could not be read ({_first_line(error)}); "
-                           f"pass a .safetensors or PyTorch state-dict file.") from None
+        raise VitswinError(
+            f"weights file {path} could not be read ({_first_line(error)}); pass a .safetensors or PyTorch state-dict file."
+        ) from None
 
 
 def _classifier_outputs(name: str, state_dict: dict[str, torch.Tensor], default: int) -> int:
@@ -87,16 +88,21 @@ def _classifier_outputs(name: str, state_dict: dict[str, torch.Tensor], default:
 def _explain_build_failure(config: ModelConfig, error: Exception) -> str:
     text = _first_line(error)
     module = type(error).__module__
-    if config.pretrained == "hub" and (module.startswith(("huggingface_hub", "requests", "urllib", "httpx"))
-                                       or isinstance(error, OSError)):
-        return (f"pretrained weights for {config.name} could not be fetched from the Hugging Face hub ({text}); "
-                f"connect to the internet once to fill the cache, or download the weights file and set "
-                f"pretrained to its path.")
+    if config.pretrained == "hub" and (
+        module.startswith(("huggingface_hub", "requests", "urllib", "httpx")) or isinstance(error, OSError)
+    ):
+        return (
+            f"pretrained weights for {config.name} could not be fetched from the Hugging Face hub ({text}); "
+            f"connect to the internet once to fill the cache, or download the weights file and set "
+            f"pretrained to its path."
+        )
     if isinstance(error, TypeError) and "unexpected keyword" in text:
         return f"model {config.name} does not accept an option given ({text}); remove it from the model's options."
     if config.pretrained not in ("hub", "none") and ("state_dict" in text or "size mismatch" in text):
-        return (f"weights file {config.pretrained} does not fit model {config.name} with these options ({text}); "
-                f"use weights saved from the same architecture.")
+        return (
+            f"weights file {config.pretrained} does not fit model {config.name} with these options ({text}); "
+            f"use weights saved from the same architecture."
+        )
     return f"model {config.name} could not be built with options {dict(config.options)} ({text}); check the options."
 
 

@@ -83,11 +83,19 @@ def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary
     if not main:
         return _summary(key, config, result, evaluation.metrics()["accuracy"], run_dir)
     summary = _summary(key, config, result, evaluation.save(run_dir)["accuracy"], run_dir)
-    write_json({**asdict(summary), "validation": "test" if splits.val_is_test else "held-out",
-                "train_images": len(splits.train), "val_images": len(splits.val), "test_images": len(splits.test),
-                "processes": process_group()[1], "peak_gpu_memory_mb": _peak_gpu_memory_mb(),
-                "environment": describe_environment()},
-               run_dir / "train.json")
+    write_json(
+        {
+            **asdict(summary),
+            "validation": "test" if splits.val_is_test else "held-out",
+            "train_images": len(splits.train),
+            "val_images": len(splits.val),
+            "test_images": len(splits.test),
+            "processes": process_group()[1],
+            "peak_gpu_memory_mb": _peak_gpu_memory_mb(),
+            "environment": describe_environment(),
+        },
+        run_dir / "train.json",
+    )
     record_stage(config.study_dir, f"train/{key}")
     return summary
 
@@ -119,10 +127,11 @@ def _finished_summary(run_dir: Path, run_config: StudyConfig) -> RunSummary | No
     if not (run_dir / "config.yaml").is_file():
         return None
     if load_config(run_dir / "config.yaml") != run_config:
-        raise VitswinError(f"{run_dir} holds a run with a different config; choose another --out or study name, "
-                           f"or delete that folder to start it again.")
-    if not all((run_dir / name).is_file() for name in ("train.json", "best.safetensors", "metrics.json",
-                                                        "predictions.npz")):
+        raise VitswinError(
+            f"{run_dir} holds a run with a different config; choose another --out or study name, "
+            f"or delete that folder to start it again."
+        )
+    if not all((run_dir / name).is_file() for name in ("train.json", "best.safetensors", "metrics.json", "predictions.npz")):
         return None
     saved = json.loads((run_dir / "train.json").read_text())
     return RunSummary(**{field: saved[field] for field in RunSummary.__dataclass_fields__})
@@ -141,16 +150,20 @@ def _load_weights(module: ImageClassifier, weights: Path) -> None:
     try:
         module.network.load_state_dict(load_file(str(weights)))
     except RuntimeError as error:
-        raise VitswinError(f"{weights} does not fit the configured model ({str(error).splitlines()[0]}); "
-                           f"the run folder's config and weights come from different runs.") from None
+        raise VitswinError(
+            f"{weights} does not fit the configured model ({str(error).splitlines()[0]}); "
+            f"the run folder's config and weights come from different runs."
+        ) from None
 
 
 def finished_run_config(run_dir: Path) -> StudyConfig:
     """The config of a finished run folder (one with config.yaml and best.safetensors)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "best.safetensors").is_file():
-        raise VitswinError(f"{run_dir} is not a finished run folder (it needs config.yaml and best.safetensors); "
-                           f"train the model first with 'vitswin train'.")
+        raise VitswinError(
+            f"{run_dir} is not a finished run folder (it needs config.yaml and best.safetensors); "
+            f"train the model first with 'vitswin train'."
+        )
     return load_config(run_dir / "config.yaml")
 
 
@@ -169,8 +182,9 @@ def evaluate_run(run_dir: Path, splits: DataSplits | None = None) -> dict:
     module = load_trained(run_dir, len(splits.class_names))
     recipe = module.recipe
     # One process: predicting a test set is cheap next to training, and the result is the same.
-    evaluation = predict(module, splits.test, recipe.micro_batch_size or recipe.batch_size, recipe.precision,
-                         Hardware(config.accelerator))
+    evaluation = predict(
+        module, splits.test, recipe.micro_batch_size or recipe.batch_size, recipe.precision, Hardware(config.accelerator)
+    )
     return evaluation.save(Path(run_dir))
 
 
@@ -190,8 +204,10 @@ def preflight(config: StudyConfig) -> None:
     needed = sum(_checkpoint_bytes(model) for model in config.models.values())
     free = shutil.disk_usage(study_dir).free
     if free < needed:
-        raise VitswinError(f"{study_dir} has {free / 2**20:.0f} MB free but the checkpoints need about "
-                           f"{needed / 2**20:.0f} MB; free some space or choose another folder with --out.")
+        raise VitswinError(
+            f"{study_dir} has {free / 2**20:.0f} MB free but the checkpoints need about "
+            f"{needed / 2**20:.0f} MB; free some space or choose another folder with --out."
+        )
 
 
 def _checkpoint_bytes(model: ModelConfig) -> int:
@@ -207,9 +223,14 @@ def run_study(config: StudyConfig) -> list[RunSummary]:
     """Train and evaluate every model of the study on the same data; write the study summary."""
     preflight(config)
     splits = load_data(config.data, config.seed)
-    log.info("Data: %d train, %d validation (%s), %d test images, %d classes",
-             len(splits.train), len(splits.val), "test set" if splits.val_is_test else "held out",
-             len(splits.test), len(splits.class_names))
+    log.info(
+        "Data: %d train, %d validation (%s), %d test images, %d classes",
+        len(splits.train),
+        len(splits.val),
+        "test set" if splits.val_is_test else "held out",
+        len(splits.test),
+        len(splits.class_names),
+    )
     study_dir = config.study_dir
     main = is_main_process()
     if main and study_dir.is_dir() and (removed := remove_stale_temporaries(study_dir)):
@@ -220,8 +241,10 @@ def run_study(config: StudyConfig) -> list[RunSummary]:
     if not main:
         return summaries
     rows = [asdict(summary) for summary in summaries]
-    write_json({"study": config.name, "validation": "test" if splits.val_is_test else "held-out", "runs": rows},
-               study_dir / "summary.json")
+    write_json(
+        {"study": config.name, "validation": "test" if splits.val_is_test else "held-out", "runs": rows},
+        study_dir / "summary.json",
+    )
     write_csv(rows, study_dir / "summary.csv")
     return summaries
 
@@ -231,7 +254,8 @@ def summary_table(summaries: list[RunSummary]) -> str:
     header = f"{'model':<12} {'architecture':<32} {'test acc':>9} {'best ep':>7} {'epochs':>6} {'train s':>8} {'s/epoch':>8}"
     lines = [header, "-" * len(header)]
     for s in summaries:
-        lines.append(f"{s.model:<12} {s.architecture:<32} {100 * s.test_acc:>8.2f}% {s.best_epoch:>7} "
-                     f"{s.epochs_run:>6} {s.train_time_s:>8.1f} {s.time_per_epoch_s:>8.1f}")
+        lines.append(
+            f"{s.model:<12} {s.architecture:<32} {100 * s.test_acc:>8.2f}% {s.best_epoch:>7} "
+            f"{s.epochs_run:>6} {s.train_time_s:>8.1f} {s.time_per_epoch_s:>8.1f}"
+        )
     return "\n".join(lines)
-

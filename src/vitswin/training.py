@@ -51,8 +51,9 @@ class DivergedError(RuntimeError):
 class ImageClassifier(pl.LightningModule):
     """Cross-entropy fine-tuning of `network` with AdamW and the recipe's schedule."""
 
-    def __init__(self, network: nn.Module, recipe: TrainConfig, transform: BatchTransform, num_classes: int,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, network: nn.Module, recipe: TrainConfig, transform: BatchTransform, num_classes: int, seed: int = 0
+    ) -> None:
         super().__init__()
         self.network = network
         self.recipe = recipe
@@ -89,8 +90,9 @@ class ImageClassifier(pl.LightningModule):
         logits = self.network(images)
         loss = F.cross_entropy(logits, labels, label_smoothing=self.recipe.label_smoothing)
         if not torch.isfinite(loss):
-            raise DivergedError(f"the training loss became {float(loss.detach())} at epoch {self.current_epoch + 1}, "
-                                f"batch {batch_idx + 1}")
+            raise DivergedError(
+                f"the training loss became {float(loss.detach())} at epoch {self.current_epoch + 1}, batch {batch_idx + 1}"
+            )
         self.train_loss(loss.detach(), weight=len(labels))
         self.train_acc(logits, labels)
         self.log("train_loss", self.train_loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=len(labels))
@@ -108,8 +110,9 @@ class ImageClassifier(pl.LightningModule):
     def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self.network(batch[0]).float().softmax(-1)
 
-    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
-                                    gradient_clip_algorithm: str | None = None) -> None:
+    def configure_gradient_clipping(
+        self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+    ) -> None:
         if gradient_clip_val and isinstance(self.trainer.strategy, FSDPStrategy):
             # Each FSDP process holds a shard of the gradients: only the wrapped root module knows their norm.
             self.trainer.model.clip_grad_norm_(gradient_clip_val)
@@ -121,9 +124,9 @@ class ImageClassifier(pl.LightningModule):
         optimizer = torch.optim.AdamW(self.network.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
         if recipe.scheduler == "plateau":
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode="max", factor=recipe.plateau_factor, patience=recipe.plateau_patience)
-            return {"optimizer": optimizer,
-                    "lr_scheduler": {"scheduler": scheduler, "monitor": "val_acc", "interval": "epoch"}}
+                optimizer, mode="max", factor=recipe.plateau_factor, patience=recipe.plateau_patience
+            )
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_acc", "interval": "epoch"}}
         if recipe.scheduler == "none":
             return {"optimizer": optimizer}
         # Cosine annealing over all max_epochs (T_max = max epochs), stepped per batch for a smooth curve.
@@ -185,8 +188,14 @@ class EpochReport(pl.Callback):
         self.history.append(row)
         if trainer.is_global_zero:
             write_csv(self.history, self.history_path)
-            log.info("Epoch %d/%d, Loss: %.4f, Train Acc: %.2f%%, Val Acc: %.2f%%", row["epoch"], self.max_epochs,
-                     row["train_loss"], 100 * row["train_acc"], 100 * row["val_acc"])
+            log.info(
+                "Epoch %d/%d, Loss: %.4f, Train Acc: %.2f%%, Val Acc: %.2f%%",
+                row["epoch"],
+                self.max_epochs,
+                row["train_loss"],
+                100 * row["train_acc"],
+                100 * row["val_acc"],
+            )
 
 
 @contextmanager
@@ -217,8 +226,15 @@ class FitResult:
     weights_path: Path
 
 
-def fit(module: ImageClassifier, train_set: ImageSet, val_set: ImageSet, recipe: TrainConfig, run_dir: Path,
-        hardware: Hardware = ONE_DEVICE, seed: int = 0) -> FitResult:
+def fit(
+    module: ImageClassifier,
+    train_set: ImageSet,
+    val_set: ImageSet,
+    recipe: TrainConfig,
+    run_dir: Path,
+    hardware: Hardware = ONE_DEVICE,
+    seed: int = 0,
+) -> FitResult:
     """Train `module` with early stopping and checkpoints in `run_dir`; export the best weights as safetensors.
 
     Resumes from `run_dir`'s last checkpoint when there is one, and returns at once when the run folder
@@ -234,17 +250,32 @@ def fit(module: ImageClassifier, train_set: ImageSet, val_set: ImageSet, recipe:
     train = resident_loader(train_set, TrainingBatches(len(train_set), recipe.batch_size, accumulate, seed))
     val = resident_loader(val_set, ShardBatches(len(val_set), micro_batch))
     report = EpochReport(run_dir / "history.csv", recipe.max_epochs)
-    best = pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_acc",
-                                        mode="max", save_last=True, enable_version_counter=False)
+    best = pl.callbacks.ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor="val_acc",
+        mode="max",
+        save_last=True,
+        enable_version_counter=False,
+    )
     callbacks: list[pl.Callback] = [report, best]
     if recipe.patience > 0:
-        callbacks.append(pl.callbacks.EarlyStopping(monitor="val_acc", mode="max", patience=recipe.patience,
-                                                    min_delta=recipe.min_delta))
+        callbacks.append(
+            pl.callbacks.EarlyStopping(monitor="val_acc", mode="max", patience=recipe.patience, min_delta=recipe.min_delta)
+        )
     trainer = pl.Trainer(
-        **hardware.trainer_arguments(), precision=recipe.precision, max_epochs=recipe.max_epochs,
-        accumulate_grad_batches=accumulate, gradient_clip_val=recipe.grad_clip or None, callbacks=callbacks,
-        logger=False, num_sanity_val_steps=0, default_root_dir=run_dir, enable_model_summary=False,
-        enable_progress_bar=show_progress(), plugins=[AtomicCheckpointIO()],
+        **hardware.trainer_arguments(),
+        precision=recipe.precision,
+        max_epochs=recipe.max_epochs,
+        accumulate_grad_batches=accumulate,
+        gradient_clip_val=recipe.grad_clip or None,
+        callbacks=callbacks,
+        logger=False,
+        num_sanity_val_steps=0,
+        default_root_dir=run_dir,
+        enable_model_summary=False,
+        enable_progress_bar=show_progress(),
+        plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,  # the batch samplers above already give each process its share
     )
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -256,16 +287,22 @@ def fit(module: ImageClassifier, train_set: ImageSet, val_set: ImageSet, recipe:
         with ctrl_c_reported(trainer):
             trainer.fit(module, train, val, ckpt_path=last if last.is_file() else None, weights_only=True)
     except pickle.UnpicklingError:
-        raise VitswinError(f"checkpoint {last} was refused: it holds pickled objects other than tensors, which "
-                           f"could run code; delete it to train this model from the start.") from None
+        raise VitswinError(
+            f"checkpoint {last} was refused: it holds pickled objects other than tensors, which "
+            f"could run code; delete it to train this model from the start."
+        ) from None
     except DivergedError as error:
-        raise VitswinError(f"{error}; training stopped, the checkpoints of the epochs before are kept in "
-                           f"{run_dir / 'checkpoints'}; lower the learning rate or set train.grad_clip.") from None
+        raise VitswinError(
+            f"{error}; training stopped, the checkpoints of the epochs before are kept in "
+            f"{run_dir / 'checkpoints'}; lower the learning rate or set train.grad_clip."
+        ) from None
     except torch.OutOfMemoryError:
-        raise VitswinError(f"the accelerator ran out of memory with batch size {recipe.batch_size}; set a smaller "
-                           f"train.batch_size (and scale the learning rate with it) or a lower precision.") from None
+        raise VitswinError(
+            f"the accelerator ran out of memory with batch size {recipe.batch_size}; set a smaller "
+            f"train.batch_size (and scale the learning rate with it) or a lower precision."
+        ) from None
     # Time before an interruption is in the history; the epochs run now are timed by the clock.
-    resumed_time = sum(row["epoch_time_s"] for row in report.history[:report.resumed_epochs])
+    resumed_time = sum(row["epoch_time_s"] for row in report.history[: report.resumed_epochs])
     train_time = resumed_time + time.perf_counter() - start
 
     # The first epoch with the highest validation accuracy: the one ModelCheckpoint kept.
@@ -273,13 +310,22 @@ def fit(module: ImageClassifier, train_set: ImageSet, val_set: ImageSet, recipe:
     result = FitResult(report.history, int(best_row["epoch"]), best_row["val_acc"], train_time, weights_path)
     if is_main_process():
         checkpoint = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
-        state = {key.removeprefix("network."): value.contiguous() for key, value in checkpoint["state_dict"].items()
-                 if key.startswith("network.")}
+        state = {
+            key.removeprefix("network."): value.contiguous()
+            for key, value in checkpoint["state_dict"].items()
+            if key.startswith("network.")
+        }
         atomic_write_bytes(safetensors_bytes(state), weights_path)
-        write_json({"history": result.history, "best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
-                    "train_time_s": result.train_time_s}, fit_record)  # last: marks the fit as finished
+        write_json(
+            {
+                "history": result.history,
+                "best_epoch": result.best_epoch,
+                "best_val_acc": result.best_val_acc,
+                "train_time_s": result.train_time_s,
+            },
+            fit_record,
+        )  # last: marks the fit as finished
     barrier()  # the other processes read the exported weights next
     log.info("Total training time: %.2f seconds", train_time)
     log.info("Best model found at epoch %d with validation accuracy: %.2f%%", best_row["epoch"], 100 * best_row["val_acc"])
     return result
-

@@ -48,8 +48,9 @@ class BatchTransform:
         if normalised.shape[-1] == self.output_size and normalised.shape[-2] == self.output_size:
             return normalised
         shrinking = self.output_size < normalised.shape[-1]
-        return F.interpolate(normalised, size=(self.output_size, self.output_size), mode="bilinear",
-                             align_corners=False, antialias=shrinking)
+        return F.interpolate(
+            normalised, size=(self.output_size, self.output_size), mode="bilinear", align_corners=False, antialias=shrinking
+        )
 
     def _jitter(self, pixels: torch.Tensor) -> torch.Tensor:
         """Brightness, contrast and saturation, in that order, with a factor drawn per image."""

@@ -43,8 +43,9 @@ class _Clock(pl.Callback):
         if index == self.skip:
             self.start = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: object, batch: tuple,
-                           index: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, outputs: object, batch: tuple, index: int
+    ) -> None:
         if index >= self.skip:
             self.end, self.images = time.perf_counter(), self.images + len(batch[1])
 
@@ -70,13 +71,24 @@ def compare_engines(config: StudyConfig, key: str, steps: int = 30, skip: int = 
     return EngineResult(statistics.median(lightning), statistics.median(bare))
 
 
-def _lightning_rate(network: torch.nn.Module, recipe, transform: BatchTransform, data: ImageSet, classes: int,
-                    skip: int) -> float:
+def _lightning_rate(
+    network: torch.nn.Module, recipe, transform: BatchTransform, data: ImageSet, classes: int, skip: int
+) -> float:
     clock = _Clock(skip)
-    trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, precision=recipe.precision,
-                         gradient_clip_val=recipe.grad_clip or None, limit_val_batches=0, num_sanity_val_steps=0,
-                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, callbacks=[clock])
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        precision=recipe.precision,
+        gradient_clip_val=recipe.grad_clip or None,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[clock],
+    )
     loader = resident_loader(data, TrainingBatches(len(data), recipe.batch_size, seed=0))
     with warnings.catch_warnings():  # only training is timed, so there is no validation set
         warnings.filterwarnings("ignore", message=".*but have no `val_dataloader`.*")

@@ -24,17 +24,32 @@ def epoch_time(config: StudyConfig, key: str, images: int, device: torch.device)
     data = random_images(images, config.data.image_size, classes)
     data = ImageSet(data.images.to(device), data.labels.to(device), data.class_names)  # resident on the device
     transform = BatchTransform(model.image_size, config.data.mean, config.data.std, model.augment)
-    module = ImageClassifier(build_network(model.model_copy(update={"pretrained": "none"}), classes), recipe,
-                             transform, classes)
-    trainer = pl.Trainer(accelerator=device.type, devices=1, precision=recipe.precision, max_epochs=1,
-                         gradient_clip_val=recipe.grad_clip or None, limit_val_batches=0, num_sanity_val_steps=0,
-                         logger=False, enable_checkpointing=False, enable_model_summary=False,
-                         enable_progress_bar=show_progress())
+    module = ImageClassifier(build_network(model.model_copy(update={"pretrained": "none"}), classes), recipe, transform, classes)
+    trainer = pl.Trainer(
+        accelerator=device.type,
+        devices=1,
+        precision=recipe.precision,
+        max_epochs=1,
+        gradient_clip_val=recipe.grad_clip or None,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=show_progress(),
+    )
     start = time.perf_counter()
     trainer.fit(module, resident_loader(data, TrainingBatches(images, recipe.batch_size, seed=config.seed)))
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
-    return {"model": key, "architecture": model.name, "image_size": model.image_size, "images": images,
-            "batch": recipe.batch_size, "precision": recipe.precision, "epoch_s": seconds,
-            "images_per_s": images / seconds}
+    return {
+        "model": key,
+        "architecture": model.name,
+        "image_size": model.image_size,
+        "images": images,
+        "batch": recipe.batch_size,
+        "precision": recipe.precision,
+        "epoch_s": seconds,
+        "images_per_s": images / seconds,
+    }

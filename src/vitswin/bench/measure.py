@@ -129,8 +129,9 @@ def train_throughput(network: nn.Module, image_size: int, settings: TrainSetting
 
 
 @torch.no_grad()
-def inference_throughput(network: nn.Module, image_size: int, batch: int = THROUGHPUT_BATCH, repeats: int = 3,
-                         precision: str = "32") -> float:
+def inference_throughput(
+    network: nn.Module, image_size: int, batch: int = THROUGHPUT_BATCH, repeats: int = 3, precision: str = "32"
+) -> float:
     """Images per second of eval-mode forward passes on batches of `batch` random images."""
     device = _device(network)
     images = torch.randn(batch, 3, image_size, image_size, device=device)

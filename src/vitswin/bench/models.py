@@ -59,8 +59,9 @@ def option_variants(settings: TrainSettings, compare: bool, device: torch.device
     return variants
 
 
-def bench_model(key: str, model: ModelConfig, variants: list[TrainSettings], device: torch.device,
-                repeats: int = 3) -> list[ModelBench]:
+def bench_model(
+    key: str, model: ModelConfig, variants: list[TrainSettings], device: torch.device, repeats: int = 3
+) -> list[ModelBench]:
     """Measure one model under each of `variants`. The variants take turns, one timed step each per round, with
     the matrix-multiply peak measured in every round too: a shared machine's speed drifts over minutes, and
     taking turns lets the drift hit every variant and the peak alike. Medians over the rounds are reported."""
@@ -82,19 +83,32 @@ def bench_model(key: str, model: ModelConfig, variants: list[TrainSettings], dev
             peaks.setdefault(settings.precision, []).append(matmul_peak(device, dtype))
         for times, step in zip(seconds, steps, strict=True):
             times.append(median_seconds(step, device, repeats=1, warmup=0))
-    inference = {precision: inference_throughput(network, size, variants[0].batch, repeats, precision)
-                 for precision in dict.fromkeys(settings.precision for settings in variants)}
+    inference = {
+        precision: inference_throughput(network, size, variants[0].batch, repeats, precision)
+        for precision in dict.fromkeys(settings.precision for settings in variants)
+    }
     rows = []
     for settings, times in zip(variants, seconds, strict=True):
         training, peak = settings.batch / statistics.median(times), statistics.median(peaks[settings.precision])
-        rows.append(ModelBench(
-            model=key, architecture=model.name, image_size=size, settings=settings.label(), batch=settings.batch,
-            parameters_m=parameter_count(network) / 1e6, forward_gflops=forward / 1e9, train_gflops=train / 1e9,
-            train_images_per_s=training, inference_images_per_s=inference[settings.precision],
-            activation_mb=activation / 2**20, peak_gpu_memory_mb=peak_memory_mb(device),
-            train_gflops_per_s=training * train / 1e9, matmul_peak_gflops_per_s=peak / 1e9,
-            peak_share=training * train / peak,
-        ))
+        rows.append(
+            ModelBench(
+                model=key,
+                architecture=model.name,
+                image_size=size,
+                settings=settings.label(),
+                batch=settings.batch,
+                parameters_m=parameter_count(network) / 1e6,
+                forward_gflops=forward / 1e9,
+                train_gflops=train / 1e9,
+                train_images_per_s=training,
+                inference_images_per_s=inference[settings.precision],
+                activation_mb=activation / 2**20,
+                peak_gpu_memory_mb=peak_memory_mb(device),
+                train_gflops_per_s=training * train / 1e9,
+                matmul_peak_gflops_per_s=peak / 1e9,
+                peak_share=training * train / peak,
+            )
+        )
     return rows
 
 

@@ -39,27 +39,37 @@ def valid_size(name: str, size: int) -> bool:
 
 
 def _tokens_and_padding(network: torch.nn.Module, size: int) -> tuple[int, bool]:
-    grid = network.patch_embed.dynamic_feat_size((size, size)) if hasattr(network.patch_embed, "dynamic_feat_size") \
+    grid = (
+        network.patch_embed.dynamic_feat_size((size, size))
+        if hasattr(network.patch_embed, "dynamic_feat_size")
         else (size // network.patch_embed.patch_size[0],) * 2
-    padded = any(block.input_resolution[0] % block.window_size[0] for stage in getattr(network, "layers", [])
-                 for block in stage.blocks)
+    )
+    padded = any(
+        block.input_resolution[0] % block.window_size[0] for stage in getattr(network, "layers", []) for block in stage.blocks
+    )
     return grid[0] * grid[1], padded
 
 
-def measure_scaling(models: tuple[str, ...] = SCALING_MODELS, sizes: tuple[int, ...] = SCALING_SIZES,
-                    batch: int = 4, device: torch.device = CPU) -> list[ScalingRow]:
+def measure_scaling(
+    models: tuple[str, ...] = SCALING_MODELS, sizes: tuple[int, ...] = SCALING_SIZES, batch: int = 4, device: torch.device = CPU
+) -> list[ScalingRow]:
     """One row per model and valid size (random weights: cost does not depend on their values)."""
     rows = []
     work = [(name, size) for name in models for size in sizes if valid_size(name, size)]
     for name, size in tqdm(work, desc="scaling", unit="size", disable=None):
         network = timm.create_model(name, img_size=size, num_classes=10).to(device)
         tokens, padded = _tokens_and_padding(network, size)
-        rows.append(ScalingRow(
-            model=name, image_size=size, tokens=tokens, padded=padded,
-            gflops=flops_per_image(network, size) / 1e9,
-            activation_mb=activation_bytes_per_image(network, size) / 2**20,
-            images_per_s=inference_throughput(network, size, batch=batch, repeats=2),
-        ))
+        rows.append(
+            ScalingRow(
+                model=name,
+                image_size=size,
+                tokens=tokens,
+                padded=padded,
+                gflops=flops_per_image(network, size) / 1e9,
+                activation_mb=activation_bytes_per_image(network, size) / 2**20,
+                images_per_s=inference_throughput(network, size, batch=batch, repeats=2),
+            )
+        )
     return rows
 
 

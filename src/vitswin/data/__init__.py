@@ -44,8 +44,10 @@ def read_source(config: DataConfig, seed: int) -> tuple[ImageSet, ImageSet]:
     skip_bad = config.bad_images == "skip"
     if has_split_folders(root):
         check_same_classes(class_folders(root / "train"), class_folders(root / "test"))
-        return (read_image_folder(root / "train", config.image_size, cache_dir, skip_bad),
-                read_image_folder(root / "test", config.image_size, cache_dir, skip_bad))
+        return (
+            read_image_folder(root / "train", config.image_size, cache_dir, skip_bad),
+            read_image_folder(root / "test", config.image_size, cache_dir, skip_bad),
+        )
     everything = read_image_folder(root, config.image_size, cache_dir, skip_bad)
     train_idx, test_idx = stratified_split(everything.labels, config.test_split, seed)
     return everything.subset(train_idx), everything.subset(test_idx)

@@ -59,7 +59,8 @@ def read_image_folder(root: Path, image_size: int, cache_dir: Path, skip_bad: bo
     files, labels = [], []
     for index, name in enumerate(classes):
         members = sorted(
-            p for p in (root / name).rglob("*")
+            p
+            for p in (root / name).rglob("*")
             if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith(".")
         )
         if not members:
@@ -85,8 +86,7 @@ def read_image_folder(root: Path, image_size: int, cache_dir: Path, skip_bad: bo
 
     # PIL releases the GIL while decoding, so threads decode in parallel.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(tqdm(pool.map(decode, range(len(files))), total=len(files), desc=f"decoding {root.name}",
-                  unit="img", disable=None))
+        list(tqdm(pool.map(decode, range(len(files))), total=len(files), desc=f"decoding {root.name}", unit="img", disable=None))
     if bad:
         bad.sort()
         first, reason = bad[0]

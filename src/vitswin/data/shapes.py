@@ -13,8 +13,16 @@ import torch
 from vitswin.data.imageset import ImageSet
 
 CLASS_NAMES = (
-    "circle", "square", "triangle", "plus", "cross",
-    "ring", "diamond", "bar", "star", "half-disc",
+    "circle",
+    "square",
+    "triangle",
+    "plus",
+    "cross",
+    "ring",
+    "diamond",
+    "bar",
+    "star",
+    "half-disc",
 )
 _SUPERSAMPLE = 2  # render at 2x and average down: anti-aliased edges
 _CHUNK = 512  # images rendered at once (bounds memory)
@@ -112,7 +120,7 @@ def make_shapes(num_images: int, size: int, seed: int) -> ImageSet:
     labels = labels[torch.randperm(num_images, generator=gen)]
     images, masks = [], []
     for start in range(0, num_images, _CHUNK):
-        chunk_images, chunk_masks = _render_chunk(labels[start:start + _CHUNK], size, gen)
+        chunk_images, chunk_masks = _render_chunk(labels[start : start + _CHUNK], size, gen)
         images.append(chunk_images)
         masks.append(chunk_masks)
     return ImageSet(

@@ -29,8 +29,7 @@ def heatmap_grid(images: np.ndarray, true_names: list[str], columns: list[ModelC
     rows, cols = len(images), 1 + len(columns)
     figure = Figure(figsize=(cols * CELL_INCHES, rows * (CELL_INCHES + TITLE_INCHES)), dpi=DPI)
     axes = figure.subplots(rows, cols, squeeze=False)
-    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.1 / rows, wspace=0.05,
-                           hspace=TITLE_INCHES / CELL_INCHES)
+    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.1 / rows, wspace=0.05, hspace=TITLE_INCHES / CELL_INCHES)
     for row, (image, truth) in enumerate(zip(images, true_names, strict=True)):
         axes[row, 0].imshow(image, interpolation="bilinear")
         axes[row, 0].set_title(f"true: {truth}", fontsize=8)
@@ -38,12 +37,12 @@ def heatmap_grid(images: np.ndarray, true_names: list[str], columns: list[ModelC
             axis = axes[row, col]
             if overlay:
                 axis.imshow(image, interpolation="bilinear")
-            axis.imshow(column.maps[row], cmap="jet", vmin=0, vmax=1, alpha=0.5 if overlay else 1.0,
-                        interpolation="bilinear")
+            axis.imshow(column.maps[row], cmap="jet", vmin=0, vmax=1, alpha=0.5 if overlay else 1.0, interpolation="bilinear")
             predicted = column.predictions[row]
             wrong = predicted != truth
-            axis.set_title(f"{column.name}: {predicted}{' (wrong)' if wrong else ''}", fontsize=8,
-                           color=WRONG_COLOUR if wrong else "black")
+            axis.set_title(
+                f"{column.name}: {predicted}{' (wrong)' if wrong else ''}", fontsize=8, color=WRONG_COLOUR if wrong else "black"
+            )
     for axis in axes.flat:
         axis.set_axis_off()
     return figure

@@ -29,8 +29,9 @@ from vitswin.explain.options import CAM_METHOD_NAMES, METHODS
 from vitswin.explain.targets import cam_target
 from vitswin.models import unfused_attention
 
-CAM_METHODS = dict(zip(CAM_METHOD_NAMES, (GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM, EigenCAM, ScoreCAM,
-                                           AblationCAM), strict=True))
+CAM_METHODS = dict(
+    zip(CAM_METHOD_NAMES, (GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM, EigenCAM, ScoreCAM, AblationCAM), strict=True)
+)
 
 
 def check_method(method: str) -> None:
@@ -61,8 +62,10 @@ def attention_rollout(network: nn.Module, inputs: torch.Tensor) -> np.ndarray:
     from timm.models.vision_transformer import VisionTransformer
 
     if not isinstance(network, VisionTransformer):
-        raise VitswinError(f"attention rollout needs a ViT (it follows the class token through every block); "
-                           f"this model is a {type(network).__name__}; use a Grad-CAM method for it.")
+        raise VitswinError(
+            f"attention rollout needs a ViT (it follows the class token through every block); "
+            f"this model is a {type(network).__name__}; use a Grad-CAM method for it."
+        )
     with _recorded_attention(network) as attentions, torch.no_grad():
         network(inputs)
     tokens = attentions[0].shape[-1]
@@ -75,8 +78,7 @@ def attention_rollout(network: nn.Module, inputs: torch.Tensor) -> np.ndarray:
     uses_class_token = network.global_pool == "token" and network.cls_token is not None
     patch_flow = flow[:, 0, prefix:] if uses_class_token else flow[:, prefix:, prefix:].mean(1)
     grid = network.patch_embed.dynamic_feat_size(tuple(inputs.shape[-2:]))
-    maps = F.interpolate(patch_flow.reshape(-1, 1, *grid), size=inputs.shape[-2:], mode="bilinear",
-                         align_corners=False)[:, 0]
+    maps = F.interpolate(patch_flow.reshape(-1, 1, *grid), size=inputs.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     return scale_cam_image(maps.numpy()).astype(np.float32)
 
 
@@ -84,8 +86,12 @@ def attention_rollout(network: nn.Module, inputs: torch.Tensor) -> np.ndarray:
 def _recorded_attention(network: nn.Module) -> Iterator[list[torch.Tensor]]:
     """Collect every block's attention probabilities (B, heads, N, N) during the forward passes inside."""
     attentions: list[torch.Tensor] = []
-    hooks = [block.attn.attn_drop.register_forward_hook(
-        lambda _module, _input, output: attentions.append(output.detach().float().cpu())) for block in network.blocks]
+    hooks = [
+        block.attn.attn_drop.register_forward_hook(
+            lambda _module, _input, output: attentions.append(output.detach().float().cpu())
+        )
+        for block in network.blocks
+    ]
     try:
         with unfused_attention(network):
             yield attentions

@@ -89,8 +89,9 @@ def pointing(maps: np.ndarray, masks: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @torch.no_grad()
-def perturbation_curves(network: nn.Module, inputs: torch.Tensor, maps: np.ndarray, classes: torch.Tensor,
-                        steps: int = 16) -> dict[str, np.ndarray]:
+def perturbation_curves(
+    network: nn.Module, inputs: torch.Tensor, maps: np.ndarray, classes: torch.Tensor, steps: int = 16
+) -> dict[str, np.ndarray]:
     """Deletion and insertion curves (N, steps + 1): the class probability as the most highlighted pixels
     are removed (set to the dataset mean, 0 after normalisation) or revealed on a blurred copy."""
     batch, _, height, width = inputs.shape

@@ -88,8 +88,10 @@ def _check_same_data(run_dirs: list[Path], configs: list) -> None:
     first = configs[0]
     for run_dir, config in zip(run_dirs[1:], configs[1:], strict=True):
         if config.data != first.data or config.seed != first.seed:
-            raise VitswinError(f"{run_dir} was trained on different data (or seed) than {run_dirs[0]}; "
-                               f"explain runs of one study together, so every model sees the same test images.")
+            raise VitswinError(
+                f"{run_dir} was trained on different data (or seed) than {run_dirs[0]}; "
+                f"explain runs of one study together, so every model sees the same test images."
+            )
 
 
 def _saved_predictions(run_dir: Path, test: ImageSet) -> np.ndarray:
@@ -104,31 +106,42 @@ def _saved_predictions(run_dir: Path, test: ImageSet) -> np.ndarray:
     return probabilities.argmax(1)
 
 
-def _explain_model(name: str, module: ImageClassifier, model_configs: dict[str, ModelConfig], chosen: ImageSet,
-                   options: ExplainOptions, progress: tqdm) -> ModelExplanation:
+def _explain_model(
+    name: str,
+    module: ImageClassifier,
+    model_configs: dict[str, ModelConfig],
+    chosen: ImageSet,
+    options: ExplainOptions,
+    progress: tqdm,
+) -> ModelExplanation:
     network = module.network.eval()
     randomised = _randomised_twin(next(iter(model_configs.values())), chosen.num_classes, options.seed)
     stored_size = tuple(chosen.images.shape[-2:])
     generator = torch.Generator().manual_seed(options.seed)  # random maps: the deletion / insertion baseline
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(chosen), options.batch_size):
-        images = chosen.images[start:start + options.batch_size]
+        images = chosen.images[start : start + options.batch_size]
         inputs = module.transform(images)
         with torch.no_grad():
             probabilities = network(inputs).float().softmax(1)
         predictions = probabilities.argmax(1)
-        classes = chosen.labels[start:start + options.batch_size] if options.target == "true" else predictions
+        classes = chosen.labels[start : start + options.batch_size] if options.target == "true" else predictions
         probability = probabilities.gather(1, classes.unsqueeze(1))[:, 0].numpy()  # of the explained class
         input_maps = explain_batch(network, inputs, classes, options.method)
         grid = cam_target(network, tuple(inputs.shape[-2:])).grid
         baseline_maps = metrics.random_maps(len(inputs), grid, tuple(inputs.shape[-2:]), generator)
         maps = metrics.resize_maps(input_maps, stored_size)
         randomised_maps = metrics.resize_maps(explain_batch(randomised, inputs, classes, options.method), stored_size)
-        batch = {"input_maps": input_maps, "maps": maps, "predictions": predictions.numpy(),
-                 "explained": classes.numpy(), "probability": probability.astype(np.float64),
-                 **_measure(network, inputs, input_maps, baseline_maps, maps, randomised_maps, classes, options)}
+        batch = {
+            "input_maps": input_maps,
+            "maps": maps,
+            "predictions": predictions.numpy(),
+            "explained": classes.numpy(),
+            "probability": probability.astype(np.float64),
+            **_measure(network, inputs, input_maps, baseline_maps, maps, randomised_maps, classes, options),
+        }
         if chosen.masks is not None:
-            batch.update(metrics.pointing(maps, chosen.masks[start:start + options.batch_size].numpy()))
+            batch.update(metrics.pointing(maps, chosen.masks[start : start + options.batch_size].numpy()))
         for key, value in batch.items():
             parts.setdefault(key, []).append(value)
         progress.update()
@@ -143,9 +156,16 @@ def _randomised_twin(model_config: ModelConfig, num_classes: int, seed: int) -> 
     return build_network(model_config.model_copy(update={"pretrained": "none"}), num_classes).eval()
 
 
-def _measure(network: torch.nn.Module, inputs: torch.Tensor, input_maps: np.ndarray, baseline_maps: np.ndarray,
-             maps: np.ndarray, randomised_maps: np.ndarray, classes: torch.Tensor,
-             options: ExplainOptions) -> dict[str, np.ndarray]:
+def _measure(
+    network: torch.nn.Module,
+    inputs: torch.Tensor,
+    input_maps: np.ndarray,
+    baseline_maps: np.ndarray,
+    maps: np.ndarray,
+    randomised_maps: np.ndarray,
+    classes: torch.Tensor,
+    options: ExplainOptions,
+) -> dict[str, np.ndarray]:
     """Per-image measurements; `baseline_maps` are random maps, `randomised_maps` the randomised model's maps."""
     curves = metrics.perturbation_curves(network, inputs, input_maps, classes, options.steps)
     random_curves = metrics.perturbation_curves(network, inputs, baseline_maps, classes, options.steps)
@@ -162,28 +182,51 @@ def _measure(network: torch.nn.Module, inputs: torch.Tensor, input_maps: np.ndar
     return scores
 
 
-def _write_outputs(out_dir: Path, chosen: ImageSet, indices: torch.Tensor, explanations: list[ModelExplanation],
-                   options: ExplainOptions) -> None:
+def _write_outputs(
+    out_dir: Path, chosen: ImageSet, indices: torch.Tensor, explanations: list[ModelExplanation], options: ExplainOptions
+) -> None:
     names = chosen.class_names
     shown = min(options.show, len(chosen))
     true_names = [names[label] for label in chosen.labels[:shown]]
     display = max(DISPLAY_MIN, *chosen.images.shape[-2:], *(e.input_maps.shape[-1] for e in explanations))
-    images = F.interpolate(chosen.images[:shown].float() / 255, size=(display, display), mode="bilinear",
-                           align_corners=False).clamp(0, 1).permute(0, 2, 3, 1).numpy()
-    columns = [ModelColumn(e.name, metrics.resize_maps(e.input_maps[:shown], (display, display)),
-                           [names[p] for p in e.predictions[:shown]]) for e in explanations]
+    images = (
+        F.interpolate(chosen.images[:shown].float() / 255, size=(display, display), mode="bilinear", align_corners=False)
+        .clamp(0, 1)
+        .permute(0, 2, 3, 1)
+        .numpy()
+    )
+    columns = [
+        ModelColumn(
+            e.name, metrics.resize_maps(e.input_maps[:shown], (display, display)), [names[p] for p in e.predictions[:shown]]
+        )
+        for e in explanations
+    ]
     for overlay, file_name in ((True, "overlay.png"), (False, "heatmaps.png")):
         write_png(heatmap_grid(images, true_names, columns, overlay), out_dir / file_name, DPI)
 
-    write_npz(out_dir / "maps.npz", indices=indices.numpy(), labels=chosen.labels.numpy(),
-              class_names=np.array(names), **{f"{e.name}/maps": e.input_maps for e in explanations},
-              **{f"{e.name}/predictions": e.predictions for e in explanations})
-    rows = [{"model": e.name, "test_index": int(index), "class": names[label], "predicted": names[pred],
-             "correct": bool(label == pred), "explained": names[explained],
-             **{key: float(values[i]) for key, values in e.scores.items()}}
-            for e in explanations
-            for i, (index, label, pred, explained) in enumerate(zip(indices.tolist(), chosen.labels.tolist(),
-                                                                    e.predictions, e.explained, strict=True))]
+    write_npz(
+        out_dir / "maps.npz",
+        indices=indices.numpy(),
+        labels=chosen.labels.numpy(),
+        class_names=np.array(names),
+        **{f"{e.name}/maps": e.input_maps for e in explanations},
+        **{f"{e.name}/predictions": e.predictions for e in explanations},
+    )
+    rows = [
+        {
+            "model": e.name,
+            "test_index": int(index),
+            "class": names[label],
+            "predicted": names[pred],
+            "correct": bool(label == pred),
+            "explained": names[explained],
+            **{key: float(values[i]) for key, values in e.scores.items()},
+        }
+        for e in explanations
+        for i, (index, label, pred, explained) in enumerate(
+            zip(indices.tolist(), chosen.labels.tolist(), e.predictions, e.explained, strict=True)
+        )
+    ]
     write_csv(rows, out_dir / "attention.csv")
     agreement_rows = _agreement_rows(explanations, indices)
     if agreement_rows:
@@ -192,8 +235,13 @@ def _write_outputs(out_dir: Path, chosen: ImageSet, indices: torch.Tensor, expla
         "options": asdict(options),
         "images": len(chosen),
         "per_model": {e.name: _means(e.scores) for e in explanations},
-        "per_class": {e.name: {names[c]: _means({k: v[chosen.labels.numpy() == c] for k, v in e.scores.items()})
-                               for c in sorted(set(chosen.labels.tolist()))} for e in explanations},
+        "per_class": {
+            e.name: {
+                names[c]: _means({k: v[chosen.labels.numpy() == c] for k, v in e.scores.items()})
+                for c in sorted(set(chosen.labels.tolist()))
+            }
+            for e in explanations
+        },
         "agreement": _agreement_summary(agreement_rows),
         "sanity": {e.name: _sanity(e.scores) for e in explanations},
     }
@@ -206,9 +254,16 @@ def _agreement_rows(explanations: list[ModelExplanation], indices: torch.Tensor)
     rows = []
     for first, second in combinations(explanations, 2):
         scores = metrics.agreement(first.maps, second.maps)
-        rows += [{"model_a": first.name, "model_b": second.name, "test_index": int(index),
-                  "rank_corr": float(scores["rank_corr"][i]), "top20_iou": float(scores["top20_iou"][i])}
-                 for i, index in enumerate(indices.tolist())]
+        rows += [
+            {
+                "model_a": first.name,
+                "model_b": second.name,
+                "test_index": int(index),
+                "rank_corr": float(scores["rank_corr"][i]),
+                "top20_iou": float(scores["top20_iou"][i]),
+            }
+            for i, index in enumerate(indices.tolist())
+        ]
     return rows
 
 
@@ -216,9 +271,13 @@ def _agreement_summary(rows: list[dict]) -> dict:
     pairs: dict[str, list[dict]] = {}
     for row in rows:
         pairs.setdefault(f"{row['model_a']} vs {row['model_b']}", []).append(row)
-    return {pair: {"rank_corr": float(np.mean([r["rank_corr"] for r in pair_rows])),
-                   "top20_iou": float(np.mean([r["top20_iou"] for r in pair_rows]))}
-            for pair, pair_rows in pairs.items()}
+    return {
+        pair: {
+            "rank_corr": float(np.mean([r["rank_corr"] for r in pair_rows])),
+            "top20_iou": float(np.mean([r["top20_iou"] for r in pair_rows])),
+        }
+        for pair, pair_rows in pairs.items()
+    }
 
 
 def _means(scores: dict[str, np.ndarray]) -> dict[str, float]:

@@ -6,8 +6,9 @@ import torch
 from vitswin.errors import VitswinError
 
 
-def select_images(labels: torch.Tensor, count: int, seed: int, mode: str = "sample",
-                  predictions: list[np.ndarray] | None = None) -> torch.Tensor:
+def select_images(
+    labels: torch.Tensor, count: int, seed: int, mode: str = "sample", predictions: list[np.ndarray] | None = None
+) -> torch.Tensor:
     """Indices of up to `count` test images, taking the classes in turn so each appears about equally.
 
     mode "sample" draws from all images; "disagree" from those the models predict differently;

@@ -33,8 +33,10 @@ def cam_target(network: nn.Module, input_size: tuple[int, int]) -> CamTarget:
         return _vit_target(network, input_size)
     if isinstance(network, SwinTransformer):
         return _swin_target(network, input_size)
-    raise VitswinError(f"explanations know timm ViT (VisionTransformer) and Swin (SwinTransformer) models; "
-                       f"this model is a {type(network).__name__}; explain a ViT or Swin run.")
+    raise VitswinError(
+        f"explanations know timm ViT (VisionTransformer) and Swin (SwinTransformer) models; "
+        f"this model is a {type(network).__name__}; explain a ViT or Swin run."
+    )
 
 
 def _vit_target(network: VisionTransformer, input_size: tuple[int, int]) -> CamTarget:

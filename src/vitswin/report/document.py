@@ -74,8 +74,10 @@ def _markdown_row(cells: list[str]) -> str:
 
 def to_html(blocks: list[Block], title: str) -> str:
     """One HTML file that opens offline: images embedded as data URLs, no scripts, no external files."""
-    parts = [f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{html.escape(title)}</title>",
-             f"<style>{_STYLE}</style>\n</head>\n<body>"]
+    parts = [
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>',
+        f"<style>{_STYLE}</style>\n</head>\n<body>",
+    ]
     for block in blocks:
         if isinstance(block, Heading):
             parts.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
@@ -85,12 +87,13 @@ def to_html(blocks: list[Block], title: str) -> str:
             parts.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in block.items) + "</ul>")
         elif isinstance(block, Table):
             header = "".join(f"<th>{html.escape(cell)}</th>" for cell in block.header)
-            rows = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
-                           for row in block.rows)
+            rows = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in block.rows)
             parts.append(f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(block, Image):
             data = base64.b64encode(block.path.read_bytes()).decode("ascii")
-            parts.append(f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{html.escape(block.caption)}\">"
-                         f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
+            parts.append(
+                f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(block.caption)}">'
+                f"<figcaption>{html.escape(block.caption)}</figcaption></figure>"
+            )
     parts.append("</body>\n</html>\n")
     return "\n".join(parts)

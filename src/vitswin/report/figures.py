@@ -18,11 +18,18 @@ def training_curves(histories: dict[str, list[dict]], best_epochs: dict[str, int
         loss_axis.plot(epochs, [row["train_loss"] for row in history], color=colour, label=f"{model} train")
         loss_axis.plot(epochs, [row["val_loss"] for row in history], color=colour, linestyle="--", label=f"{model} val")
         acc_axis.plot(epochs, [100 * row["train_acc"] for row in history], color=colour, label=f"{model} train")
-        acc_axis.plot(epochs, [100 * row["val_acc"] for row in history], color=colour, linestyle="--",
-                      label=f"{model} val")
+        acc_axis.plot(epochs, [100 * row["val_acc"] for row in history], color=colour, linestyle="--", label=f"{model} val")
         best = next(row for row in history if row["epoch"] == best_epochs[model])
-        acc_axis.plot(best["epoch"], 100 * best["val_acc"], marker="o", markersize=10, fillstyle="none", color=colour,
-                      linestyle="none", label=f"{model} best epoch")
+        acc_axis.plot(
+            best["epoch"],
+            100 * best["val_acc"],
+            marker="o",
+            markersize=10,
+            fillstyle="none",
+            color=colour,
+            linestyle="none",
+            label=f"{model} best epoch",
+        )
     loss_axis.set(xlabel="epoch", ylabel="loss", title="Loss")
     acc_axis.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     for axis in (loss_axis, acc_axis):
@@ -38,8 +45,10 @@ def confusion_matrices(matrices: dict[str, np.ndarray], class_names: list[str]) 
     axes = figure.subplots(len(matrices), 2, squeeze=False)
     for row, (model, counts) in enumerate(matrices.items()):
         normalised = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-        for axis, values, title, fmt in ((axes[row, 0], counts, "counts", "d"),
-                                         (axes[row, 1], normalised, "row-normalised", ".2f")):
+        for axis, values, title, fmt in (
+            (axes[row, 0], counts, "counts", "d"),
+            (axes[row, 1], normalised, "row-normalised", ".2f"),
+        ):
             axis.imshow(values, cmap="Blues", vmin=0)
             axis.set_title(f"{model}: {title}", fontsize=9)
             axis.set_xticks(range(len(class_names)), class_names, rotation=90, fontsize=7)
@@ -48,8 +57,15 @@ def confusion_matrices(matrices: dict[str, np.ndarray], class_names: list[str]) 
             if len(class_names) <= 12:  # numbers stay legible
                 threshold = values.max() / 2
                 for (i, j), value in np.ndenumerate(values):
-                    axis.text(j, i, format(value, fmt), ha="center", va="center", fontsize=6,
-                              color="white" if value > threshold else "black")
+                    axis.text(
+                        j,
+                        i,
+                        format(value, fmt),
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if value > threshold else "black",
+                    )
     return figure
 
 
@@ -75,8 +91,16 @@ def reliability_diagrams(calibrations: dict[str, Calibration]) -> Figure:
     for index, (axis, (model, calibration)) in enumerate(zip(axes, calibrations.items(), strict=True)):
         edges = calibration.bin_edges
         filled = calibration.count > 0
-        axis.bar(edges[:-1][filled], calibration.accuracy[filled], np.diff(edges)[filled], align="edge",
-                 color=f"C{index}", edgecolor="black", linewidth=0.5, label="accuracy")
+        axis.bar(
+            edges[:-1][filled],
+            calibration.accuracy[filled],
+            np.diff(edges)[filled],
+            align="edge",
+            color=f"C{index}",
+            edgecolor="black",
+            linewidth=0.5,
+            label="accuracy",
+        )
         axis.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
         axis.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", title=f"{model}: ECE {calibration.ece:.3f}")
         axis.grid(alpha=0.3)

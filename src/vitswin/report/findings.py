@@ -49,18 +49,26 @@ def findings(models: list[ModelFacts], method: str = "gradcam", seed: int = 0) -
 def _accuracy(a: ModelFacts, b: ModelFacts, seed: int) -> str:
     test = mcnemar(a.correct, b.correct)
     if a.accuracy == b.accuracy:
-        return (f"{a.name} and {b.name} are equally accurate ({100 * a.accuracy:.2f} % on {len(a.correct)} test images; "
-                f"McNemar p = {test.p_value:.2g}).")
+        return (
+            f"{a.name} and {b.name} are equally accurate ({100 * a.accuracy:.2f} % on {len(a.correct)} test images; "
+            f"McNemar p = {test.p_value:.2g})."
+        )
     high, low = (a, b) if a.accuracy > b.accuracy else (b, a)
     low_ci, high_ci = paired_bootstrap_interval(high.correct, low.correct, seed)
-    numbers = (f"{100 * high.accuracy:.2f} % against {100 * low.accuracy:.2f} % on {len(a.correct)} test images, "
-               f"a difference of {100 * (high.accuracy - low.accuracy):.2f} points with 95 % CI {100 * low_ci:.2f} to "
-               f"{100 * high_ci:.2f}")
+    numbers = (
+        f"{100 * high.accuracy:.2f} % against {100 * low.accuracy:.2f} % on {len(a.correct)} test images, "
+        f"a difference of {100 * (high.accuracy - low.accuracy):.2f} points with 95 % CI {100 * low_ci:.2f} to "
+        f"{100 * high_ci:.2f}"
+    )
     if test.p_value < SIGNIFICANCE:
-        return (f"{high.name} is more accurate than {low.name}: {numbers}; McNemar's test finds the difference "
-                f"significant (p = {test.p_value:.2g}).")
-    return (f"{high.name} scores higher than {low.name} ({numbers}), but the difference is not significant "
-            f"(McNemar p = {test.p_value:.2g}): on these test images the two cannot be told apart.")
+        return (
+            f"{high.name} is more accurate than {low.name}: {numbers}; McNemar's test finds the difference "
+            f"significant (p = {test.p_value:.2g})."
+        )
+    return (
+        f"{high.name} scores higher than {low.name} ({numbers}), but the difference is not significant "
+        f"(McNemar p = {test.p_value:.2g}): on these test images the two cannot be told apart."
+    )
 
 
 def _cost(a: ModelFacts, b: ModelFacts) -> list[str]:
@@ -86,24 +94,32 @@ def _calibration(a: ModelFacts, b: ModelFacts) -> str:
     better, worse = sorted((a, b), key=lambda m: m.ece)
     if better.ece == worse.ece:
         return f"{a.name} and {b.name} are equally well calibrated (expected calibration error {a.ece:.3f})."
-    return (f"{better.name} is better calibrated: expected calibration error {better.ece:.3f} against "
-            f"{worse.ece:.3f} for {worse.name}.")
+    return (
+        f"{better.name} is better calibrated: expected calibration error {better.ece:.3f} against "
+        f"{worse.ece:.3f} for {worse.name}."
+    )
 
 
 def _attention(a: ModelFacts, b: ModelFacts, method: str) -> list[str]:
     sentences = []
     if c := _paired(a, b, "top10_share", higher_wins=True):
-        sentences.append(f"{c.winner}'s {method} maps are more concentrated: {100 * c.win:.1f} % of the mass in the top "
-                         f"10 % of pixels against {100 * c.lose:.1f} % for {c.loser} ({c.win / c.lose:.2f}x){c.verdict}.")
+        sentences.append(
+            f"{c.winner}'s {method} maps are more concentrated: {100 * c.win:.1f} % of the mass in the top "
+            f"10 % of pixels against {100 * c.lose:.1f} % for {c.loser} ({c.win / c.lose:.2f}x){c.verdict}."
+        )
     if "pointing_hit" in a.attention and "pointing_hit" in b.attention:
         chance = float(np.mean(a.attention["pointing_random"]))
         if c := _paired(a, b, "pointing_hit", higher_wins=True):
-            sentences.append(f"{c.winner}'s {method} maps point at the object more often: {100 * c.win:.0f} % of images "
-                             f"against {100 * c.lose:.0f} % for {c.loser}, where a random map scores {100 * chance:.0f} %"
-                             f"{c.verdict}.")
+            sentences.append(
+                f"{c.winner}'s {method} maps point at the object more often: {100 * c.win:.0f} % of images "
+                f"against {100 * c.lose:.0f} % for {c.loser}, where a random map scores {100 * chance:.0f} %"
+                f"{c.verdict}."
+            )
     if c := _paired(a, b, "deletion_auc", higher_wins=False):
-        sentences.append(f"{c.winner}'s {method} maps are more faithful by deletion: area under the deletion curve "
-                         f"{c.win:.3f} against {c.lose:.3f} for {c.loser}, lower being better{c.verdict}.")
+        sentences.append(
+            f"{c.winner}'s {method} maps are more faithful by deletion: area under the deletion curve "
+            f"{c.win:.3f} against {c.lose:.3f} for {c.loser}, lower being better{c.verdict}."
+        )
     return sentences
 
 
@@ -126,8 +142,11 @@ def _paired(a: ModelFacts, b: ModelFacts, key: str, higher_wins: bool) -> _Paire
         return None
     differences = values_a - values_b
     p_value = float(wilcoxon(differences).pvalue) if np.any(differences != 0) else 1.0
-    verdict = (f", a significant difference (Wilcoxon p = {p_value:.2g})" if p_value < SIGNIFICANCE else
-               f"; the difference is not significant (Wilcoxon p = {p_value:.2g}, {len(differences)} images)")
+    verdict = (
+        f", a significant difference (Wilcoxon p = {p_value:.2g})"
+        if p_value < SIGNIFICANCE
+        else f"; the difference is not significant (Wilcoxon p = {p_value:.2g}, {len(differences)} images)"
+    )
     if (mean_a > mean_b) == higher_wins:
         return _Paired(a.name, b.name, mean_a, mean_b, verdict)
     return _Paired(b.name, a.name, mean_b, mean_a, verdict)

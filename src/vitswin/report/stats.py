@@ -9,8 +9,9 @@ BOOTSTRAP_SAMPLES = 2000
 CALIBRATION_BINS = 15
 
 
-def bootstrap_interval(correct: np.ndarray, seed: int = 0, level: float = 0.95,
-                       samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
+def bootstrap_interval(
+    correct: np.ndarray, seed: int = 0, level: float = 0.95, samples: int = BOOTSTRAP_SAMPLES
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the accuracy, resampling test images with replacement."""
     correct = np.asarray(correct, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -19,11 +20,13 @@ def bootstrap_interval(correct: np.ndarray, seed: int = 0, level: float = 0.95,
     return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
 
-def paired_bootstrap_interval(correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 0, level: float = 0.95,
-                              samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
+def paired_bootstrap_interval(
+    correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 0, level: float = 0.95, samples: int = BOOTSTRAP_SAMPLES
+) -> tuple[float, float]:
     """Bootstrap interval of accuracy(a) - accuracy(b), resampling the same test images for both models."""
-    return bootstrap_interval(np.asarray(correct_a, dtype=np.float64) - np.asarray(correct_b, dtype=np.float64),
-                              seed, level, samples)
+    return bootstrap_interval(
+        np.asarray(correct_a, dtype=np.float64) - np.asarray(correct_b, dtype=np.float64), seed, level, samples
+    )
 
 
 @dataclass(frozen=True)
