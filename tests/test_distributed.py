@@ -23,8 +23,8 @@ from vitswin.batching import ShardBatches, TrainingBatches
 from vitswin.config import load_config
 from vitswin.distributed import is_main_process, split_batch
 from vitswin.errors import VitswinError
+from vitswin.evaluation import evaluate_run
 from vitswin.models import build_network
-from vitswin.study import evaluate_run
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 

@@ -25,7 +25,7 @@ from vitswin.explain.runner import explain_runs
 from vitswin.explain.selection import select_images
 from vitswin.explain.targets import cam_target
 from vitswin.models import build_network
-from vitswin.study import run_study
+from vitswin.study import train_models
 
 CPU_CONFIG = load_config(Path(__file__).resolve().parents[1] / "configs" / "cpu-cifar10.yaml")
 
@@ -230,7 +230,7 @@ def test_figure_layout_titles_and_size() -> None:
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     tmp_path = tmp_path_factory.mktemp("explain")
-    return [Path(summary.run_dir) for summary in run_study(validate_config(tiny_study(tmp_path)))]
+    return [Path(summary.run_dir) for summary in train_models(validate_config(tiny_study(tmp_path)))]
 
 
 def test_explain_writes_figures_maps_and_measurements(tiny_runs: list[Path]) -> None:

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from vitswin.cli import main
 from vitswin.config import load_config
-from vitswin.study import run_study
+from vitswin.study import run_study, train_models
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -27,7 +26,7 @@ def test_seed_recipe_runs_at_224_pixels_when_shrunk(tmp_path: Path) -> None:
     for key in ("vit", "swin"):
         overrides += [f"models.{key}.pretrained=none", f"models.{key}.train.max_epochs=1"]
     config = load_config(CONFIGS / "seed-cifar10.yaml", overrides)
-    summaries = run_study(config)
+    summaries = train_models(config)
     assert [s.epochs_run for s in summaries] == [1, 1]
     for summary in summaries:
         predictions = torch.from_numpy(np.load(Path(summary.run_dir) / "predictions.npz")["probabilities"])
@@ -36,10 +35,10 @@ def test_seed_recipe_runs_at_224_pixels_when_shrunk(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_default_study_command_learns_explains_and_reports(tmp_path: Path) -> None:
-    """`vitswin study` as the README runs it: both models learn, their Grad-CAM maps pass the sanity checks,
-    and the report has every section."""
-    assert main(["study", "--out", str(tmp_path), "--set", f"data.cache_dir={tmp_path / 'cache'}"]) == 0
+def test_default_study_learns_explains_and_reports(tmp_path: Path) -> None:
+    """The default study as `vitswin study` runs it, called from Python: both models learn, their Grad-CAM maps
+    pass the sanity checks, and the report has every section."""
+    run_study(load_config(None, [f"out_dir={tmp_path}", f"data.cache_dir={tmp_path / 'cache'}"]))
     study_dir = tmp_path / "default"
     summaries = json.loads((study_dir / "summary.json").read_text())["runs"]
     assert {s["model"]: s["test_acc"] > 0.85 for s in summaries} == {"vit": True, "swin": True}, summaries

@@ -19,10 +19,10 @@ from vitswin.artifacts import write_csv, write_json
 from vitswin.config import to_yaml, validate_config
 from vitswin.errors import VitswinError
 from vitswin.evaluation import Evaluation
-from vitswin.report.build import build_report
 from vitswin.report.findings import ModelFacts, findings
 from vitswin.report.stats import bootstrap_interval, calibration, mcnemar, paired_bootstrap_interval
-from vitswin.study import single_model_config
+from vitswin.study import report_study, single_model_config
+from vitswin.study_folder import RunFolder
 
 SECTIONS = (
     "## Findings",
@@ -117,7 +117,7 @@ def make_fake_study(tmp_path: Path, accuracy: dict[str, float], explain: bool = 
         probabilities = torch.full((len(labels), 10), 0.02)
         probabilities[torch.arange(len(labels)), predicted] = 0.82
         evaluation = Evaluation(probabilities, labels, [f"class{c}" for c in range(10)])
-        evaluation.save(run_dir)
+        evaluation.save(RunFolder(run_dir))
         history = [
             {
                 "epoch": e,
@@ -194,7 +194,7 @@ def test_report_has_every_section_and_its_findings_change_with_the_outcome(tmp_p
     swin_wins = make_fake_study(tmp_path / "b", {"vit": 0.6, "swin": 0.95})
     markdowns = []
     for study_dir in (vit_wins, swin_wins):
-        html_path, markdown_path = build_report(study_dir)
+        html_path, markdown_path = report_study(study_dir)
         markdown = markdown_path.read_text()
         assert all(section in markdown for section in SECTIONS), markdown
         for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown):
@@ -223,7 +223,7 @@ class ImageSources(HTMLParser):
 
 def test_report_without_explanations_says_how_to_add_them(tmp_path: Path) -> None:
     study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8}, explain=False)
-    markdown = build_report(study_dir)[1].read_text()
+    markdown = report_study(study_dir)[1].read_text()
     assert "No explanations yet: run 'vitswin explain'" in markdown
     assert len(findings_of(markdown)) == 5  # accuracy, 3 cost, calibration
 
@@ -232,15 +232,15 @@ def test_report_refuses_incomplete_studies(tmp_path: Path) -> None:
     study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8})
     (study_dir / "swin" / "history.csv").unlink()
     with pytest.raises(VitswinError, match=r"run folder .*swin lacks history.csv; finish the study"):
-        build_report(study_dir)
+        report_study(study_dir)
     with pytest.raises(VitswinError, match="is not a study folder"):
-        build_report(tmp_path / "nowhere")
+        report_study(tmp_path / "nowhere")
 
 
 def test_replicate_studies_give_mean_and_spread(tmp_path: Path) -> None:
     main = make_fake_study(tmp_path / "a", {"vit": 0.9, "swin": 0.8})
     other = make_fake_study(tmp_path / "b", {"vit": 0.7, "swin": 0.8})
-    markdown = build_report(main, (other,))[1].read_text()
+    markdown = report_study(main, (other,))[1].read_text()
     accuracies = [json.loads((d / "vit" / "train.json").read_text())["test_acc"] for d in (main, other)]
     assert f"| vit | 2 | {100 * np.mean(accuracies):.2f} % | {100 * np.std(accuracies, ddof=1):.2f} points |" in markdown
 
@@ -250,7 +250,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (./setup.sh --dev installs Debian's chromium)")
 def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
-    html_path, _ = build_report(make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8}))
+    html_path, _ = report_study(make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8}))
     # A copy that reports, once loaded, how many images the browser could decode.
     probe = html_path.with_name("probe.html")
     probe.write_text(

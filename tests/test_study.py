@@ -15,8 +15,8 @@ from conftest import make_two_colour_folder, tiny_study
 from vitswin.config import validate_config
 from vitswin.data import load_data
 from vitswin.errors import VitswinError
-from vitswin.evaluation import Evaluation
-from vitswin.study import evaluate_run, run_study, train_model
+from vitswin.evaluation import Evaluation, evaluate_run
+from vitswin.study import train_model, train_models
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def finished_study(tmp_path_factory: pytest.TempPathFactory) -> tuple:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        summaries = run_study(config)
+        summaries = train_models(config)
     finally:
         logger.removeHandler(handler)
     return config, summaries, lines

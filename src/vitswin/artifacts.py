@@ -5,7 +5,6 @@ import io
 import json
 import os
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,11 +77,3 @@ def write_png(figure: "Figure", path: Path, dpi: int = 100) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     atomic_write_bytes(buffer.getvalue(), path)
-
-
-def record_stage(study_dir: Path, stage: str) -> None:
-    """Note in `<study>/stages.json` that `stage` (e.g. "train/vit", "explain/gradcam", "report") completed."""
-    path = Path(study_dir) / "stages.json"
-    stages = json.loads(path.read_text()) if path.is_file() else {}
-    stages[stage] = datetime.now(UTC).isoformat(timespec="seconds")
-    write_json(stages, path)

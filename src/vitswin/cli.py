@@ -268,18 +268,11 @@ def _config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> None:
     """Carry out one parsed command."""
-    from vitswin.study import evaluate_run, preflight, run_study, single_model_config, summary_table, train_model
+    from vitswin.evaluation import evaluate_run
+    from vitswin.study import preflight, report_study, run_study, single_model_config, summary_table, train_model
 
     if args.command == "study":
-        config = _config(args)
-        summaries = run_study(config)
-        if not is_main_process():
-            return  # explanations and the report come from the main process alone
-        log.info("\n%s", summary_table(summaries))
-        run_dirs = [Path(summary.run_dir) for summary in summaries]
-        if args.explain and not _explanation_is_current(config.study_dir, run_dirs):
-            _explain(run_dirs, ExplainOptions())
-        _report(config.study_dir)
+        run_study(_config(args), explain=args.explain)
     elif args.command == "train":
         config = single_model_config(_config(args), args.model)
         preflight(config)
@@ -288,12 +281,11 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "evaluate":
         metrics = evaluate_run(args.run_dir)
         log.info(
-            "Test accuracy: %.2f%% on %d images (metrics in %s)",
-            100 * metrics["accuracy"],
-            metrics["num_images"],
-            args.run_dir / "metrics.json",
+            "Test accuracy: %.2f%% on %d images (metrics in %s)", 100 * metrics["accuracy"], metrics["num_images"], args.run_dir
         )
     elif args.command == "explain":
+        from vitswin.explain.runner import explain_runs
+
         options = ExplainOptions(
             method=args.method,
             images=args.images,
@@ -304,9 +296,9 @@ def run(args: argparse.Namespace) -> None:
             batch_size=args.batch_size,
             road=args.road,
         )
-        _explain(args.run_dirs, options, args.out)
+        log.info("Figures, maps and measurements written to %s", explain_runs(args.run_dirs, options, args.out))
     elif args.command == "report":
-        _report(args.study_dir, tuple(args.replicates))
+        report_study(args.study_dir, tuple(args.replicates))
     elif args.command == "bench":
         _bench(args)
 
@@ -316,7 +308,7 @@ def _bench(args: argparse.Namespace) -> None:
     from vitswin.bench.measure import TrainSettings
 
     if args.bench == "scaling":
-        path = runner.bench_scaling(args.out, tuple(args.models), tuple(args.sizes), _scaling_device(args.accelerator))
+        path = runner.bench_scaling(args.out, tuple(args.models), tuple(args.sizes), args.accelerator)
     elif args.bench == "models":
         settings = TrainSettings(args.batch, args.precision, args.channels_last, args.compile, args.fused_optimizer)
         path = runner.bench_models(_config(args), args.keys, settings, args.compare_options, args.repeats)[1]
@@ -327,39 +319,6 @@ def _bench(args: argparse.Namespace) -> None:
     else:
         path = runner.bench_engine(_config(args), args.key, args.steps, args.rounds)
     log.info("Written to %s (and .csv)", path)
-
-
-def _scaling_device(accelerator: str):
-    import torch
-
-    if accelerator == "cuda" and not torch.cuda.is_available():
-        raise VitswinError("--accelerator cuda was asked for but PyTorch sees no CUDA GPU; use --accelerator cpu.")
-    return torch.device(accelerator)
-
-
-def _explanation_is_current(study_dir: Path, run_dirs: list[Path]) -> bool:
-    """Whether the default explanation exists and is newer than every run's weights (then a resumed study reuses it)."""
-    summary = study_dir / "explain" / ExplainOptions().method / "attention.json"
-    if not summary.is_file():
-        return False
-    current = all(summary.stat().st_mtime >= (run_dir / "best.safetensors").stat().st_mtime for run_dir in run_dirs)
-    if current:
-        log.info("Reusing the explanations in %s", summary.parent)
-    return current
-
-
-def _explain(run_dirs: list[Path], options: ExplainOptions, out: Path | None = None) -> None:
-    from vitswin.explain.runner import explain_runs
-
-    out_dir = explain_runs(run_dirs, options, out)
-    log.info("Figures, maps and measurements written to %s", out_dir)
-
-
-def _report(study_dir: Path, replicates: tuple[Path, ...] = ()) -> None:
-    from vitswin.report.build import build_report
-
-    html_path, markdown_path = build_report(study_dir, replicates)
-    log.info("Report written to %s and %s", html_path, markdown_path)
 
 
 def main(argv: list[str] | None = None) -> int:

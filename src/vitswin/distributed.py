@@ -6,7 +6,6 @@ torchrun and SLURM); only the main process writes artifacts.
 """
 
 import os
-import warnings
 from dataclasses import dataclass
 
 import lightning.pytorch as pl
@@ -14,13 +13,9 @@ import torch
 import torch.distributed as dist
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.strategies import FSDPStrategy, Strategy
+from torch import nn
 
 from vitswin.errors import VitswinError
-
-# Harmless with timm's class token and position embedding (their gradients are views), and repeated by every
-# process; Lightning's own all_gather still uses the deprecated function.
-warnings.filterwarnings("ignore", message=".*Grad strides do not match bucket view strides.*")
-warnings.filterwarnings("ignore", message=".*torch.distributed.nn.functional.all_gather is deprecated.*")
 
 
 @dataclass(frozen=True)
@@ -32,12 +27,13 @@ class Hardware:
     num_nodes: int = 1
     strategy: str = "auto"
 
-    def trainer_arguments(self) -> dict:
+    def trainer_arguments(self, blocks: set[type[nn.Module]] | None = None) -> dict:
+        """Lightning Trainer arguments; `blocks` are the model's block classes, FSDP's units of sharding."""
         return {
             "accelerator": self.accelerator,
             "devices": self.devices,
             "num_nodes": self.num_nodes,
-            "strategy": _strategy(self.strategy),
+            "strategy": _strategy(self.strategy, blocks),
         }
 
     def world_size(self) -> int:
@@ -79,15 +75,12 @@ def _launched_processes() -> int:
 ONE_DEVICE = Hardware()  # one process on the automatically chosen accelerator
 
 
-def _strategy(name: str) -> str | Strategy:
+def _strategy(name: str, blocks: set[type[nn.Module]] | None) -> str | Strategy:
     if name != "fsdp":
         return name
-    from timm.models.swin_transformer import SwinTransformerBlock
-    from timm.models.vision_transformer import Block
-
-    # One FSDP unit per transformer block: parameters, gradients and optimizer state are sharded between
-    # the processes and a block's full weights exist only while that block runs.
-    return FSDPStrategy(auto_wrap_policy={Block, SwinTransformerBlock}, state_dict_type="full")
+    # One FSDP unit per block: parameters, gradients and optimizer state are sharded between the processes
+    # and a block's full weights exist only while that block runs.
+    return FSDPStrategy(auto_wrap_policy=blocks or None, state_dict_type="full")
 
 
 def process_group() -> tuple[int, int]:

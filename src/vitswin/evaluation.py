@@ -3,8 +3,6 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-import lightning.pytorch as pl
-import numpy as np
 import torch
 from torchmetrics.functional.classification import (
     multiclass_accuracy,
@@ -13,11 +11,13 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
-from vitswin.artifacts import write_json, write_npz
 from vitswin.batching import ShardBatches, resident_loader
+from vitswin.classifier import ImageClassifier, load_trained
+from vitswin.data import DataSplits, load_data
 from vitswin.data.imageset import ImageSet
 from vitswin.distributed import ONE_DEVICE, Hardware, gather_shards
-from vitswin.training import ImageClassifier, ctrl_c_reported, show_progress
+from vitswin.study_folder import Predictions, RunFolder
+from vitswin.trainer import build_trainer, running
 
 
 @dataclass(frozen=True)
@@ -49,34 +49,31 @@ class Evaluation:
             "class_names": self.class_names,
         }
 
-    def save(self, run_dir: Path) -> dict:
-        """Write metrics.json and predictions.npz into `run_dir`; return the metrics."""
+    def save(self, run: RunFolder) -> dict:
+        """Write the metrics and the per-image probabilities into the run folder; return the metrics."""
         metrics = self.metrics()
-        write_json(metrics, run_dir / "metrics.json")
-        write_npz(
-            run_dir / "predictions.npz",
-            probabilities=self.probabilities.numpy(),
-            labels=self.labels.numpy(),
-            class_names=np.array(self.class_names),
-        )
+        run.write_evaluation(metrics, Predictions(self.probabilities.numpy(), self.labels.numpy(), self.class_names))
         return metrics
 
 
-def predict(
-    module: ImageClassifier, test: ImageSet, batch_size: int, precision: str, hardware: Hardware = ONE_DEVICE
-) -> Evaluation:
-    """Class probabilities of `module` for every image of `test`, in order. In a distributed run each process
-    predicts its share and every process gets the whole set's probabilities back."""
-    trainer = pl.Trainer(
-        **hardware.trainer_arguments(),
-        precision=precision,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=show_progress(),
-        use_distributed_sampler=False,
-    )
-    with ctrl_c_reported(trainer):
-        batches = trainer.predict(module, resident_loader(test, ShardBatches(len(test), batch_size)))
+def predict(module: ImageClassifier, test: ImageSet, hardware: Hardware = ONE_DEVICE) -> Evaluation:
+    """Class probabilities of `module` for every image of `test`, in order, in the recipe's forward-pass batch
+    size and precision. In a distributed run each process predicts its share and every process gets the whole
+    set's probabilities back."""
+    recipe = module.recipe
+    trainer = build_trainer(hardware, recipe.precision, module.network, enable_checkpointing=False)
+    loader = resident_loader(test, ShardBatches(len(test), recipe.micro_batch_size or recipe.batch_size))
+    with running(trainer):
+        batches = trainer.predict(module, loader)
     local = torch.cat(batches).float() if batches else torch.empty(0, len(test.class_names))
     return Evaluation(gather_shards(local, trainer), test.labels, test.class_names)
+
+
+def evaluate_run(run_dir: Path, splits: DataSplits | None = None) -> dict:
+    """Re-evaluate a trained run folder's selected weights on its test set; rewrite its metrics."""
+    run = RunFolder(run_dir)
+    config = run.trained_config()
+    splits = splits or load_data(config.data, config.seed)
+    module = load_trained(run, len(splits.class_names))
+    # One process: predicting a test set is cheap next to training, and the result is the same.
+    return predict(module, splits.test, Hardware(config.accelerator)).save(run)

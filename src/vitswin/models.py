@@ -4,11 +4,13 @@ import difflib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 import timm
 import torch
 from torch import nn
 
+from vitswin.architecture import takes_input_size
 from vitswin.config import ModelConfig
 from vitswin.errors import VitswinError
 
@@ -22,44 +24,38 @@ def check_model_name(name: str) -> None:
     raise VitswinError(f"'{name}' is not a timm model name; {hint}")
 
 
-def build_network(config: ModelConfig, num_classes: int) -> nn.Module:
-    """The configured timm model with a `num_classes` head, its weights loaded as `config.pretrained` says.
+def build_network(config: ModelConfig, num_classes: int, weights: Literal["configured", "random"] = "configured") -> nn.Module:
+    """The configured timm model with a `num_classes` head: the one place a network is made.
 
-    `pretrained` is "hub" (timm's default weights, downloaded into the Hugging Face cache), "none"
-    (random initialisation) or a weights file (safetensors or a state dict, loaded without unpickling
-    code). A file's classifier is kept when it already has `num_classes` outputs and replaced otherwise;
-    position embeddings and window tables are adapted to the input size by timm, as for hub weights.
+    `weights="configured"` loads them as `config.pretrained` says: "hub" (timm's default weights, downloaded
+    into the Hugging Face cache), "none" (random initialisation) or a weights file (safetensors or a state
+    dict, loaded without unpickling code). A file's classifier is kept when it already has `num_classes`
+    outputs and replaced otherwise; position embeddings and window tables are adapted to the input size by
+    timm, as for hub weights. `weights="random"` initialises the same architecture randomly whatever the
+    config says: for shapes and costs, for a run's trained weights loaded next, and for sanity checks.
     """
     check_model_name(config.name)
-    kwargs = dict(config.options, num_classes=num_classes, img_size=config.image_size)
+    kwargs = dict(config.options, num_classes=num_classes)
+    if takes_input_size(config.name):
+        kwargs["img_size"] = config.image_size
     if config.head_dropout > 0:
         kwargs["drop_rate"] = config.head_dropout  # timm ViT/Swin: dropout right before the classifier
-    if config.pretrained == "hub":
+    source = config.pretrained if weights == "configured" else "none"
+    if source == "hub":
         kwargs["pretrained"] = True
-    elif config.pretrained != "none":
-        state_dict = load_weights_file(Path(config.pretrained).expanduser())
+    elif source != "none":
+        state_dict = load_weights_file(Path(source).expanduser())
         kwargs["pretrained"] = True
         kwargs["pretrained_cfg_overlay"] = {
             "state_dict": state_dict,
             "num_classes": _classifier_outputs(config.name, state_dict, num_classes),
         }
     try:
-        return _create(config.name, kwargs)
+        return timm.create_model(config.name, **kwargs)
     except VitswinError:
         raise
     except Exception as error:
-        raise VitswinError(_explain_build_failure(config, error)) from None
-
-
-def _create(name: str, kwargs: dict) -> nn.Module:
-    try:
-        return timm.create_model(name, **kwargs)
-    except TypeError as error:
-        # Convolutional models take any input size and have no img_size argument.
-        if "img_size" not in str(error):
-            raise
-        kwargs = {key: value for key, value in kwargs.items() if key != "img_size"}
-        return timm.create_model(name, **kwargs)
+        raise VitswinError(_explain_build_failure(config, source, error)) from None
 
 
 def load_weights_file(path: Path) -> dict[str, torch.Tensor]:
@@ -85,12 +81,10 @@ def _classifier_outputs(name: str, state_dict: dict[str, torch.Tensor], default:
     return int(weight.shape[0]) if weight is not None else default
 
 
-def _explain_build_failure(config: ModelConfig, error: Exception) -> str:
+def _explain_build_failure(config: ModelConfig, source: str, error: Exception) -> str:
     text = _first_line(error)
     module = type(error).__module__
-    if config.pretrained == "hub" and (
-        module.startswith(("huggingface_hub", "requests", "urllib", "httpx")) or isinstance(error, OSError)
-    ):
+    if source == "hub" and (module.startswith(("huggingface_hub", "requests", "urllib", "httpx")) or isinstance(error, OSError)):
         return (
             f"pretrained weights for {config.name} could not be fetched from the Hugging Face hub ({text}); "
             f"connect to the internet once to fill the cache, or download the weights file and set "
@@ -98,9 +92,9 @@ def _explain_build_failure(config: ModelConfig, error: Exception) -> str:
         )
     if isinstance(error, TypeError) and "unexpected keyword" in text:
         return f"model {config.name} does not accept an option given ({text}); remove it from the model's options."
-    if config.pretrained not in ("hub", "none") and ("state_dict" in text or "size mismatch" in text):
+    if source not in ("hub", "none") and ("state_dict" in text or "size mismatch" in text):
         return (
-            f"weights file {config.pretrained} does not fit model {config.name} with these options ({text}); "
+            f"weights file {source} does not fit model {config.name} with these options ({text}); "
             f"use weights saved from the same architecture."
         )
     return f"model {config.name} could not be built with options {dict(config.options)} ({text}); check the options."

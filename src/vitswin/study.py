@@ -1,11 +1,10 @@
-"""A study: every model of a config trained and evaluated on the same data, one after another.
+"""A study, end to end: every model of a config trained and evaluated on the same data, one after another,
+then measured (cost), explained (Grad-CAM) and compared in a report.
 
-Run folders (`<out_dir>/<study>/<model>/`) hold plain artifacts, so later stages need no retraining:
-config.yaml (the resolved config of that run), history.csv, checkpoints/, best.safetensors,
-train.json, metrics.json and predictions.npz. The study folder adds summary.json and summary.csv.
+`run_study` is the whole pipeline (what `vitswin study` runs); `train_models` is its training stage alone.
+Every stage reads and writes its files through `vitswin.study_folder`, so each can also run on its own.
 """
 
-import json
 import logging
 import shutil
 import tempfile
@@ -14,18 +13,21 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from safetensors.torch import load_file
 
-from vitswin.artifacts import atomic_write_text, record_stage, remove_stale_temporaries, write_csv, write_json
-from vitswin.config import ModelConfig, StudyConfig, load_config, to_yaml
+from vitswin.classifier import build_classifier, load_weights
+from vitswin.config import ModelConfig, StudyConfig
+from vitswin.cost import measure_costs
 from vitswin.data import DataSplits, load_data
 from vitswin.distributed import Hardware, is_main_process, process_group
 from vitswin.environment import describe_environment
 from vitswin.errors import VitswinError
 from vitswin.evaluation import predict
+from vitswin.explain.options import ExplainOptions
+from vitswin.explain.runner import explain_runs
 from vitswin.models import build_network, check_model_name
-from vitswin.training import FitResult, ImageClassifier, fit
-from vitswin.transforms import BatchTransform
+from vitswin.report.build import build_report
+from vitswin.study_folder import RunFolder, StudyFolder
+from vitswin.training import FitResult, fit
 
 log = logging.getLogger(__name__)
 
@@ -52,38 +54,32 @@ def single_model_config(config: StudyConfig, key: str) -> StudyConfig:
     return config.model_copy(update={"models": {key: config.models[key]}})
 
 
-def _classifier(config: StudyConfig, key: str, num_classes: int, pretrained: bool = True) -> ImageClassifier:
-    model = config.models[key]
-    if not pretrained:
-        model = model.model_copy(update={"pretrained": "none"})
-    transform = BatchTransform(model.image_size, config.data.mean, config.data.std, model.augment)
-    return ImageClassifier(build_network(model, num_classes), model.train, transform, num_classes, config.seed)
-
-
 def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary:
     """Train model `key` of the study, select its best epoch on validation, evaluate it once on the test set."""
     run_config = single_model_config(config, key)
-    recipe = config.models[key].train
-    run_dir = config.study_dir / key
-    if (finished := _finished_summary(run_dir, run_config)) is not None:
-        log.info("=== %s is already trained and evaluated in %s; reusing it ===", key, run_dir)
-        return finished
+    study = StudyFolder.of(config)
+    run = study.run(key)
+    run.check_config(run_config)
+    if run.is_finished():
+        log.info("=== %s is already trained and evaluated in %s; reusing it ===", key, run.path)
+        saved = run.read_train()
+        return RunSummary(**{field: saved[field] for field in RunSummary.__dataclass_fields__})
     main = is_main_process()
     if main:
-        atomic_write_text(to_yaml(run_config), run_dir / "config.yaml")
+        run.write_config(run_config)
     log.info("=== Training %s (%s) ===", key, config.models[key].name)
 
     pl.seed_everything(config.seed, verbose=False)
-    module = _classifier(config, key, len(splits.class_names))
+    module = build_classifier(config, key, len(splits.class_names))
     hardware = study_hardware(config)
-    result = fit(module, splits.train, splits.val, recipe, run_dir, hardware, config.seed)
-    _load_weights(module, result.weights_path)
+    result = fit(module, splits.train, splits.val, run, hardware, config.seed)
+    load_weights(module, run)
     # Every process predicts its share of the test set; all of them get the whole set's predictions back.
-    evaluation = predict(module, splits.test, recipe.micro_batch_size or recipe.batch_size, recipe.precision, hardware)
+    evaluation = predict(module, splits.test, hardware)
     if not main:
-        return _summary(key, config, result, evaluation.metrics()["accuracy"], run_dir)
-    summary = _summary(key, config, result, evaluation.save(run_dir)["accuracy"], run_dir)
-    write_json(
+        return _summary(key, config, result, evaluation.metrics()["accuracy"], run)
+    summary = _summary(key, config, result, evaluation.save(run)["accuracy"], run)
+    run.write_train(
         {
             **asdict(summary),
             "validation": "test" if splits.val_is_test else "held-out",
@@ -93,10 +89,9 @@ def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary
             "processes": process_group()[1],
             "peak_gpu_memory_mb": _peak_gpu_memory_mb(),
             "environment": describe_environment(),
-        },
-        run_dir / "train.json",
+        }
     )
-    record_stage(config.study_dir, f"train/{key}")
+    study.record_stage(f"train/{key}")
     return summary
 
 
@@ -105,7 +100,7 @@ def study_hardware(config: StudyConfig) -> Hardware:
     return Hardware(config.accelerator, config.devices, config.num_nodes, config.strategy)
 
 
-def _summary(key: str, config: StudyConfig, result: FitResult, test_acc: float, run_dir: Path) -> RunSummary:
+def _summary(key: str, config: StudyConfig, result: FitResult, test_acc: float, run: RunFolder) -> RunSummary:
     return RunSummary(
         model=key,
         architecture=config.models[key].name,
@@ -115,26 +110,8 @@ def _summary(key: str, config: StudyConfig, result: FitResult, test_acc: float, 
         epochs_run=len(result.history),
         train_time_s=result.train_time_s,
         time_per_epoch_s=result.train_time_s / max(1, len(result.history)),
-        run_dir=str(run_dir),
+        run_dir=str(run.path),
     )
-
-
-def _finished_summary(run_dir: Path, run_config: StudyConfig) -> RunSummary | None:
-    """The summary of a run folder this config already finished; None when there is work left.
-
-    A folder started with a different config is refused rather than mixed with this one.
-    """
-    if not (run_dir / "config.yaml").is_file():
-        return None
-    if load_config(run_dir / "config.yaml") != run_config:
-        raise VitswinError(
-            f"{run_dir} holds a run with a different config; choose another --out or study name, "
-            f"or delete that folder to start it again."
-        )
-    if not all((run_dir / name).is_file() for name in ("train.json", "best.safetensors", "metrics.json", "predictions.npz")):
-        return None
-    saved = json.loads((run_dir / "train.json").read_text())
-    return RunSummary(**{field: saved[field] for field in RunSummary.__dataclass_fields__})
 
 
 def _peak_gpu_memory_mb() -> float | None:
@@ -144,48 +121,6 @@ def _peak_gpu_memory_mb() -> float | None:
     peak = torch.cuda.max_memory_allocated() / 2**20
     torch.cuda.reset_peak_memory_stats()  # the next model of the study starts from zero
     return peak
-
-
-def _load_weights(module: ImageClassifier, weights: Path) -> None:
-    try:
-        module.network.load_state_dict(load_file(str(weights)))
-    except RuntimeError as error:
-        raise VitswinError(
-            f"{weights} does not fit the configured model ({str(error).splitlines()[0]}); "
-            f"the run folder's config and weights come from different runs."
-        ) from None
-
-
-def finished_run_config(run_dir: Path) -> StudyConfig:
-    """The config of a finished run folder (one with config.yaml and best.safetensors)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file() or not (run_dir / "best.safetensors").is_file():
-        raise VitswinError(
-            f"{run_dir} is not a finished run folder (it needs config.yaml and best.safetensors); "
-            f"train the model first with 'vitswin train'."
-        )
-    return load_config(run_dir / "config.yaml")
-
-
-def load_trained(run_dir: Path, num_classes: int) -> ImageClassifier:
-    """The classifier of a finished run folder with its selected weights loaded."""
-    config = finished_run_config(run_dir)
-    module = _classifier(config, next(iter(config.models)), num_classes, pretrained=False)
-    _load_weights(module, Path(run_dir) / "best.safetensors")
-    return module
-
-
-def evaluate_run(run_dir: Path, splits: DataSplits | None = None) -> dict:
-    """Re-evaluate a finished run folder's selected weights on its test set; rewrite its metrics."""
-    config = finished_run_config(run_dir)
-    splits = splits or load_data(config.data, config.seed)
-    module = load_trained(run_dir, len(splits.class_names))
-    recipe = module.recipe
-    # One process: predicting a test set is cheap next to training, and the result is the same.
-    evaluation = predict(
-        module, splits.test, recipe.micro_batch_size or recipe.batch_size, recipe.precision, Hardware(config.accelerator)
-    )
-    return evaluation.save(Path(run_dir))
 
 
 def preflight(config: StudyConfig) -> None:
@@ -214,13 +149,14 @@ def _checkpoint_bytes(model: ModelConfig) -> int:
     """Disk a model's run needs: best and last checkpoints (weights and two AdamW moments each), a temporary
     copy while one is rewritten, and the exported weights; float32 throughout."""
     with torch.device("meta"):  # shapes only: no memory, no weights downloaded
-        network = build_network(model.model_copy(update={"pretrained": "none"}), num_classes=1000)
+        network = build_network(model, num_classes=1000, weights="random")
     parameters = sum(parameter.numel() for parameter in network.parameters())
     return parameters * 4 * (3 * 3 + 1)
 
 
-def run_study(config: StudyConfig) -> list[RunSummary]:
-    """Train and evaluate every model of the study on the same data; write the study summary."""
+def train_models(config: StudyConfig) -> list[RunSummary]:
+    """The training stage: train and evaluate every model of the study on the same data (reusing finished
+    runs, resuming interrupted ones); write the study summary."""
     preflight(config)
     splits = load_data(config.data, config.seed)
     log.info(
@@ -231,22 +167,49 @@ def run_study(config: StudyConfig) -> list[RunSummary]:
         len(splits.test),
         len(splits.class_names),
     )
-    study_dir = config.study_dir
+    study = StudyFolder.of(config)
     main = is_main_process()
-    if main and study_dir.is_dir() and (removed := remove_stale_temporaries(study_dir)):
+    if main and (removed := study.remove_stale_temporaries()):
         log.info("Removed %d partial files left by an interrupted run", removed)
     if main:
-        atomic_write_text(to_yaml(config), study_dir / "config.yaml")
+        study.write_config(config)
     summaries = [train_model(config, key, splits) for key in config.models]
-    if not main:
-        return summaries
-    rows = [asdict(summary) for summary in summaries]
-    write_json(
-        {"study": config.name, "validation": "test" if splits.val_is_test else "held-out", "runs": rows},
-        study_dir / "summary.json",
-    )
-    write_csv(rows, study_dir / "summary.csv")
+    if main:
+        validation = "test" if splits.val_is_test else "held-out"
+        study.write_summary({"study": config.name, "validation": validation}, [asdict(summary) for summary in summaries])
     return summaries
+
+
+def run_study(config: StudyConfig, explain: bool = True) -> list[RunSummary]:
+    """The whole study, as `vitswin study` runs it: train and evaluate every model, measure each one's cost,
+    explain them with Grad-CAM (unless `explain` is False; an explanation newer than every run's weights is
+    reused) and write the report. In a distributed run only the main process measures, explains and reports.
+    """
+    summaries = train_models(config)
+    if not is_main_process():
+        return summaries
+    log.info("\n%s", summary_table(summaries))
+    study = StudyFolder.of(config)
+    runs = study.runs(config)
+    if explain:
+        options = ExplainOptions()
+        if study.explanation(options.method).is_newer_than(runs):
+            log.info("Reusing the explanations in %s", study.explanation(options.method).path)
+        else:
+            log.info("Figures, maps and measurements written to %s", explain_runs([run.path for run in runs], options))
+    report_study(study.path)
+    return summaries
+
+
+def report_study(study_dir: Path, replicate_dirs: tuple[Path, ...] = ()) -> tuple[Path, Path]:
+    """Measure the cost of any run that lacks it, then (re)build the study's report from its folders; returns
+    the paths of report.html and report.md. `replicate_dirs` are the same study with other seeds."""
+    study = StudyFolder(study_dir)
+    for folder in (study, *(StudyFolder(path) for path in replicate_dirs)):
+        measure_costs(folder)
+    html_path, markdown_path = build_report(study.path, replicate_dirs)
+    log.info("Report written to %s and %s", html_path, markdown_path)
+    return html_path, markdown_path
 
 
 def summary_table(summaries: list[RunSummary]) -> str:

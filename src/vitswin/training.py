@@ -1,146 +1,29 @@
-"""Training: a Lightning module for image classification, fed by resident uint8 batches.
+"""Training: fit a classifier with Lightning on resident uint8 batches, with early stopping, atomic
+checkpoints, resume, and the selected weights exported as safetensors into its run folder."""
 
-The network is a plain timm `nn.Module`; Lightning's Trainer holds the engineering (devices,
-precision, gradient clipping, checkpoints, early stopping). Batches stay uint8 until they reach
-the device, where `on_after_batch_transfer` resizes, normalises and augments them.
-"""
-
-import json
 import logging
-import math
 import pickle
-import sys
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-import torch.nn.functional as F
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.strategies import FSDPStrategy
 from safetensors.torch import save as safetensors_bytes
-from torch import nn
-from torchmetrics import MeanMetric
-from torchmetrics.classification import MulticlassAccuracy
+from torch.utils.data import DataLoader
 
-from vitswin.artifacts import atomic_torch_save, atomic_write_bytes, write_csv, write_json
-from vitswin.batching import ShardBatches, TrainingBatches, epoch_seed, resident_loader
+from vitswin.artifacts import atomic_torch_save, atomic_write_bytes
+from vitswin.batching import ShardBatches, TrainingBatches, resident_loader
+from vitswin.classifier import DivergedError, ImageClassifier
 from vitswin.config import TrainConfig
 from vitswin.data.imageset import ImageSet
 from vitswin.distributed import ONE_DEVICE, Hardware, barrier, is_main_process, split_batch
 from vitswin.errors import VitswinError
-from vitswin.models import use_fused_attention
-from vitswin.transforms import BatchTransform
+from vitswin.study_folder import RunFolder
+from vitswin.trainer import build_trainer, running
 
 log = logging.getLogger(__name__)
-
-# A loader that serves whole resident batches needs no worker processes.
-warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
-warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")  # a resumed run
-
-
-class DivergedError(RuntimeError):
-    """The loss stopped being a finite number."""
-
-
-class ImageClassifier(pl.LightningModule):
-    """Cross-entropy fine-tuning of `network` with AdamW and the recipe's schedule."""
-
-    def __init__(
-        self, network: nn.Module, recipe: TrainConfig, transform: BatchTransform, num_classes: int, seed: int = 0
-    ) -> None:
-        super().__init__()
-        self.network = network
-        self.recipe = recipe
-        self.transform = transform
-        self.seed = seed
-        self._batch_in_epoch = 0  # training batches seen this epoch, for per-batch seeding
-        # Metric objects: in a distributed run they are summed over the processes before they are read.
-        self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.network(images)
-
-    def on_fit_start(self) -> None:
-        use_fused_attention(self.network, self.device)  # the device is known only now
-
-    def on_train_epoch_start(self) -> None:
-        self._batch_in_epoch = 0
-
-    def on_after_batch_transfer(self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int) -> tuple:
-        images, labels = batch
-        if self.trainer.training:
-            # Augmentation and dropout draw from the global generator, which other code (a DataLoader's
-            # iterator, for one) also draws from at moments that differ after a resume. Seeding it per batch
-            # makes every batch's randomness a function of (seed, epoch, batch, process) alone.
-            step_seed = (epoch_seed(self.seed, self.current_epoch) * 1_000_003 + self._batch_in_epoch) * 1_009
-            torch.manual_seed((step_seed + self.global_rank) % 2**63)
-            self._batch_in_epoch += 1
-        return self.transform(images, train=self.trainer.training), labels
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        images, labels = batch
-        logits = self.network(images)
-        loss = F.cross_entropy(logits, labels, label_smoothing=self.recipe.label_smoothing)
-        if not torch.isfinite(loss):
-            raise DivergedError(
-                f"the training loss became {float(loss.detach())} at epoch {self.current_epoch + 1}, batch {batch_idx + 1}"
-            )
-        self.train_loss(loss.detach(), weight=len(labels))
-        self.train_acc(logits, labels)
-        self.log("train_loss", self.train_loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=len(labels))
-        self.log("train_acc", self.train_acc, on_epoch=True, on_step=False, batch_size=len(labels))
-        return loss
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        images, labels = batch
-        logits = self.network(images)
-        self.val_loss(F.cross_entropy(logits, labels), weight=len(labels))
-        self.val_acc(logits, labels)
-        self.log("val_loss", self.val_loss, batch_size=len(labels))
-        self.log("val_acc", self.val_acc, prog_bar=True, batch_size=len(labels))
-
-    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self.network(batch[0]).float().softmax(-1)
-
-    def configure_gradient_clipping(
-        self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
-    ) -> None:
-        if gradient_clip_val and isinstance(self.trainer.strategy, FSDPStrategy):
-            # Each FSDP process holds a shard of the gradients: only the wrapped root module knows their norm.
-            self.trainer.model.clip_grad_norm_(gradient_clip_val)
-        else:
-            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
-
-    def configure_optimizers(self) -> dict:
-        recipe = self.recipe
-        optimizer = torch.optim.AdamW(self.network.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-        if recipe.scheduler == "plateau":
-            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode="max", factor=recipe.plateau_factor, patience=recipe.plateau_patience
-            )
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_acc", "interval": "epoch"}}
-        if recipe.scheduler == "none":
-            return {"optimizer": optimizer}
-        # Cosine annealing over all max_epochs (T_max = max epochs), stepped per batch for a smooth curve.
-        total_steps = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup_steps = int(recipe.warmup_epochs * total_steps / recipe.max_epochs)
-
-        def factor(step: int) -> float:
-            if step < warmup_steps:
-                return (step + 1) / warmup_steps
-            progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -153,8 +36,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class EpochReport(pl.Callback):
     """After each epoch: one line in the published format, and the history CSV rewritten."""
 
-    def __init__(self, history_path: Path, max_epochs: int) -> None:
-        self.history_path = history_path
+    def __init__(self, run: RunFolder, max_epochs: int) -> None:
+        self.run = run
         self.max_epochs = max_epochs
         self.history: list[dict[str, float]] = []
         self.resumed_epochs = 0  # epochs already in the history when training resumed from a checkpoint
@@ -187,7 +70,7 @@ class EpochReport(pl.Callback):
         }
         self.history.append(row)
         if trainer.is_global_zero:
-            write_csv(self.history, self.history_path)
+            self.run.write_history(self.history)
             log.info(
                 "Epoch %d/%d, Loss: %.4f, Train Acc: %.2f%%, Val Acc: %.2f%%",
                 row["epoch"],
@@ -198,60 +81,80 @@ class EpochReport(pl.Callback):
             )
 
 
-@contextmanager
-def ctrl_c_reported(trainer: pl.Trainer) -> Iterator[None]:
-    """Lightning turns Ctrl-C into a clean shutdown and then exit(1); turn that back into KeyboardInterrupt, so
-    the command can say what is kept and how to resume."""
-    try:
-        yield
-    except SystemExit:
-        if trainer.interrupted:
-            raise KeyboardInterrupt from None
-        raise
-
-
-def show_progress() -> bool:
-    """Progress bars on an interactive terminal only: in logs and CI they would print thousands of lines."""
-    return sys.stderr.isatty()
-
-
 @dataclass(frozen=True)
 class FitResult:
-    """What training produced: the per-epoch history and where the selected weights are."""
+    """What training produced: the per-epoch history and the selected epoch."""
 
     history: list[dict[str, float]]
     best_epoch: int
     best_val_acc: float
     train_time_s: float
-    weights_path: Path
+
+    def record(self) -> dict:
+        return {
+            "history": self.history,
+            "best_epoch": self.best_epoch,
+            "best_val_acc": self.best_val_acc,
+            "train_time_s": self.train_time_s,
+        }
+
+
+@dataclass(frozen=True)
+class TrainingBatchPlan:
+    """How one optimizer step of the recipe's `batch_size` images is fed on this hardware."""
+
+    loader: DataLoader  # this process's micro-batches, epoch after epoch
+    micro_batch: int  # images per forward pass on one process
+    accumulate: int  # micro-batches per optimizer step on one process
+
+
+def training_batches(train_set: ImageSet, recipe: TrainConfig, world_size: int, seed: int) -> TrainingBatchPlan:
+    """The recipe's training batches on `world_size` processes: each step's `recipe.batch_size` images split
+    between the processes, and into micro-batches of `recipe.micro_batch_size` (gradient accumulation)."""
+    micro_batch, accumulate = split_batch(recipe.batch_size, recipe.micro_batch_size, world_size)
+    loader = resident_loader(train_set, TrainingBatches(len(train_set), recipe.batch_size, accumulate, seed))
+    return TrainingBatchPlan(loader, micro_batch, accumulate)
+
+
+def recipe_trainer(module: ImageClassifier, hardware: Hardware, accumulate: int, **options: object) -> pl.Trainer:
+    """A Trainer that runs `module`'s recipe (epochs, precision, accumulation, clipping) on `hardware`: what
+    training uses, and what the training benchmarks time."""
+    recipe = module.recipe
+    return build_trainer(
+        hardware,
+        recipe.precision,
+        module.network,
+        max_epochs=recipe.max_epochs,
+        accumulate_grad_batches=accumulate,
+        gradient_clip_val=recipe.grad_clip or None,
+        **options,
+    )
 
 
 def fit(
     module: ImageClassifier,
     train_set: ImageSet,
     val_set: ImageSet,
-    recipe: TrainConfig,
-    run_dir: Path,
+    run: RunFolder,
     hardware: Hardware = ONE_DEVICE,
     seed: int = 0,
 ) -> FitResult:
-    """Train `module` with early stopping and checkpoints in `run_dir`; export the best weights as safetensors.
+    """Train `module` with early stopping and checkpoints in `run`; export the best weights as safetensors.
 
-    Resumes from `run_dir`'s last checkpoint when there is one, and returns at once when the run folder
-    records a finished fit (fit.json beside best.safetensors). In a distributed run every process calls this;
-    each step's `recipe.batch_size` images are split between the processes (and into micro-batches when
-    `recipe.micro_batch_size` asks for gradient accumulation), and only the main process writes files.
+    Resumes from the run's last checkpoint when there is one, and returns at once when the run folder
+    records a finished fit. In a distributed run every process calls this; each step's `recipe.batch_size`
+    images are split between the processes (and into micro-batches when `recipe.micro_batch_size` asks for
+    gradient accumulation), and only the main process writes files.
     """
-    weights_path, fit_record = run_dir / "best.safetensors", run_dir / "fit.json"
-    if fit_record.is_file() and weights_path.is_file():
-        saved = json.loads(fit_record.read_text())
-        return FitResult(saved["history"], saved["best_epoch"], saved["best_val_acc"], saved["train_time_s"], weights_path)
-    micro_batch, accumulate = split_batch(recipe.batch_size, recipe.micro_batch_size, hardware.world_size())
-    train = resident_loader(train_set, TrainingBatches(len(train_set), recipe.batch_size, accumulate, seed))
-    val = resident_loader(val_set, ShardBatches(len(val_set), micro_batch))
-    report = EpochReport(run_dir / "history.csv", recipe.max_epochs)
+    if run.is_trained():
+        saved = run.read_fit()
+        return FitResult(saved["history"], saved["best_epoch"], saved["best_val_acc"], saved["train_time_s"])
+    recipe = module.recipe
+    batches = training_batches(train_set, recipe, hardware.world_size(), seed)
+    val = resident_loader(val_set, ShardBatches(len(val_set), batches.micro_batch))
+    report = EpochReport(run, recipe.max_epochs)
     best = pl.callbacks.ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
+        dirpath=run.checkpoints,
         filename="best",
         monitor="val_acc",
         mode="max",
@@ -263,29 +166,17 @@ def fit(
         callbacks.append(
             pl.callbacks.EarlyStopping(monitor="val_acc", mode="max", patience=recipe.patience, min_delta=recipe.min_delta)
         )
-    trainer = pl.Trainer(
-        **hardware.trainer_arguments(),
-        precision=recipe.precision,
-        max_epochs=recipe.max_epochs,
-        accumulate_grad_batches=accumulate,
-        gradient_clip_val=recipe.grad_clip or None,
-        callbacks=callbacks,
-        logger=False,
-        num_sanity_val_steps=0,
-        default_root_dir=run_dir,
-        enable_model_summary=False,
-        enable_progress_bar=show_progress(),
-        plugins=[AtomicCheckpointIO()],
-        use_distributed_sampler=False,  # the batch samplers above already give each process its share
+    trainer = recipe_trainer(
+        module, hardware, batches.accumulate, callbacks=callbacks, default_root_dir=run.path, plugins=[AtomicCheckpointIO()]
     )
-    last = run_dir / "checkpoints" / "last.ckpt"
+    last = run.last_checkpoint
     if last.is_file():
         log.info("Resuming from %s", last)
     start = time.perf_counter()
     try:
         # weights_only: a checkpoint can hold tensors and plain containers, never code to run.
-        with ctrl_c_reported(trainer):
-            trainer.fit(module, train, val, ckpt_path=last if last.is_file() else None, weights_only=True)
+        with running(trainer):
+            trainer.fit(module, batches.loader, val, ckpt_path=last if last.is_file() else None, weights_only=True)
     except pickle.UnpicklingError:
         raise VitswinError(
             f"checkpoint {last} was refused: it holds pickled objects other than tensors, which "
@@ -294,7 +185,7 @@ def fit(
     except DivergedError as error:
         raise VitswinError(
             f"{error}; training stopped, the checkpoints of the epochs before are kept in "
-            f"{run_dir / 'checkpoints'}; lower the learning rate or set train.grad_clip."
+            f"{run.checkpoints}; lower the learning rate or set train.grad_clip."
         ) from None
     except torch.OutOfMemoryError:
         raise VitswinError(
@@ -307,7 +198,7 @@ def fit(
 
     # The first epoch with the highest validation accuracy: the one ModelCheckpoint kept.
     best_row = max(report.history, key=lambda row: (row["val_acc"], -row["epoch"]))
-    result = FitResult(report.history, int(best_row["epoch"]), best_row["val_acc"], train_time, weights_path)
+    result = FitResult(report.history, int(best_row["epoch"]), best_row["val_acc"], train_time)
     if is_main_process():
         checkpoint = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
         state = {
@@ -315,16 +206,8 @@ def fit(
             for key, value in checkpoint["state_dict"].items()
             if key.startswith("network.")
         }
-        atomic_write_bytes(safetensors_bytes(state), weights_path)
-        write_json(
-            {
-                "history": result.history,
-                "best_epoch": result.best_epoch,
-                "best_val_acc": result.best_val_acc,
-                "train_time_s": result.train_time_s,
-            },
-            fit_record,
-        )  # last: marks the fit as finished
+        atomic_write_bytes(safetensors_bytes(state), run.weights_file)
+        run.write_fit(result.record())  # last: marks the fit as finished
     barrier()  # the other processes read the exported weights next
     log.info("Total training time: %.2f seconds", train_time)
     log.info("Best model found at epoch %d with validation accuracy: %.2f%%", best_row["epoch"], 100 * best_row["val_acc"])

@@ -7,7 +7,7 @@ of the matrix-multiply peak measured in the same run (in the same number format)
 
 import copy
 import statistics
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -65,7 +65,7 @@ def bench_model(
     """Measure one model under each of `variants`. The variants take turns, one timed step each per round, with
     the matrix-multiply peak measured in every round too: a shared machine's speed drifts over minutes, and
     taking turns lets the drift hit every variant and the peak alike. Medians over the rounds are reported."""
-    network = build_network(model.model_copy(update={"pretrained": "none"}), num_classes=10).to(device)
+    network = build_network(model, num_classes=10, weights="random").to(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)  # the reported peak covers this model's variants
     size = model.image_size
@@ -110,7 +110,3 @@ def bench_model(
             )
         )
     return rows
-
-
-def as_dicts(rows: list[ModelBench]) -> list[dict]:
-    return [asdict(row) for row in rows]

@@ -7,13 +7,14 @@ least-squares line through log(cost) against log(pixels): 1 is linear, 2 quadrat
 """
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import timm
 import torch
 from tqdm import tqdm
 
+from vitswin.architecture import patch_grid, takes_size, window_padding
 from vitswin.bench.measure import activation_bytes_per_image, flops_per_image, inference_throughput
 
 SCALING_MODELS = ("vit_base_patch16_224", "swin_base_patch4_window7_224")
@@ -33,21 +34,15 @@ class ScalingRow:
 
 
 def valid_size(name: str, size: int) -> bool:
-    """Whether the model takes `size`-pixel input: a whole number of patches (and, for Swin, of merged patches)."""
-    network_stride = 32 if "swin" in name else int(name.split("patch")[1].split("_")[0])
-    return size % network_stride == 0
+    """Whether timm model `name` takes `size`-pixel input: a whole number of positions of its last feature map."""
+    with torch.device("meta"):  # shapes only: nothing allocated
+        return takes_size(timm.create_model(name, num_classes=10), size)
 
 
-def _tokens_and_padding(network: torch.nn.Module, size: int) -> tuple[int, bool]:
-    grid = (
-        network.patch_embed.dynamic_feat_size((size, size))
-        if hasattr(network.patch_embed, "dynamic_feat_size")
-        else (size // network.patch_embed.patch_size[0],) * 2
-    )
-    padded = any(
-        block.input_resolution[0] % block.window_size[0] for stage in getattr(network, "layers", []) for block in stage.blocks
-    )
-    return grid[0] * grid[1], padded
+def _tokens(network: torch.nn.Module, size: int) -> int:
+    """ViT: patches; Swin: first-stage tokens (before patch merging)."""
+    rows, columns = patch_grid(network, (size, size))
+    return rows * columns
 
 
 def measure_scaling(
@@ -58,13 +53,12 @@ def measure_scaling(
     work = [(name, size) for name in models for size in sizes if valid_size(name, size)]
     for name, size in tqdm(work, desc="scaling", unit="size", disable=None):
         network = timm.create_model(name, img_size=size, num_classes=10).to(device)
-        tokens, padded = _tokens_and_padding(network, size)
         rows.append(
             ScalingRow(
                 model=name,
                 image_size=size,
-                tokens=tokens,
-                padded=padded,
+                tokens=_tokens(network, size),
+                padded=window_padding(network),
                 gflops=flops_per_image(network, size) / 1e9,
                 activation_mb=activation_bytes_per_image(network, size) / 2**20,
                 images_per_s=inference_throughput(network, size, batch=batch, repeats=2),
@@ -90,7 +84,3 @@ def growth_exponents(rows: list[ScalingRow], smallest: int = 64) -> dict[str, di
 
 def _slope(log_x: np.ndarray, values: list[float]) -> float:
     return float(np.polyfit(log_x, np.log(values), 1)[0]) if len(values) > 1 else math.nan
-
-
-def as_dicts(rows: list[ScalingRow]) -> list[dict]:
-    return [asdict(row) for row in rows]

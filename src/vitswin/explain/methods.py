@@ -24,9 +24,16 @@ from pytorch_grad_cam.utils.image import scale_cam_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
+from vitswin.architecture import (
+    global_attention_layers,
+    has_global_attention,
+    patch_grid,
+    pools_class_token,
+    prefix_tokens,
+)
 from vitswin.errors import VitswinError
 from vitswin.explain.options import CAM_METHOD_NAMES, METHODS
-from vitswin.explain.targets import cam_target
+from vitswin.explain.targets import CamTarget, cam_target
 from vitswin.models import unfused_attention
 
 CAM_METHODS = dict(
@@ -39,13 +46,16 @@ def check_method(method: str) -> None:
         raise VitswinError(f"unknown explanation method '{method}'; choose one of: {', '.join(METHODS)}.")
 
 
-def explain_batch(network: nn.Module, inputs: torch.Tensor, classes: torch.Tensor, method: str) -> np.ndarray:
-    """Heatmaps (B, H, W) in [0, 1] of `network` for `inputs`, each explaining its class in `classes`."""
+def explain_batch(
+    network: nn.Module, inputs: torch.Tensor, classes: torch.Tensor, method: str, target: CamTarget | None = None
+) -> np.ndarray:
+    """Heatmaps (B, H, W) in [0, 1] of `network` for `inputs`, each explaining its class in `classes`;
+    `target` is the network's explanation target for this input size, when the caller already has it."""
     check_method(method)
     network.eval()
     if method == "rollout":
         return attention_rollout(network, inputs)
-    target = cam_target(network, tuple(inputs.shape[-2:]))
+    target = target or cam_target(network, tuple(inputs.shape[-2:]))
     kwargs = {"ablation_layer": target.ablation_layer} if method == "ablationcam" else {}
     targets = [ClassifierOutputTarget(int(c)) for c in classes]
     with CAM_METHODS[method](network, [target.layer], reshape_transform=target.reshape, **kwargs) as cam:
@@ -59,9 +69,7 @@ def attention_rollout(network: nn.Module, inputs: torch.Tensor) -> np.ndarray:
     the product over blocks gives token-to-token flow. The class token's row is the map (the mean
     over patch rows for models that pool patches instead of using a class token).
     """
-    from timm.models.vision_transformer import VisionTransformer
-
-    if not isinstance(network, VisionTransformer):
+    if not has_global_attention(network):
         raise VitswinError(
             f"attention rollout needs a ViT (it follows the class token through every block); "
             f"this model is a {type(network).__name__}; use a Grad-CAM method for it."
@@ -74,10 +82,9 @@ def attention_rollout(network: nn.Module, inputs: torch.Tensor) -> np.ndarray:
     for attention in attentions:
         mixed = attention.mean(1) + identity
         flow = (mixed / mixed.sum(-1, keepdim=True)) @ flow
-    prefix = network.num_prefix_tokens
-    uses_class_token = network.global_pool == "token" and network.cls_token is not None
-    patch_flow = flow[:, 0, prefix:] if uses_class_token else flow[:, prefix:, prefix:].mean(1)
-    grid = network.patch_embed.dynamic_feat_size(tuple(inputs.shape[-2:]))
+    prefix = prefix_tokens(network)
+    patch_flow = flow[:, 0, prefix:] if pools_class_token(network) else flow[:, prefix:, prefix:].mean(1)
+    grid = patch_grid(network, tuple(inputs.shape[-2:]))
     maps = F.interpolate(patch_flow.reshape(-1, 1, *grid), size=inputs.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     return scale_cam_image(maps.numpy()).astype(np.float32)
 
@@ -87,10 +94,8 @@ def _recorded_attention(network: nn.Module) -> Iterator[list[torch.Tensor]]:
     """Collect every block's attention probabilities (B, heads, N, N) during the forward passes inside."""
     attentions: list[torch.Tensor] = []
     hooks = [
-        block.attn.attn_drop.register_forward_hook(
-            lambda _module, _input, output: attentions.append(output.detach().float().cpu())
-        )
-        for block in network.blocks
+        layer.register_forward_hook(lambda _module, _input, output: attentions.append(output.detach().float().cpu()))
+        for layer in global_attention_layers(network)
     ]
     try:
         with unfused_attention(network):

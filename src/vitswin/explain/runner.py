@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vitswin.artifacts import record_stage, write_csv, write_json, write_npz, write_png
+from vitswin.classifier import ImageClassifier, load_trained
 from vitswin.config import ModelConfig
 from vitswin.data import ImageSet, load_data
 from vitswin.errors import VitswinError
@@ -27,8 +27,7 @@ from vitswin.explain.options import ExplainOptions
 from vitswin.explain.selection import select_images
 from vitswin.explain.targets import cam_target
 from vitswin.models import build_network
-from vitswin.study import finished_run_config, load_trained
-from vitswin.training import ImageClassifier
+from vitswin.study_folder import ExplanationFolder, RunFolder, StudyFolder
 
 log = logging.getLogger(__name__)
 
@@ -48,62 +47,62 @@ class ModelExplanation:
 
 
 def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | None = None) -> Path:
-    """Explain every run on the same test images; write figures, maps and measurements; return the folder."""
+    """Explain every run on the same test images; write figures, maps and measurements into `out_dir` (default:
+    the study's explain/<method>/); return that folder."""
     check_method(options.method)
     for name in ("images", "show", "batch_size", "steps"):
         if getattr(options, name) < 1:
             raise VitswinError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(options, name)}.")
-    run_dirs = [Path(run_dir) for run_dir in run_dirs]
-    names = _run_names(run_dirs)
-    configs = [finished_run_config(run_dir) for run_dir in run_dirs]
-    _check_same_data(run_dirs, configs)
+    runs = [RunFolder(run_dir) for run_dir in run_dirs]
+    names = _run_names(runs)
+    configs = [run.trained_config() for run in runs]
+    _check_same_data(runs, configs)
     test = load_data(configs[0].data, configs[0].seed).test
-    saved = [_saved_predictions(run_dir, test) for run_dir in run_dirs] if options.select != "sample" else []
+    saved = [_saved_predictions(run, test) for run in runs] if options.select != "sample" else []
     chosen_indices = select_images(test.labels, options.images, options.seed, options.select, saved)
     chosen = test.subset(chosen_indices)
-    out_dir = Path(out_dir) if out_dir else run_dirs[0].parent / "explain" / options.method
+    study = StudyFolder(runs[0].path.parent)
+    folder = ExplanationFolder(out_dir) if out_dir else study.explanation(options.method)
 
-    total = len(run_dirs) * -(-len(chosen) // options.batch_size)
+    total = len(runs) * -(-len(chosen) // options.batch_size)
     with tqdm(total=total, desc=f"explain ({options.method})", unit="batch", disable=None) as progress:
         explanations = [
-            _explain_model(name, load_trained(run_dir, test.num_classes), config.models, chosen, options, progress)
-            for name, run_dir, config in zip(names, run_dirs, configs, strict=True)
+            _explain_model(name, load_trained(run, test.num_classes), config.models, chosen, options, progress)
+            for name, run, config in zip(names, runs, configs, strict=True)
         ]
-    _write_outputs(out_dir, chosen, chosen_indices, explanations, options)
-    if out_dir.parent.parent == run_dirs[0].parent:  # inside the study folder
-        record_stage(run_dirs[0].parent, f"explain/{options.method}")
-    return out_dir
+    _write_outputs(folder, chosen, chosen_indices, explanations, options)
+    if study.owns(folder):
+        study.record_stage(f"explain/{options.method}")
+    return folder.path
 
 
-def _run_names(run_dirs: list[Path]) -> list[str]:
-    names = [run_dir.name for run_dir in run_dirs]
+def _run_names(runs: list[RunFolder]) -> list[str]:
+    names = [run.key for run in runs]
     if len(set(names)) < len(names):
-        names = [f"{run_dir.parent.name}/{run_dir.name}" for run_dir in run_dirs]
+        names = [f"{run.path.parent.name}/{run.key}" for run in runs]
     if len(set(names)) < len(names):
         raise VitswinError("the same run folder is given twice; pass each run once.")
     return names
 
 
-def _check_same_data(run_dirs: list[Path], configs: list) -> None:
+def _check_same_data(runs: list[RunFolder], configs: list) -> None:
     first = configs[0]
-    for run_dir, config in zip(run_dirs[1:], configs[1:], strict=True):
+    for run, config in zip(runs[1:], configs[1:], strict=True):
         if config.data != first.data or config.seed != first.seed:
             raise VitswinError(
-                f"{run_dir} was trained on different data (or seed) than {run_dirs[0]}; "
+                f"{run.path} was trained on different data (or seed) than {runs[0].path}; "
                 f"explain runs of one study together, so every model sees the same test images."
             )
 
 
-def _saved_predictions(run_dir: Path, test: ImageSet) -> np.ndarray:
+def _saved_predictions(run: RunFolder, test: ImageSet) -> np.ndarray:
     """The run's saved test-set predictions, checked against the test set they claim to describe."""
-    path = run_dir / "predictions.npz"
-    if not path.is_file():
-        raise VitswinError(f"{path} is missing; run 'vitswin evaluate {run_dir}' first.")
-    with np.load(path) as saved:
-        labels, probabilities = saved["labels"], saved["probabilities"]
-    if not np.array_equal(labels, test.labels.numpy()):
-        raise VitswinError(f"{path} does not match the run's test set; run 'vitswin evaluate {run_dir}' to refresh it.")
-    return probabilities.argmax(1)
+    saved = run.read_predictions()
+    if not np.array_equal(saved.labels, test.labels.numpy()):
+        raise VitswinError(
+            f"{run.predictions_file} does not match the run's test set; run 'vitswin evaluate {run.path}' to refresh it."
+        )
+    return saved.probabilities.argmax(1)
 
 
 def _explain_model(
@@ -117,6 +116,8 @@ def _explain_model(
     network = module.network.eval()
     randomised = _randomised_twin(next(iter(model_configs.values())), chosen.num_classes, options.seed)
     stored_size = tuple(chosen.images.shape[-2:])
+    input_size = (module.transform.output_size, module.transform.output_size)
+    target, randomised_target = cam_target(network, input_size), cam_target(randomised, input_size)
     generator = torch.Generator().manual_seed(options.seed)  # random maps: the deletion / insertion baseline
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(chosen), options.batch_size):
@@ -127,11 +128,12 @@ def _explain_model(
         predictions = probabilities.argmax(1)
         classes = chosen.labels[start : start + options.batch_size] if options.target == "true" else predictions
         probability = probabilities.gather(1, classes.unsqueeze(1))[:, 0].numpy()  # of the explained class
-        input_maps = explain_batch(network, inputs, classes, options.method)
-        grid = cam_target(network, tuple(inputs.shape[-2:])).grid
-        baseline_maps = metrics.random_maps(len(inputs), grid, tuple(inputs.shape[-2:]), generator)
+        input_maps = explain_batch(network, inputs, classes, options.method, target)
+        baseline_maps = metrics.random_maps(len(inputs), target.grid, input_size, generator)
         maps = metrics.resize_maps(input_maps, stored_size)
-        randomised_maps = metrics.resize_maps(explain_batch(randomised, inputs, classes, options.method), stored_size)
+        randomised_maps = metrics.resize_maps(
+            explain_batch(randomised, inputs, classes, options.method, randomised_target), stored_size
+        )
         batch = {
             "input_maps": input_maps,
             "maps": maps,
@@ -153,7 +155,7 @@ def _explain_model(
 def _randomised_twin(model_config: ModelConfig, num_classes: int, seed: int) -> torch.nn.Module:
     """The same architecture with freshly initialised weights: the model-randomisation sanity check."""
     torch.manual_seed(seed + 1)
-    return build_network(model_config.model_copy(update={"pretrained": "none"}), num_classes).eval()
+    return build_network(model_config, num_classes, weights="random").eval()
 
 
 def _measure(
@@ -183,7 +185,11 @@ def _measure(
 
 
 def _write_outputs(
-    out_dir: Path, chosen: ImageSet, indices: torch.Tensor, explanations: list[ModelExplanation], options: ExplainOptions
+    folder: ExplanationFolder,
+    chosen: ImageSet,
+    indices: torch.Tensor,
+    explanations: list[ModelExplanation],
+    options: ExplainOptions,
 ) -> None:
     names = chosen.class_names
     shown = min(options.show, len(chosen))
@@ -201,11 +207,10 @@ def _write_outputs(
         )
         for e in explanations
     ]
-    for overlay, file_name in ((True, "overlay.png"), (False, "heatmaps.png")):
-        write_png(heatmap_grid(images, true_names, columns, overlay), out_dir / file_name, DPI)
+    for overlay in (True, False):
+        folder.write_figure(heatmap_grid(images, true_names, columns, overlay), overlay, DPI)
 
-    write_npz(
-        out_dir / "maps.npz",
+    folder.write_maps(
         indices=indices.numpy(),
         labels=chosen.labels.numpy(),
         class_names=np.array(names),
@@ -227,10 +232,8 @@ def _write_outputs(
             zip(indices.tolist(), chosen.labels.tolist(), e.predictions, e.explained, strict=True)
         )
     ]
-    write_csv(rows, out_dir / "attention.csv")
     agreement_rows = _agreement_rows(explanations, indices)
-    if agreement_rows:
-        write_csv(agreement_rows, out_dir / "agreement.csv")
+    folder.write_rows(rows, agreement_rows)
     summary = {
         "options": asdict(options),
         "images": len(chosen),
@@ -245,7 +248,7 @@ def _write_outputs(
         "agreement": _agreement_summary(agreement_rows),
         "sanity": {e.name: _sanity(e.scores) for e in explanations},
     }
-    write_json(summary, out_dir / "attention.json")
+    folder.write_summary(summary)  # last: marks the explanation as complete
     for e in explanations:
         log.info("%s: %s", e.name, ", ".join(f"{key} {value:.3f}" for key, value in summary["sanity"][e.name].items()))
 

@@ -1,7 +1,8 @@
 """Where to explain a network: the target layer and how its activations become a (B, C, h, w) map.
 
-All model-family knowledge lives here, one function per family, so the explanation methods
-stay family-agnostic.
+Which layer to explain is chosen here, one function per family, so the explanation methods stay
+family-agnostic; the facts about each model (prefix tokens, token and feature grids) are asked from
+`vitswin.architecture`.
 """
 
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
+from vitswin.architecture import feature_grid, patch_grid, prefix_tokens
 from vitswin.errors import VitswinError
 
 
@@ -42,8 +44,8 @@ def cam_target(network: nn.Module, input_size: tuple[int, int]) -> CamTarget:
 def _vit_target(network: VisionTransformer, input_size: tuple[int, int]) -> CamTarget:
     # The last block's norm1 feeds the attention that mixes patch tokens into the class token. The block's
     # output does not: only its class token reaches the head, so patch-token gradients there are all zero.
-    prefix = network.num_prefix_tokens  # class, distillation and register tokens
-    grid_h, grid_w = network.patch_embed.dynamic_feat_size(input_size)
+    prefix = prefix_tokens(network)  # class, distillation and register tokens
+    grid_h, grid_w = patch_grid(network, input_size)
 
     def reshape(tokens: torch.Tensor) -> torch.Tensor:
         patches = tokens[:, prefix:, :]
@@ -57,8 +59,7 @@ def _vit_target(network: VisionTransformer, input_size: tuple[int, int]) -> CamT
 
 def _swin_target(network: SwinTransformer, input_size: tuple[int, int]) -> CamTarget:
     # timm Swin blocks keep (B, H, W, C) at norm1 but flatten to (B, L, C) around norm2; both are handled.
-    reduction = network.feature_info[-1]["reduction"]
-    grid_h, grid_w = input_size[0] // reduction, input_size[1] // reduction
+    grid_h, grid_w = feature_grid(network, input_size)
 
     def reshape(features: torch.Tensor) -> torch.Tensor:
         if features.ndim == 3:

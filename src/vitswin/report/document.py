@@ -6,6 +6,12 @@ import html
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vitswin.artifacts import write_png
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,16 @@ class Image:
     caption: str
 
 
-Block = Heading | Paragraph | Bullets | Table | Image
+@dataclass(frozen=True)
+class Plot:
+    """A figure a section made, not yet written: `save_plots` writes it as `<name>.png` and makes it an Image."""
+
+    name: str
+    figure: "Figure"
+    caption: str
+
+
+Block = Heading | Paragraph | Bullets | Table | Image | Plot
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -47,6 +62,18 @@ figure { margin: 1em 0; }
 figure img { max-width: 100%; }
 figcaption { font-size: 0.85em; color: #555; }
 """
+
+
+def save_plots(blocks: list[Block], folder: Path) -> list[Block]:
+    """The blocks with every Plot written to `folder` as a PNG and replaced by an Image of that file."""
+    saved: list[Block] = []
+    for block in blocks:
+        if isinstance(block, Plot):
+            path = folder / f"{block.name}.png"
+            write_png(block.figure, path)
+            block = Image(path, block.caption)
+        saved.append(block)
+    return saved
 
 
 def to_markdown(blocks: list[Block], relative_to: Path) -> str:

@@ -1,0 +1,158 @@
+"""The classifier: a timm network in a LightningModule (loss, metrics, optimizer, schedule, device-side
+augmentation), and the one factory that builds it from a study config.
+
+The network is a plain timm `nn.Module`; Lightning's Trainer holds the engineering (devices, precision,
+gradient clipping, checkpoints, early stopping). Batches stay uint8 until they reach the device, where
+`on_after_batch_transfer` resizes, normalises and augments them.
+"""
+
+import math
+from functools import partial
+from typing import Literal
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.strategies import FSDPStrategy
+from safetensors.torch import load_file
+from torch import nn
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from vitswin.batching import epoch_seed
+from vitswin.config import StudyConfig, TrainConfig
+from vitswin.errors import VitswinError
+from vitswin.models import build_network, use_fused_attention
+from vitswin.study_folder import RunFolder
+from vitswin.transforms import BatchTransform
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
+    """The learning-rate factor at optimizer step `step` (from 0): a linear warm-up to 1 over `warmup_steps`,
+    then half a cosine down to 0 at `total_steps` (and 0 after it)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+class DivergedError(RuntimeError):
+    """The loss stopped being a finite number."""
+
+
+class ImageClassifier(pl.LightningModule):
+    """Cross-entropy fine-tuning of `network` with AdamW and the recipe's schedule."""
+
+    def __init__(
+        self, network: nn.Module, recipe: TrainConfig, transform: BatchTransform, num_classes: int, seed: int = 0
+    ) -> None:
+        super().__init__()
+        self.network = network
+        self.recipe = recipe
+        self.transform = transform
+        self.seed = seed
+        self._batch_in_epoch = 0  # training batches seen this epoch, for per-batch seeding
+        # Metric objects: in a distributed run they are summed over the processes before they are read.
+        self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network(images)
+
+    def on_fit_start(self) -> None:
+        use_fused_attention(self.network, self.device)  # the device is known only now
+
+    def on_train_epoch_start(self) -> None:
+        self._batch_in_epoch = 0
+
+    def on_after_batch_transfer(self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int) -> tuple:
+        images, labels = batch
+        if self.trainer.training:
+            # Augmentation and dropout draw from the global generator, which other code (a DataLoader's
+            # iterator, for one) also draws from at moments that differ after a resume. Seeding it per batch
+            # makes every batch's randomness a function of (seed, epoch, batch, process) alone.
+            step_seed = (epoch_seed(self.seed, self.current_epoch) * 1_000_003 + self._batch_in_epoch) * 1_009
+            torch.manual_seed((step_seed + self.global_rank) % 2**63)
+            self._batch_in_epoch += 1
+        return self.transform(images, train=self.trainer.training), labels
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        logits = self.network(images)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.recipe.label_smoothing)
+        if not torch.isfinite(loss):
+            raise DivergedError(
+                f"the training loss became {float(loss.detach())} at epoch {self.current_epoch + 1}, batch {batch_idx + 1}"
+            )
+        self.train_loss(loss.detach(), weight=len(labels))
+        self.train_acc(logits, labels)
+        self.log("train_loss", self.train_loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=len(labels))
+        self.log("train_acc", self.train_acc, on_epoch=True, on_step=False, batch_size=len(labels))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        images, labels = batch
+        logits = self.network(images)
+        self.val_loss(F.cross_entropy(logits, labels), weight=len(labels))
+        self.val_acc(logits, labels)
+        self.log("val_loss", self.val_loss, batch_size=len(labels))
+        self.log("val_acc", self.val_acc, prog_bar=True, batch_size=len(labels))
+
+    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self.network(batch[0]).float().softmax(-1)
+
+    def configure_gradient_clipping(
+        self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+    ) -> None:
+        if gradient_clip_val and isinstance(self.trainer.strategy, FSDPStrategy):
+            # Each FSDP process holds a shard of the gradients: only the wrapped root module knows their norm.
+            self.trainer.model.clip_grad_norm_(gradient_clip_val)
+        else:
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+    def configure_optimizers(self) -> dict:
+        recipe = self.recipe
+        optimizer = torch.optim.AdamW(self.network.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+        if recipe.scheduler == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="max", factor=recipe.plateau_factor, patience=recipe.plateau_patience
+            )
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_acc", "interval": "epoch"}}
+        if recipe.scheduler == "none":
+            return {"optimizer": optimizer}
+        # Cosine annealing over all max_epochs (T_max = max epochs), stepped per batch for a smooth curve.
+        total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup_steps = int(recipe.warmup_epochs * total_steps / recipe.max_epochs)
+        factor = partial(warmup_cosine, warmup_steps=warmup_steps, total_steps=total_steps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def build_classifier(
+    config: StudyConfig, key: str, num_classes: int, weights: Literal["configured", "random"] = "configured"
+) -> ImageClassifier:
+    """Model `key` of the study as a classifier: its network (weights as `build_network` says), recipe and
+    device-side transform, seeded with the study's seed."""
+    model = config.models[key]
+    transform = BatchTransform(model.image_size, config.data.mean, config.data.std, model.augment)
+    return ImageClassifier(build_network(model, num_classes, weights), model.train, transform, num_classes, config.seed)
+
+
+def load_weights(module: ImageClassifier, run: RunFolder) -> None:
+    """Put a run's selected weights (best.safetensors) into `module`'s network."""
+    try:
+        module.network.load_state_dict(load_file(str(run.weights_file)))
+    except RuntimeError as error:
+        raise VitswinError(
+            f"{run.weights_file} does not fit the configured model ({str(error).splitlines()[0]}); "
+            f"the run folder's config and weights come from different runs."
+        ) from None
+
+
+def load_trained(run: RunFolder, num_classes: int) -> ImageClassifier:
+    """The classifier of a trained run folder with its selected weights loaded."""
+    config = run.trained_config()
+    module = build_classifier(config, next(iter(config.models)), num_classes, weights="random")
+    load_weights(module, run)
+    return module

@@ -1,0 +1,310 @@
+"""The study folder: the one module that knows where a study's artifacts live, what they are called, when a
+run is finished, and how each artifact is read and written. Every stage goes through it, so any stage can
+re-run alone on the files the others left.
+
+    <out_dir>/<study>/                  StudyFolder
+        config.yaml                     the resolved study config
+        summary.json, summary.csv       every model's headline numbers
+        stages.json                     which stages completed, and when
+        <model>/                        RunFolder, one per model of the config
+            config.yaml                 the study config narrowed to this model
+            history.csv                 one row per epoch
+            checkpoints/best.ckpt, checkpoints/last.ckpt
+            best.safetensors            the selected weights
+            fit.json                    written last by training: the fit is finished
+            train.json                  the run's summary, sizes, hardware and software
+            metrics.json, predictions.npz   the test set, evaluated once
+            cost.json                   parameters, FLOPs and inference speed (the cost stage)
+        explain/<method>/               ExplanationFolder
+            overlay.png, heatmaps.png, maps.npz, attention.csv, agreement.csv, attention.json
+        bench/<benchmark>.json, .csv    what 'vitswin bench' measured
+        report.html, report.md, report_files/
+"""
+
+import csv
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vitswin.artifacts import atomic_write_text, remove_stale_temporaries, write_csv, write_json, write_npz, write_png
+from vitswin.config import StudyConfig, load_config, to_yaml
+from vitswin.errors import VitswinError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+CONFIG = "config.yaml"
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """A run's test-set class probabilities, in test-set order, with the labels they were scored against."""
+
+    probabilities: np.ndarray  # (N, C)
+    labels: np.ndarray  # (N,)
+    class_names: list[str]
+
+    @property
+    def correct(self) -> np.ndarray:
+        return self.probabilities.argmax(1) == self.labels
+
+
+class RunFolder:
+    """One model's run: `<study>/<model>/`."""
+
+    # What a finished run holds (the cost is a later stage of its own).
+    FINISHED = ("config.yaml", "fit.json", "best.safetensors", "train.json", "metrics.json", "predictions.npz")
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.config_file = self.path / CONFIG
+        self.history_file = self.path / "history.csv"
+        self.checkpoints = self.path / "checkpoints"
+        self.last_checkpoint = self.checkpoints / "last.ckpt"
+        self.weights_file = self.path / "best.safetensors"
+        self.fit_file = self.path / "fit.json"
+        self.train_file = self.path / "train.json"
+        self.metrics_file = self.path / "metrics.json"
+        self.predictions_file = self.path / "predictions.npz"
+        self.cost_file = self.path / "cost.json"
+
+    @property
+    def key(self) -> str:
+        """The model's key in the study config (the folder's name)."""
+        return self.path.name
+
+    def __repr__(self) -> str:
+        return f"RunFolder({self.path})"
+
+    def missing(self, names: tuple[str, ...] = FINISHED) -> list[str]:
+        """Which of the artifacts `names` the folder lacks."""
+        return [name for name in names if not (self.path / name).is_file()]
+
+    def is_trained(self) -> bool:
+        """Whether training finished: the selected weights are exported and the fit recorded."""
+        return self.fit_file.is_file() and self.weights_file.is_file()
+
+    def is_finished(self) -> bool:
+        """Whether training and the test-set evaluation both finished."""
+        return not self.missing()
+
+    def check_config(self, config: StudyConfig) -> None:
+        """Refuse a folder started with another config: its results must not be mixed with this one's."""
+        if self.config_file.is_file() and self.read_config() != config:
+            raise VitswinError(
+                f"{self.path} holds a run with a different config; choose another --out or study name, "
+                f"or delete that folder to start it again."
+            )
+
+    def read_config(self) -> StudyConfig:
+        return load_config(self.config_file)
+
+    def write_config(self, config: StudyConfig) -> None:
+        atomic_write_text(to_yaml(config), self.config_file)
+
+    def trained_config(self) -> StudyConfig:
+        """The config of a trained run folder; one sentence when the folder is not one."""
+        if not self.config_file.is_file() or not self.weights_file.is_file():
+            raise VitswinError(
+                f"{self.path} is not a finished run folder (it needs config.yaml and best.safetensors); "
+                f"train the model first with 'vitswin train'."
+            )
+        return self.read_config()
+
+    def read_fit(self) -> dict:
+        return _read_json(self.fit_file)
+
+    def write_fit(self, record: dict) -> None:
+        write_json(record, self.fit_file)
+
+    def read_train(self) -> dict:
+        return _read_json(self.train_file)
+
+    def write_train(self, record: dict) -> None:
+        write_json(record, self.train_file)
+
+    def read_history(self) -> list[dict[str, float]]:
+        return [{key: float(value) for key, value in row.items()} for row in _read_csv(self.history_file)]
+
+    def write_history(self, rows: list[dict[str, float]]) -> None:
+        write_csv(rows, self.history_file)
+
+    def read_metrics(self) -> dict:
+        return _read_json(self.metrics_file)
+
+    def write_evaluation(self, metrics: dict, predictions: Predictions) -> None:
+        """The test-set metrics and the per-image probabilities they were computed from."""
+        write_json(metrics, self.metrics_file)
+        write_npz(
+            self.predictions_file,
+            probabilities=predictions.probabilities,
+            labels=predictions.labels,
+            class_names=np.array(predictions.class_names),
+        )
+
+    def read_predictions(self) -> Predictions:
+        if not self.predictions_file.is_file():
+            raise VitswinError(f"{self.predictions_file} is missing; run 'vitswin evaluate {self.path}' first.")
+        with np.load(self.predictions_file) as saved:
+            return Predictions(saved["probabilities"], saved["labels"], [str(name) for name in saved["class_names"]])
+
+    def read_cost(self) -> dict | None:
+        return _read_json(self.cost_file) if self.cost_file.is_file() else None
+
+    def write_cost(self, cost: dict) -> None:
+        write_json(cost, self.cost_file)
+
+
+class ExplanationFolder:
+    """One explanation method's outputs: `<study>/explain/<method>/` (or a folder the user chose)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.overlay = self.path / "overlay.png"
+        self.heatmaps = self.path / "heatmaps.png"
+        self.maps_file = self.path / "maps.npz"
+        self.rows_file = self.path / "attention.csv"
+        self.agreement_file = self.path / "agreement.csv"
+        self.summary_file = self.path / "attention.json"  # written last: the explanation is complete
+
+    @property
+    def method(self) -> str:
+        return self.path.name
+
+    def is_complete(self) -> bool:
+        return self.summary_file.is_file()
+
+    def is_newer_than(self, runs: list[RunFolder]) -> bool:
+        """Whether this explanation is complete and was made after every run's weights (then it still holds)."""
+        if not self.is_complete():
+            return False
+        made = self.summary_file.stat().st_mtime
+        return all(made >= run.weights_file.stat().st_mtime for run in runs)
+
+    def write_figure(self, figure: "Figure", overlay: bool, dpi: int) -> None:
+        write_png(figure, self.overlay if overlay else self.heatmaps, dpi)
+
+    def write_maps(self, **arrays: np.ndarray) -> None:
+        write_npz(self.maps_file, **arrays)
+
+    def write_rows(self, rows: list[dict], agreement_rows: list[dict]) -> None:
+        write_csv(rows, self.rows_file)
+        if agreement_rows:
+            write_csv(agreement_rows, self.agreement_file)
+
+    def write_summary(self, summary: dict) -> None:
+        write_json(summary, self.summary_file)
+
+    def read_summary(self) -> dict:
+        return _read_json(self.summary_file)
+
+    def read_rows(self) -> dict[str, list[dict[str, str]]]:
+        """The per-image rows of attention.csv, grouped by model."""
+        rows: dict[str, list[dict[str, str]]] = {}
+        for row in _read_csv(self.rows_file):
+            rows.setdefault(row["model"], []).append(row)
+        return rows
+
+
+def bench_folder(root: Path) -> Path:
+    """Where benchmarks write under `root` (a study folder, or the --out of 'vitswin bench scaling')."""
+    return Path(root) / "bench"
+
+
+class StudyFolder:
+    """A whole study: `<out_dir>/<study>/`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.config_file = self.path / CONFIG
+        self.summary_json = self.path / "summary.json"
+        self.summary_csv = self.path / "summary.csv"
+        self.stages_file = self.path / "stages.json"
+        self.report_html = self.path / "report.html"
+        self.report_markdown = self.path / "report.md"
+        self.report_files = self.path / "report_files"
+        self.bench = bench_folder(self.path)
+
+    @classmethod
+    def of(cls, config: StudyConfig) -> "StudyFolder":
+        """The folder a study config writes to."""
+        return cls(config.study_dir)
+
+    def __repr__(self) -> str:
+        return f"StudyFolder({self.path})"
+
+    def run(self, key: str) -> RunFolder:
+        return RunFolder(self.path / key)
+
+    def runs(self, config: StudyConfig) -> list[RunFolder]:
+        """The run folders of every model of `config`, in config order."""
+        return [self.run(key) for key in config.models]
+
+    def read_config(self) -> StudyConfig:
+        if not self.config_file.is_file():
+            raise VitswinError(
+                f"{self.path} is not a study folder (it has no config.yaml); pass the folder 'vitswin study' wrote, "
+                f"e.g. runs/default."
+            )
+        return load_config(self.config_file)
+
+    def write_config(self, config: StudyConfig) -> None:
+        atomic_write_text(to_yaml(config), self.config_file)
+
+    def write_summary(self, summary: dict, rows: list[dict]) -> None:
+        """summary.json (`summary` with the `rows` as its runs) and summary.csv (the rows)."""
+        write_json({**summary, "runs": rows}, self.summary_json)
+        write_csv(rows, self.summary_csv)
+
+    def record_stage(self, stage: str) -> None:
+        """Note in stages.json that `stage` (e.g. "train/vit", "explain/gradcam", "report") completed."""
+        stages = _read_json(self.stages_file) if self.stages_file.is_file() else {}
+        stages[stage] = datetime.now(UTC).isoformat(timespec="seconds")
+        write_json(stages, self.stages_file)
+
+    def remove_stale_temporaries(self) -> int:
+        """Delete partial files an interrupted run left anywhere in the study; return how many."""
+        return remove_stale_temporaries(self.path) if self.path.is_dir() else 0
+
+    def explanation(self, method: str) -> ExplanationFolder:
+        return ExplanationFolder(self.path / "explain" / method)
+
+    def owns(self, explanation: ExplanationFolder) -> bool:
+        """Whether `explanation` is this study's own folder for its method (not one the user put elsewhere)."""
+        return explanation.path.resolve() == self.explanation(explanation.method).path.resolve()
+
+    def explanations(self) -> list[ExplanationFolder]:
+        """Every complete explanation of the study, by method name."""
+        return [ExplanationFolder(path.parent) for path in sorted(self.path.glob("explain/*/attention.json"))]
+
+    def read_bench(self, name: str) -> dict | None:
+        """What 'vitswin bench <name>' wrote for this study, or None when it has not run."""
+        path = self.bench / f"{name}.json"
+        return _read_json(path) if path.is_file() else None
+
+
+def write_bench(folder: Path, name: str, rows: list[dict], extra: dict | None = None) -> Path:
+    """One benchmark's rows as `<folder>/<name>.json` (with `extra` beside them) and `.csv`; returns the JSON path."""
+    path = folder / f"{name}.json"
+    write_json({"rows": rows, **(extra or {})}, path)
+    write_csv(rows, folder / f"{name}.csv")
+    return path
+
+
+def run_folder_of(path: Path) -> tuple[StudyFolder, RunFolder]:
+    """The study and run folder of a run folder's path."""
+    run = RunFolder(path)
+    return StudyFolder(run.path.parent), run
