@@ -261,18 +261,17 @@ def test_one_step_on_two_processes_equals_one_step_on_one(tmp_path: Path) -> Non
             torch.testing.assert_close(weights[name][key], value, rtol=1e-4, atol=1e-6, msg=f"{name}: {key}")
 
 
+# The docs' torchrun command on one machine, up to the vitswin command line.
+TWO_TORCHRUN_PROCESSES = (str(TORCHRUN), "--standalone", "--nproc-per-node", "2", "-m", "vitswin")
+
+
 @pytest.mark.slow
 def test_torchrun_runs_the_same_study(two_process_study: Path) -> None:
     """The docs' torchrun command on one machine: the same processes, started by torchrun instead of Lightning."""
     out = two_process_study / "torchrun"
     subprocess.run(
         [
-            str(TORCHRUN),
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "vitswin",
+            *TWO_TORCHRUN_PROCESSES,
             "study",
             str(two_process_study / "study.yaml"),
             "--no-explain",
@@ -294,12 +293,7 @@ def test_torchrun_runs_the_same_study(two_process_study: Path) -> None:
     # Launched as 2 processes but configured for 1: refused, rather than training twice side by side.
     refused = subprocess.run(
         [
-            str(TORCHRUN),
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "vitswin",
+            *TWO_TORCHRUN_PROCESSES,
             "train",
             str(two_process_study / "study.yaml"),
             "--model",

@@ -35,11 +35,7 @@ def test_builds_with_options_and_head_dropout() -> None:
 
 
 def test_unknown_model_name_suggests_close_names() -> None:
-    with pytest.raises(
-        VitswinError,
-        match=r"'vit_base_patch16_244' is not a timm model name; did you mean "
-        r"vit_base_patch16_224",
-    ):
+    with pytest.raises(VitswinError, match=r"'vit_base_patch16_244' is not a timm model name; did you mean vit_base_patch16_224"):
         build_network(ModelConfig(name="vit_base_patch16_244"), num_classes=10)
 
 
@@ -117,16 +113,8 @@ def test_unreadable_weights_file(tmp_path: Path) -> None:
 
 def test_fused_attention_is_the_same_mathematics_and_used_on_cuda_only() -> None:
     # Windows of 4 on a 16 x 16 first stage: shifted blocks with their attention mask, and relative position bias.
-    network = timm.create_model(
-        "swin_tiny_patch4_window7_224",
-        img_size=64,
-        window_size=4,
-        embed_dim=16,
-        depths=(2, 2),
-        num_heads=(1, 2),
-        num_classes=3,
-        drop_path_rate=0.0,
-    )
+    small = {"img_size": 64, "window_size": 4, "embed_dim": 16, "depths": (2, 2), "num_heads": (1, 2)}
+    network = timm.create_model("swin_tiny_patch4_window7_224", **small, num_classes=3, drop_path_rate=0.0)
     images = torch.randn(2, 3, 64, 64)
     assert not any(module.fused_attn for module in network.modules() if hasattr(module, "fused_attn"))
     use_fused_attention(network, torch.device("cpu"))

@@ -75,7 +75,7 @@ class RunFolder:
         self.checkpoints = self.path / "checkpoints"
         self.last_checkpoint = self.checkpoints / "last.ckpt"
         self.weights_file = self.path / "best.safetensors"
-        self.fit_file = self.path / "fit.json"
+        self.fit_file = self.path / "fit.json"  # written last by training: the fit is finished
         self.train_file = self.path / "train.json"
         self.metrics_file = self.path / "metrics.json"
         self.predictions_file = self.path / "predictions.npz"
@@ -232,10 +232,10 @@ class StudyFolder:
         self.config_file = self.path / CONFIG
         self.summary_json = self.path / "summary.json"
         self.summary_csv = self.path / "summary.csv"
-        self.stages_file = self.path / "stages.json"
+        self.stages_file = self.path / "stages.json"  # which stages completed, and when
         self.report_html = self.path / "report.html"
         self.report_markdown = self.path / "report.md"
-        self.report_files = self.path / "report_files"
+        self.report_files = self.path / "report_files"  # the Markdown report's figures
         self.bench = bench_folder(self.path)
 
     @classmethod

@@ -71,62 +71,44 @@ def _images_per_s(batches: object, count: int, transform: object = None, device:
     return images / (time.perf_counter() - start)
 
 
-def classic_images_per_s(
-    image_set: ImageSet,
-    augment: AugmentConfig,
-    size: int,
-    mean: tuple,
-    std: tuple,
-    batch: int,
-    batches: int,
-    workers: int,
-    resize_first: bool,
-) -> float:
+@dataclass(frozen=True)
+class BatchSpec:
+    """What a model-ready training batch is: its size in images, the input size, normalisation and augmentation."""
+
+    augment: AugmentConfig
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    batch: int = 64
+
+
+def classic_images_per_s(image_set: ImageSet, spec: BatchSpec, batches: int, workers: int, resize_first: bool) -> float:
     """Model-ready training batches per second from PIL images and torchvision transforms in worker processes."""
-    dataset = _PILImages(image_set, classic_transform(augment, size, mean, std, resize_first))
-    loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, prefetch_factor=4 if workers else None)
+    dataset = _PILImages(image_set, classic_transform(spec.augment, spec.size, spec.mean, spec.std, resize_first))
+    loader = DataLoader(dataset, batch_size=spec.batch, shuffle=True, num_workers=workers, prefetch_factor=4 if workers else None)
     return _images_per_s(loader, batches)
 
 
-def batched_images_per_s(
-    image_set: ImageSet,
-    augment: AugmentConfig,
-    size: int,
-    mean: tuple,
-    std: tuple,
-    batch: int,
-    batches: int,
-    device: torch.device,
-) -> float:
+def batched_images_per_s(image_set: ImageSet, spec: BatchSpec, batches: int, device: torch.device) -> float:
     """Model-ready training batches per second from the resident uint8 set, transformed whole on `device`."""
     resident = ImageSet(image_set.images.to(device), image_set.labels.to(device), image_set.class_names)
-    loader = resident_loader(resident, TrainingBatches(len(resident), batch, seed=0))
-    return _images_per_s(loader, batches, BatchTransform(size, mean, std, augment), device)
+    loader = resident_loader(resident, TrainingBatches(len(resident), spec.batch, seed=0))
+    return _images_per_s(loader, batches, BatchTransform(spec.size, spec.mean, spec.std, spec.augment), device)
 
 
 def compare_pipelines(
-    image_set: ImageSet,
-    augment: AugmentConfig,
-    size: int,
-    mean: tuple,
-    std: tuple,
-    batch: int = 64,
-    batches: int = 20,
-    workers: int = 2,
-    device: torch.device = CPU,
-    rounds: int = 3,
+    image_set: ImageSet, spec: BatchSpec, batches: int = 20, workers: int = 2, device: torch.device = CPU, rounds: int = 3
 ) -> list[PipelineResult]:
-    """Images per second of model-ready `size`-pixel training batches from each pipeline, in one run. The
-    pipelines take turns for `rounds` rounds and each reports its median, so a shared machine's drifting speed
-    hits them alike."""
+    """Images per second of model-ready training batches from each pipeline, in one run. The pipelines take turns
+    for `rounds` rounds and each reports its median, so a shared machine's drifting speed hits them alike."""
     pipelines = {
         f"classic: PIL + torchvision, {workers} workers, resize {'first' if first else 'last'}": partial(
-            classic_images_per_s, image_set, augment, size, mean, std, batch, batches, workers, first
+            classic_images_per_s, image_set, spec, batches, workers, first
         )
         for first in (True, False)
     }
     pipelines[f"vitswin: resident uint8, batched on {device.type}"] = partial(
-        batched_images_per_s, image_set, augment, size, mean, std, batch, batches, device
+        batched_images_per_s, image_set, spec, batches, device
     )
     rates: dict[str, list[float]] = {name: [] for name in pipelines}
     for _ in range(rounds):

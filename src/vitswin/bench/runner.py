@@ -17,7 +17,7 @@ from vitswin.bench.engine import compare_engines
 from vitswin.bench.epoch import epoch_time
 from vitswin.bench.measure import TrainSettings, train_throughput
 from vitswin.bench.models import ModelBench, bench_model, option_variants
-from vitswin.bench.pipeline import batched_images_per_s, compare_pipelines
+from vitswin.bench.pipeline import BatchSpec, batched_images_per_s, compare_pipelines
 from vitswin.bench.scaling import growth_exponents, measure_scaling
 from vitswin.config import AugmentConfig, StudyConfig
 from vitswin.data import load_data
@@ -75,7 +75,7 @@ def bench_pipeline(config: StudyConfig, batches: int, workers: int, rounds: int 
     comparison = [
         asdict(result)
         for result in compare_pipelines(
-            train, PUBLISHED_SWIN_AUGMENT, 224, mean, std, batches=batches, workers=workers, device=device, rounds=rounds
+            train, BatchSpec(PUBLISHED_SWIN_AUGMENT, 224, mean, std), batches, workers, device, rounds
         )
     ]
     best_classic = max(row["images_per_s"] for row in comparison if row["name"].startswith("classic"))
@@ -84,7 +84,8 @@ def bench_pipeline(config: StudyConfig, batches: int, workers: int, rounds: int 
     headroom = []
     for key, model in config.models.items():
         batch = model.train.micro_batch_size or model.train.batch_size
-        pipeline = batched_images_per_s(train, model.augment, model.image_size, mean, std, batch, batches, device)
+        spec = BatchSpec(model.augment, model.image_size, mean, std, batch)
+        pipeline = batched_images_per_s(train, spec, batches, device)
         network = build_network(model, 10, weights="random").to(device)
         precision = "bf16-mixed" if model.train.precision == "bf16-mixed" else "32"
         training = train_throughput(network, model.image_size, TrainSettings(batch=batch, precision=precision))

@@ -17,59 +17,53 @@ class Column:
         return "-" if value is None else format(value, self.spec)
 
 
-MODELS = (
-    Column("model", "model"),
-    Column("image_size", "input px", "d"),
-    Column("settings", "settings"),
-    Column("batch", "batch", "d"),
-    Column("parameters_m", "parameters (M)", ".2f"),
-    Column("forward_gflops", "GFLOPs per image", ".3f"),
-    Column("train_gflops", "training GFLOPs per image", ".3f"),
-    Column("train_images_per_s", "training images/s", ".1f"),
-    Column("inference_images_per_s", "inference images/s", ".1f"),
-    Column("activation_mb", "activation MB per image", ".2f"),
-    Column("train_gflops_per_s", "training GFLOP/s", ".1f"),
-    Column("peak_share", "share of matmul peak", ".0%"),
+# Every column any benchmark writes: its label in the report, and how its values are formatted.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "model": ("model", ""),
+    "name": ("input pipeline (224 px, published Swin augmentation)", ""),
+    "image_size": ("input px", "d"),
+    "settings": ("settings", ""),
+    "batch": ("batch", "d"),
+    "micro_batch": ("micro-batch", "d"),
+    "images": ("images", "d"),
+    "optimizer_steps": ("optimizer steps", "d"),
+    "precision": ("precision", ""),
+    "tokens": ("tokens", "d"),
+    "padded": ("padded", ""),
+    "parameters_m": ("parameters (M)", ".2f"),
+    "forward_gflops": ("GFLOPs per image", ".3f"),
+    "train_gflops": ("training GFLOPs per image", ".3f"),
+    "gflops": ("GFLOPs per image", ".2f"),
+    "train_images_per_s": ("training images/s", ".1f"),
+    "inference_images_per_s": ("inference images/s", ".1f"),
+    "images_per_s": ("images/s", ".1f"),
+    "pipeline_images_per_s": ("pipeline images/s at its input", ".0f"),
+    "lightning_images_per_s": ("Lightning loop images/s", ".1f"),
+    "bare_images_per_s": ("bare PyTorch loop images/s", ".1f"),
+    "epoch_s": ("epoch s", ".1f"),
+    "activation_mb": ("activation MB per image", ".2f"),
+    "train_gflops_per_s": ("training GFLOP/s", ".1f"),
+    "peak_share": ("share of matmul peak", ".0%"),
+    "speed_up": ("speed-up (x)", ".2f"),
+    "headroom": ("headroom (x)", ".0f"),
+    "overhead": ("overhead", ".1%"),
+}
+
+
+def _columns(keys: str) -> tuple[Column, ...]:
+    return tuple(Column(key, *COLUMNS[key]) for key in keys.split())
+
+
+# Each benchmark's table, in column order.
+MODELS = _columns(
+    "model image_size settings batch parameters_m forward_gflops train_gflops train_images_per_s "
+    "inference_images_per_s activation_mb train_gflops_per_s peak_share"
 )
-PIPELINES = (
-    Column("name", "input pipeline (224 px, published Swin augmentation)"),
-    Column("images_per_s", "images/s", ".0f"),
-    Column("speed_up", "speed-up (x)", ".2f"),
-)
-HEADROOM = (
-    Column("model", "model"),
-    Column("image_size", "input px", "d"),
-    Column("batch", "batch", "d"),
-    Column("pipeline_images_per_s", "pipeline images/s at its input", ".0f"),
-    Column("train_images_per_s", "training images/s", ".1f"),
-    Column("headroom", "headroom (x)", ".0f"),
-)
-ENGINE = (
-    Column("model", "model"),
-    Column("lightning_images_per_s", "Lightning loop images/s", ".1f"),
-    Column("bare_images_per_s", "bare PyTorch loop images/s", ".1f"),
-    Column("overhead", "overhead", ".1%"),
-)
-EPOCH = (
-    Column("model", "model"),
-    Column("image_size", "input px", "d"),
-    Column("images", "images", "d"),
-    Column("batch", "batch", "d"),
-    Column("micro_batch", "micro-batch", "d"),
-    Column("optimizer_steps", "optimizer steps", "d"),
-    Column("precision", "precision"),
-    Column("epoch_s", "epoch s", ".1f"),
-    Column("images_per_s", "images/s", ".1f"),
-)
-SCALING = (
-    Column("model", "model"),
-    Column("image_size", "input px", "d"),
-    Column("tokens", "tokens", "d"),
-    Column("padded", "padded"),
-    Column("gflops", "GFLOPs", ".2f"),
-    Column("activation_mb", "activation MB", ".1f"),
-    Column("images_per_s", "images/s", ".2f"),
-)
+PIPELINES = _columns("name images_per_s speed_up")
+HEADROOM = _columns("model image_size batch pipeline_images_per_s train_images_per_s headroom")
+ENGINE = _columns("model lightning_images_per_s bare_images_per_s overhead")
+EPOCH = _columns("model image_size images batch micro_batch optimizer_steps precision epoch_s images_per_s")
+SCALING = _columns("model image_size tokens padded gflops activation_mb images_per_s")
 
 
 def cells(rows: list[dict], columns: tuple[Column, ...]) -> list[list[str]]:
