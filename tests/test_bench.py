@@ -195,3 +195,13 @@ def test_bench_epoch_times_one_epoch_of_the_recipe(config: Path, tmp_path: Path)
     row = json.loads((tmp_path / "runs" / "tiny" / "bench" / "epoch.json").read_text())["rows"][0]
     assert (row["model"], row["images"], row["batch"], row["precision"]) == ("vit", 96, 32, "32")
     assert row["epoch_s"] > 0 and row["images_per_s"] == pytest.approx(96 / row["epoch_s"])
+    assert (row["micro_batch"], row["optimizer_steps"], row["forward_passes"]) == (32, 3, 3)
+
+
+def test_bench_epoch_accumulates_micro_batches_as_fit_does(config: Path, tmp_path: Path) -> None:
+    """With train.micro_batch_size, the timed epoch takes the same optimizer steps in 4x as many forward passes."""
+    arguments = ["bench", "epoch", str(config), "--model", "vit", "--images", "96"]
+    assert main([*arguments, "--set", "models.vit.train.micro_batch_size=8"]) == 0
+    row = json.loads((tmp_path / "runs" / "tiny" / "bench" / "epoch.json").read_text())["rows"][0]
+    assert (row["batch"], row["micro_batch"], row["optimizer_steps"], row["forward_passes"]) == (32, 8, 3, 12)
+    assert main([*arguments, "--set", "models.vit.train.micro_batch_size=5"]) == 2  # does not divide the batch

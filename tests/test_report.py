@@ -275,3 +275,20 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     with Image.open(screenshot) as image:
         pixels = np.asarray(image.convert("L"))
     assert pixels.shape == (2400, 1200) and pixels.std() > 10  # not a blank page
+
+
+def test_a_rebuilt_report_is_the_same_file_for_file(tmp_path: Path) -> None:
+    """The report measures nothing while it is built (costs come from each run's cost.json), so building it
+    again from the same folders gives identical files."""
+    study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8})
+    written = [study_dir / "report.html", study_dir / "report.md"]
+
+    def contents() -> dict[Path, bytes]:
+        return {path: path.read_bytes() for path in [*written, *sorted((study_dir / "report_files").iterdir())]}
+
+    report_study(study_dir)
+    first = contents()
+    costs = {key: (study_dir / key / "cost.json").read_text() for key in ("vit", "swin")}
+    report_study(study_dir)
+    assert contents() == first and len(first) == 6
+    assert {key: (study_dir / key / "cost.json").read_text() for key in ("vit", "swin")} == costs  # not re-measured

@@ -16,7 +16,7 @@ from vitswin.config import validate_config
 from vitswin.data import load_data
 from vitswin.errors import VitswinError
 from vitswin.evaluation import Evaluation, evaluate_run
-from vitswin.study import train_model, train_models
+from vitswin.study import run_study, train_model, train_models
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +143,20 @@ def test_evaluation_metrics_on_a_hand_made_case() -> None:
     assert metrics["confusion_matrix"] == [[1, 0], [1, 2]]
     assert metrics["per_class"]["a"] == {"precision": 0.5, "recall": 1.0, "accuracy": 1.0, "support": 1}
     assert metrics["per_class"]["b"]["recall"] == pytest.approx(2 / 3)
+
+
+def test_run_study_trains_measures_explains_and_reports(tmp_path: Path) -> None:
+    """The whole pipeline from Python, as `vitswin study` runs it."""
+    config = validate_config(tiny_study(tmp_path))
+    summaries = run_study(config)
+    study_dir = config.study_dir
+    assert [summary.model for summary in summaries] == ["vit", "swin"]
+    for key in ("vit", "swin"):
+        cost = json.loads((study_dir / key / "cost.json").read_text())
+        assert cost["parameters"] > 0 and cost["flops_per_image"] > 0 and cost["inference_images_per_s"] > 0
+    assert (study_dir / "explain" / "gradcam" / "attention.json").is_file()
+    markdown = (study_dir / "report.md").read_text()
+    assert "## Explanations" in markdown and "gradcam on 64 test images" in markdown
+    stages = json.loads((study_dir / "stages.json").read_text())
+    assert set(stages) == {"train/vit", "train/swin", "explain/gradcam", "report"}
+    assert run_study(config, explain=False) == summaries  # everything finished is reused

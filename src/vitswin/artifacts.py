@@ -43,10 +43,12 @@ def atomic_write_bytes(data: bytes, path: Path) -> None:
 
 
 def atomic_write_text(text: str, path: Path) -> None:
+    """Write `text` as UTF-8, atomically."""
     atomic_write_bytes(text.encode(), path)
 
 
 def write_json(data: Any, path: Path) -> None:
+    """Write `data` as indented JSON, atomically."""
     atomic_write_text(json.dumps(data, indent=2) + "\n", path)
 
 
@@ -61,12 +63,14 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
+    """`torch.save` of `obj`, atomically (for Lightning checkpoints)."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(buffer.getvalue(), path)
 
 
 def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Named arrays as a compressed NumPy archive, atomically."""
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     atomic_write_bytes(buffer.getvalue(), path)

@@ -63,6 +63,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `vitswin` argument parser with every command and its options."""
     parser = argparse.ArgumentParser(
         prog="vitswin",
         description="Fine-tune, evaluate and compare Vision and Swin Transformers on your images.",
@@ -322,6 +323,7 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command in `argv` (default: the process's arguments); return the exit code."""
     args = build_parser().parse_args(argv)
     _configure_logging()
     try:

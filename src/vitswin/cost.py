@@ -15,8 +15,6 @@ from vitswin.study_folder import RunFolder, StudyFolder
 
 log = logging.getLogger(__name__)
 
-MEASURABLE = ("config.yaml", "metrics.json")  # the architecture and its number of classes
-
 
 def measure_cost(run: RunFolder) -> dict:
     """Measure a finished run's architecture (random weights: the cost does not depend on their values) and
@@ -38,7 +36,7 @@ def measure_cost(run: RunFolder) -> dict:
 def measure_costs(study: StudyFolder) -> None:
     """Measure every evaluated run of the study that has no cost.json yet."""
     config = study.read_config()
-    pending = [run for run in study.runs(config) if not run.missing(MEASURABLE) and run.read_cost() is None]
+    pending = [run for run in study.runs(config) if not run.missing(RunFolder.EVALUATED) and run.read_cost() is None]
     if pending:
         log.info("Measuring parameters, FLOPs and inference speed of %d models", len(pending))
     for run in pending:

@@ -65,8 +65,11 @@ class Predictions:
 class RunFolder:
     """One model's run: `<study>/<model>/`."""
 
-    # What a finished run holds (the cost is a later stage of its own).
+    # What a finished run holds (the cost is a later stage of its own); what the report reads from a run; what the
+    # cost stage needs (the architecture and its number of classes).
     FINISHED = ("config.yaml", "fit.json", "best.safetensors", "train.json", "metrics.json", "predictions.npz")
+    REPORTED = ("config.yaml", "train.json", "history.csv", "metrics.json", "predictions.npz", "cost.json")
+    EVALUATED = ("config.yaml", "metrics.json")
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)

@@ -17,6 +17,7 @@ THROUGHPUT_BATCH = 32
 
 
 def parameter_count(network: nn.Module) -> int:
+    """How many numbers the network's parameters hold."""
     return sum(parameter.numel() for parameter in network.parameters())
 
 

@@ -42,6 +42,7 @@ CAM_METHODS = dict(
 
 
 def check_method(method: str) -> None:
+    """One sentence when `method` is not an explanation method vitswin knows."""
     if method not in METHODS:
         raise VitswinError(f"unknown explanation method '{method}'; choose one of: {', '.join(METHODS)}.")
 

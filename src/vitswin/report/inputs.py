@@ -9,8 +9,6 @@ from vitswin.config import ModelConfig, StudyConfig
 from vitswin.errors import VitswinError
 from vitswin.study_folder import ExplanationFolder, Predictions, RunFolder, StudyFolder
 
-# What the report reads from each run folder (the checkpoints and weights it does not need).
-REPORTED = ("config.yaml", "train.json", "history.csv", "metrics.json", "predictions.npz", "cost.json")
 EXPLANATION_FIRST = "gradcam"  # the method the findings use when there are several
 
 
@@ -111,13 +109,13 @@ def _load_runs(folder: StudyFolder, config: StudyConfig) -> list[Run]:
 
 
 def _load_run(run: RunFolder, model: ModelConfig) -> Run:
-    if missing := run.missing(REPORTED):
+    if missing := run.missing(RunFolder.REPORTED):
         raise VitswinError(
             f"run folder {run.path} lacks {', '.join(missing)}; finish the study (or train that model with "
             f"'vitswin train --model {run.key}'), then build the report with 'vitswin report', which measures "
             f"any cost not yet measured."
         )
-    train, history, cost = run.read_train(), run.read_history(), run.read_cost() or {}
+    train, history, cost = run.read_train(), run.read_history(), run.read_cost()
     epoch_time = float(np.mean([row["epoch_time_s"] for row in history]))
     train_images = train.get("train_images")
     return Run(
