@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="rebuild a study's report.html and report.md from its folders",
         description="Build the comparison report of a finished study from its run and "
         "explanation folders, without retraining: report.html (self-contained) "
-        "and report.md in the study folder.",
+        "and report.md in the study folder. A run whose cost (parameters, FLOPs, inference speed) "
+        "is not yet in its cost.json is measured first; otherwise nothing is measured, so a rebuilt "
+        "report shows the same numbers.",
     )
     report.add_argument("study_dir", type=Path, help="a study folder, e.g. runs/default")
     report.add_argument(
@@ -166,8 +168,9 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
     engine.add_argument("--rounds", type=int, default=3, help="alternating rounds, the median is reported (default: 3)")
     epoch = kinds.add_parser(
         "epoch",
-        help="one training epoch of each model's recipe on synthetic data resident "
-        "on the device (compare with the published epoch times)",
+        help="one training epoch of each model's recipe, as training runs it (micro-batches and "
+        "accumulation included), on synthetic data resident on the device (compare with the published "
+        "epoch times)",
     )
     _add_config_arguments(epoch)
     epoch.add_argument("--model", dest="keys", action="append", help="only this model key (repeatable)")
