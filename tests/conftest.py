@@ -33,14 +33,14 @@ def tiny_study(tmp_path: Path, **data: object) -> dict:
         "models": {
             "vit": {
                 "name": "vit_tiny_patch16_224",
-                "image_size": 16,
+                "input_size": 16,
                 "options": {"patch_size": 4, "embed_dim": 32, "depth": 2, "num_heads": 2},
                 "augment": {"hflip": True},
                 "train": recipe,
             },
             "swin": {
                 "name": "swin_tiny_patch4_window7_224",
-                "image_size": 16,
+                "input_size": 16,
                 "options": {"patch_size": 2, "window_size": 4, "embed_dim": 16, "depths": [2, 2], "num_heads": [1, 2]},
                 "train": recipe,
             },

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from vitswin.config import CIFAR10_MEAN, CIFAR10_STD, load_config, validate_config
+from vitswin.config import CIFAR10_MEAN, CIFAR10_STD, load_config, to_yaml, validate_config
 from vitswin.errors import VitswinError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -18,7 +18,7 @@ def test_seed_config_matches_the_published_tables() -> None:
     vit, swin = config.models["vit"], config.models["swin"]
     assert (vit.name, swin.name) == ("vit_base_patch16_224", "swin_base_patch4_window7_224")
     assert vit.pretrained == swin.pretrained == "hub"
-    assert vit.image_size == swin.image_size == 224
+    assert vit.input_size == swin.input_size == 224
     assert vit.head_dropout == 0.0 and swin.head_dropout == 0.2
     published = {  # SEED_STUDY.md, training recipe table
         "vit": dict(lr=5e-5, weight_decay=0.01, label_smoothing=0.0, scheduler="cosine"),
@@ -42,7 +42,7 @@ def test_default_and_cpu_configs_load() -> None:
     assert all(model.pretrained == "none" for model in default.models.values())
     cpu = load_config(CONFIGS / "cpu-cifar10.yaml")
     assert cpu.data.mean == CIFAR10_MEAN and cpu.data.std == CIFAR10_STD
-    assert all(model.image_size == 32 for model in cpu.models.values())
+    assert all(model.input_size == 32 for model in cpu.models.values())
 
 
 def test_overrides_set_nested_values_with_yaml_types() -> None:
@@ -105,3 +105,15 @@ def test_unparsable_and_missing_files(tmp_path: Path) -> None:
 def test_imagefolder_needs_a_root() -> None:
     with pytest.raises(VitswinError, match="data.root must name the image folder"):
         load_config(None, ["data.source=imagefolder"])
+
+
+def test_a_models_input_size_is_input_size_and_the_old_key_still_reads() -> None:
+    """The model's input size and the stored image size used to share the name image_size; run folders written
+    then must still load, and as the same config."""
+    raw = {"models": {"vit": {"name": "vit_tiny_patch16_224", "input_size": 48}}}
+    old = {"models": {"vit": {"name": "vit_tiny_patch16_224", "image_size": 48}}}
+    assert validate_config(raw) == validate_config(old)
+    assert validate_config(old).models["vit"].input_size == 48 and validate_config(old).data.image_size == 32
+    assert "input_size: 48" in to_yaml(validate_config(old))
+    with pytest.raises(VitswinError, match="has bad value 0"):
+        validate_config({"models": {"vit": {"name": "vit_tiny_patch16_224", "input_size": 0}}})

@@ -32,7 +32,7 @@ CPU_CONFIG = load_config(Path(__file__).resolve().parents[1] / "configs" / "cpu-
 
 def small_network(key: str, size: int) -> torch.nn.Module:
     """The 32-pixel model `key` of configs/cpu-cifar10.yaml (random weights), built for `size` pixels."""
-    model = CPU_CONFIG.models[key].model_copy(update={"image_size": size})
+    model = CPU_CONFIG.models[key].model_copy(update={"input_size": size})
     torch.manual_seed(0)
     return build_network(model, 10).eval()
 

@@ -16,7 +16,7 @@ SMALL_VIT = {"patch_size": 4, "embed_dim": 32, "depth": 2, "num_heads": 2}
 
 
 def small_vit(**overrides: object) -> ModelConfig:
-    return ModelConfig(**{"name": "vit_tiny_patch16_224", "image_size": 16, "options": SMALL_VIT, **overrides})
+    return ModelConfig(**{"name": "vit_tiny_patch16_224", "input_size": 16, "options": SMALL_VIT, **overrides})
 
 
 def test_builds_with_options_and_head_dropout() -> None:
@@ -26,7 +26,7 @@ def test_builds_with_options_and_head_dropout() -> None:
     swin = build_network(
         ModelConfig(
             name="swin_tiny_patch4_window7_224",
-            image_size=16,
+            input_size=16,
             options={"patch_size": 2, "window_size": 4, "embed_dim": 16, "depths": [2, 2], "num_heads": [1, 2]},
         ),
         num_classes=3,

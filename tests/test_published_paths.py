@@ -31,7 +31,7 @@ def test_seed_recipe_runs_at_224_pixels_when_shrunk(tmp_path: Path) -> None:
     for summary in summaries:
         predictions = torch.from_numpy(np.load(Path(summary.run_dir) / "predictions.npz")["probabilities"])
         assert predictions.shape == (20, 10) and torch.isfinite(predictions).all()
-    assert config.models["swin"].image_size == 224 and config.models["swin"].augment.affine
+    assert config.models["swin"].input_size == 224 and config.models["swin"].augment.affine
 
 
 @pytest.mark.slow

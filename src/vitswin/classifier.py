@@ -135,7 +135,7 @@ def build_classifier(
     """Model `key` of the study as a classifier: its network (weights as `build_network` says), recipe and
     device-side transform, seeded with the study's seed."""
     model = config.models[key]
-    transform = BatchTransform(model.image_size, config.data.mean, config.data.std, model.augment)
+    transform = BatchTransform(model.input_size, config.data.mean, config.data.std, model.augment)
     return ImageClassifier(build_network(model, num_classes, weights), model.train, transform, num_classes, config.seed)
 
 

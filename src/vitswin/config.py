@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vitswin.errors import VitswinError
 
@@ -74,7 +74,9 @@ class ModelConfig(_Strict):
 
     name: str  # any timm model name, e.g. vit_base_patch16_224
     pretrained: str = "none"  # "hub" (timm's default weights), "none" (random init) or a weights file path
-    image_size: int = Field(224, gt=0)  # model input size; data is resized to it on the device
+    # Model input size; the stored images (data.image_size) are resized to it on the device. Run folders written
+    # before the key was renamed say `image_size`, which is still read.
+    input_size: int = Field(224, gt=0, validation_alias=AliasChoices("input_size", "image_size"))
     options: dict[str, Any] = {}  # extra keyword arguments for timm.create_model (depth, embed_dim, ...)
     head_dropout: float = Field(0.0, ge=0, lt=1)  # dropout before the linear classifier
     augment: AugmentConfig = AugmentConfig()

@@ -24,8 +24,8 @@ def measure_cost(run: RunFolder) -> dict:
     machine = describe_environment()
     cost = {
         "parameters": parameter_count(network),
-        "flops_per_image": flops_per_image(network, model.image_size),
-        "inference_images_per_s": inference_throughput(network, model.image_size),
+        "flops_per_image": flops_per_image(network, model.input_size),
+        "inference_images_per_s": inference_throughput(network, model.input_size),
         "inference_batch": THROUGHPUT_BATCH,
         "machine": {"cpu": machine["cpu"], "gpu": machine["gpu"]},
     }

@@ -37,7 +37,7 @@ def build_network(config: ModelConfig, num_classes: int, weights: Literal["confi
     check_model_name(config.name)
     kwargs = dict(config.options, num_classes=num_classes)
     if takes_input_size(config.name):
-        kwargs["img_size"] = config.image_size
+        kwargs["img_size"] = config.input_size
     if config.head_dropout > 0:
         kwargs["drop_rate"] = config.head_dropout  # timm ViT/Swin: dropout right before the classifier
     source = config.pretrained if weights == "configured" else "none"

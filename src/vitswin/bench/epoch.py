@@ -65,7 +65,7 @@ def epoch_time(config: StudyConfig, key: str, images: int, device: torch.device)
     return {
         "model": key,
         "architecture": config.models[key].name,
-        "image_size": config.models[key].image_size,
+        "image_size": config.models[key].input_size,
         "images": images,
         "batch": recipe.batch_size,
         "micro_batch": recipe.micro_batch_size or recipe.batch_size,

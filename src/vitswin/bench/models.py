@@ -68,7 +68,7 @@ def bench_model(
     network = build_network(model, num_classes=10, weights="random").to(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)  # the reported peak covers this model's variants
-    size = model.image_size
+    size = model.input_size
     forward, train = flops_per_image(network, size), flops_per_image(network, size, train=True)
     activation = activation_bytes_per_image(network, size)
     steps = [training_step(copy.deepcopy(network), size, settings) for settings in variants]

@@ -84,15 +84,15 @@ def bench_pipeline(config: StudyConfig, batches: int, workers: int, rounds: int 
     headroom = []
     for key, model in config.models.items():
         batch = model.train.micro_batch_size or model.train.batch_size
-        spec = BatchSpec(model.augment, model.image_size, mean, std, batch)
+        spec = BatchSpec(model.augment, model.input_size, mean, std, batch)
         pipeline = batched_images_per_s(train, spec, batches, device)
         network = build_network(model, 10, weights="random").to(device)
         precision = "bf16-mixed" if model.train.precision == "bf16-mixed" else "32"
-        training = train_throughput(network, model.image_size, TrainSettings(batch=batch, precision=precision))
+        training = train_throughput(network, model.input_size, TrainSettings(batch=batch, precision=precision))
         headroom.append(
             {
                 "model": key,
-                "image_size": model.image_size,
+                "image_size": model.input_size,
                 "batch": batch,
                 "pipeline_images_per_s": pipeline,
                 "train_images_per_s": training,

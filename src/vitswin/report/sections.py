@@ -75,7 +75,7 @@ def setup_section(config: StudyConfig, runs: list[Run]) -> list[Block]:
     recipe_rows = [
         ["architecture", *(run.model.name for run in runs)],
         ["weights", *(run.model.pretrained for run in runs)],
-        ["input size", *(f"{run.model.image_size} px" for run in runs)],
+        ["input size", *(f"{run.model.input_size} px" for run in runs)],
         ["options", *(json.dumps(dict(run.model.options)) or "-" for run in runs)],
         *[
             [name, *(str(getattr(run.model.train, name)) for run in runs)]
