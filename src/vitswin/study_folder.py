@@ -76,6 +76,7 @@ class RunFolder:
         self.config_file = self.path / CONFIG
         self.history_file = self.path / "history.csv"
         self.checkpoints = self.path / "checkpoints"
+        self.best_checkpoint = self.checkpoints / "best.ckpt"
         self.last_checkpoint = self.checkpoints / "last.ckpt"
         self.weights_file = self.path / "best.safetensors"
         self.fit_file = self.path / "fit.json"  # written last by training: the fit is finished
