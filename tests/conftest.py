@@ -10,6 +10,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="vitswin-hf-")
 
 import numpy as np
+import yaml
 from PIL import Image
 
 CIFAR10_JPG = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10-jpg"
@@ -46,6 +47,15 @@ def tiny_study(tmp_path: Path, **data: object) -> dict:
             },
         },
     }
+
+
+def write_vit_study(tmp_path: Path, max_epochs: int, train_size: int = 500) -> Path:
+    """A tiny study's config file in `tmp_path`, its ViT set to train exactly `max_epochs` epochs."""
+    raw = tiny_study(tmp_path, train_size=train_size)
+    raw["models"]["vit"]["train"].update(max_epochs=max_epochs, patience=0)
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
 
 
 def write_image(path: Path, mode: str = "RGB", size: tuple[int, int] = (12, 10), seed: int = 0) -> Path:

@@ -17,7 +17,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from conftest import tiny_study
+from conftest import tiny_study, write_vit_study
 from vitswin import batching
 from vitswin.batching import ShardBatches, TrainingBatches
 from vitswin.config import load_config
@@ -317,10 +317,7 @@ def test_torchrun_runs_the_same_study(two_process_study: Path) -> None:
 
 @pytest.mark.slow
 def test_a_killed_distributed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
-    raw = tiny_study(tmp_path, train_size=1000)
-    raw["models"]["vit"]["train"].update(max_epochs=4, patience=0)
-    config = tmp_path / "study.yaml"
-    config.write_text(yaml.safe_dump(raw))
+    config = write_vit_study(tmp_path, max_epochs=4, train_size=1000)
 
     def command(out: str) -> list[str]:
         return cli("train", str(config), "--model", "vit", "--accelerator", "cpu", "--devices", "2", "--out", str(tmp_path / out))

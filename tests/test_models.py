@@ -1,6 +1,7 @@
 """Models: timm names, hub weights offline, local weights files (safe loading), head replacement."""
 
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,28 @@ def test_fused_attention_is_the_same_mathematics_and_used_on_cuda_only() -> None
     torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
     for grad, parameter in zip(plain_grads, network.parameters(), strict=True):
         torch.testing.assert_close(parameter.grad, grad, rtol=1e-4, atol=1e-5)
+
+
+def original_swin_layout(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A timm Swin state dict in the original Microsoft layout: the classifier is `head`, and each stage's
+    patch merging sits at the end of the stage before (timm moved it to the start of the next)."""
+    original = {}
+    for key, value in state_dict.items():
+        key = re.sub(r"layers\.(\d+)\.downsample", lambda m: f"layers.{int(m.group(1)) - 1}.downsample", key)
+        original[key.replace("head.fc.", "head.")] = value
+    return original
+
+
+@pytest.mark.slow
+def test_an_original_layout_swin_b_file_loads_with_a_new_head(tmp_path: Path) -> None:
+    imagenet = timm.create_model("swin_base_patch4_window7_224", num_classes=1000).state_dict()
+    original = original_swin_layout(imagenet)
+    assert original["head.weight"].shape == (1000, 1024) and "layers.0.downsample.reduction.weight" in original
+    path = tmp_path / "swin_base_patch4_window7_224.pth"
+    torch.save({"model": original}, path)  # as Microsoft's release wraps it
+
+    config = ModelConfig(name="swin_base_patch4_window7_224", pretrained=str(path), input_size=224)
+    loaded = build_network(config, num_classes=10).state_dict()
+    assert loaded["head.fc.weight"].shape == (10, 1024)
+    backbone = [key for key in imagenet if not key.startswith("head.") and "relative_position_index" not in key]
+    assert len(backbone) > 300 and all(torch.equal(loaded[key], imagenet[key]) for key in backbone)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 from scipy.stats import binomtest
 
@@ -19,8 +20,15 @@ from vitswin.artifacts import write_csv, write_json
 from vitswin.config import to_yaml, validate_config
 from vitswin.errors import VitswinError
 from vitswin.evaluation import Evaluation
+from vitswin.report.figures import training_curves
 from vitswin.report.findings import ModelFacts, findings
-from vitswin.report.stats import bootstrap_interval, calibration, mcnemar, paired_bootstrap_interval
+from vitswin.report.stats import (
+    bootstrap_interval,
+    calibration,
+    mcnemar,
+    paired_bootstrap_interval,
+    smoothed_loss_floor,
+)
 from vitswin.study import report_study, single_model_config
 from vitswin.study_folder import RunFolder
 
@@ -292,3 +300,54 @@ def test_a_rebuilt_report_is_the_same_file_for_file(tmp_path: Path) -> None:
     report_study(study_dir)
     assert contents() == first and len(first) == 6
     assert {key: (study_dir / key / "cost.json").read_text() for key in ("vit", "swin")} == costs  # not re-measured
+
+
+def test_the_smoothed_loss_floor_is_the_best_reachable_cross_entropy() -> None:
+    target = torch.full((1, 10), 0.1 / 10)
+    target[0, 3] += 0.9
+    best = torch.nn.functional.cross_entropy(target.log(), torch.tensor([3]), label_smoothing=0.1)
+    assert smoothed_loss_floor(0.1, 10) == pytest.approx(float(best), abs=1e-6) == pytest.approx(0.50, abs=0.005)
+    assert smoothed_loss_floor(0.0, 10) == 0.0
+
+
+def test_the_loss_figure_says_which_loss_is_smoothed() -> None:
+    history = [{"epoch": e, "train_loss": 0.6, "train_acc": 0.9, "val_loss": 0.3, "val_acc": 0.9} for e in (1, 2)]
+    figure = training_curves({"vit": history, "swin": history}, {"vit": 1, "swin": 2}, {"vit": 0.0, "swin": 0.1}, 10)
+    labels = figure.axes[0].get_legend_handles_labels()[1]
+    assert labels == [
+        "vit train",
+        "vit val (no smoothing)",
+        "swin train (label smoothing 0.1)",
+        "swin val (no smoothing)",
+        "swin train floor 0.50",
+    ]
+
+
+def test_the_recipe_table_shows_every_training_difference(tmp_path: Path) -> None:
+    study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8})
+    facts = {
+        "vit": {"head": "linear 768 -> 10", "drop_path_rate": 0.0, "pretrained_mean": [0.5] * 3, "pretrained_std": [0.5] * 3},
+        "swin": {"head": "dropout 0.2, then linear 1024 -> 10", "drop_path_rate": 0.1,
+                 "pretrained_mean": [0.485, 0.456, 0.406], "pretrained_std": [0.229, 0.224, 0.225]},
+    }  # fmt: skip
+    for key, network in facts.items():
+        record = json.loads((study_dir / key / "train.json").read_text())
+        write_json({**record, "network": network, "validation": "test"}, study_dir / key / "train.json")
+    config = yaml.safe_load((study_dir / "swin" / "config.yaml").read_text())
+    config["models"]["swin"]["pretrained"] = "hub"
+    (study_dir / "swin" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    study_config = yaml.safe_load((study_dir / "config.yaml").read_text())
+    study_config["models"]["swin"]["pretrained"] = "hub"
+    (study_dir / "config.yaml").write_text(yaml.safe_dump(study_config, sort_keys=False))
+
+    markdown = report_study(study_dir)[1].read_text()
+    assert "| head | linear 768 -> 10 | dropout 0.2, then linear 1024 -> 10 |" in markdown
+    assert "| stochastic depth (highest drop-path rate) | 0 | 0.1 |" in markdown
+    cifar = "0.4914, 0.4822, 0.4465 / 0.247, 0.2435, 0.2616"
+    assert f"| input normalisation (mean / std) | {cifar} | {cifar} |" in markdown
+    assert (
+        "| pretraining normalisation (mean / std) | - (random initialisation) | 0.485, 0.456, 0.406 / 0.229, 0.224, 0.225 |"
+        in markdown
+    )
+    assert findings_of(markdown)[0].startswith("The test set also selected each model's checkpoint")
+    assert "optimistic" in findings_of(markdown)[0]

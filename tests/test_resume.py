@@ -19,7 +19,7 @@ import yaml
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import tiny_study
+from conftest import tiny_study, write_vit_study
 from vitswin.artifacts import remove_stale_temporaries
 from vitswin.cli import main
 from vitswin.config import load_config, to_yaml
@@ -44,12 +44,7 @@ def outcome(run_dir: Path) -> tuple:
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp_path = tmp_path_factory.mktemp("resume")
-    raw = tiny_study(tmp_path, train_size=1500)
-    raw["models"]["vit"]["train"].update(max_epochs=4, patience=0)
-    path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
+    return write_vit_study(tmp_path_factory.mktemp("resume"), max_epochs=4, train_size=1500)
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +232,26 @@ def test_a_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path: Path, caps
     err = capsys.readouterr().err
     assert code == 2 and "last.ckpt was refused: it holds pickled objects other than tensors" in err, err
     assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_a_run_killed_in_epoch_4_trains_only_epochs_4_and_5_again(tmp_path: Path) -> None:
+    """last.ckpt is rewritten after every epoch, so a resume repeats no finished epoch."""
+    config = write_vit_study(tmp_path, max_epochs=5, train_size=1500)
+    run_dir = tmp_path / "out" / "tiny" / "vit"
+    last = run_dir / "checkpoints" / "last.ckpt"
+
+    def last_epoch() -> int:  # 1-based; 0 before the first checkpoint (files are replaced whole)
+        return torch.load(last, map_location="cpu", weights_only=True)["epoch"] + 1 if last.is_file() else 0
+
+    process = subprocess.Popen(train_command(config, tmp_path / "out"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: last_epoch() >= 3, process)
+    assert process.poll() is None and last_epoch() == 3, "the run was not killed in epoch 4"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    resumed = subprocess.run(train_command(config, tmp_path / "out"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    trained = [line.split(",")[0] for line in resumed.stdout.splitlines() if line.startswith("Epoch ")]
+    assert trained == ["Epoch 4/5", "Epoch 5/5"]
+    assert last_epoch() == 5 and len(read_history(run_dir)) == 5

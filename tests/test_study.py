@@ -157,6 +157,9 @@ def test_run_study_trains_measures_explains_and_reports(tmp_path: Path) -> None:
     assert (study_dir / "explain" / "gradcam" / "attention.json").is_file()
     markdown = (study_dir / "report.md").read_text()
     assert "## Explanations" in markdown and "gradcam on 64 test images" in markdown
+    # timm's own defaults differ by family: Swin trains with stochastic depth, ViT without; the report says so.
+    assert "| stochastic depth (highest drop-path rate) | 0 | 0.1 |" in markdown
+    assert json.loads((study_dir / "swin" / "train.json").read_text())["network"]["head"] == "linear 32 -> 10"
     stages = json.loads((study_dir / "stages.json").read_text())
     assert set(stages) == {"train/vit", "train/swin", "explain/gradcam", "report"}
     assert run_study(config, explain=False) == summaries  # everything finished is reused

@@ -6,9 +6,8 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
-import yaml
 
-from conftest import tiny_study
+from conftest import write_vit_study
 from vitswin.cli import main
 from vitswin.config import load_config
 from vitswin.distributed import Hardware
@@ -75,10 +74,7 @@ def test_the_replayed_curves_are_the_published_log() -> None:
 
 
 def test_last_checkpoint_holds_the_last_epoch(tmp_path: Path) -> None:
-    raw = tiny_study(tmp_path)
-    raw["models"]["vit"]["train"].update(max_epochs=5, patience=0)
-    config = tmp_path / "study.yaml"
-    config.write_text(yaml.safe_dump(raw))
+    config = write_vit_study(tmp_path, max_epochs=5)
     assert main(["train", str(config), "--model", "vit"]) == 0
     run = RunFolder(tmp_path / "runs" / "tiny" / "vit")
     last = torch.load(run.last_checkpoint, map_location="cpu", weights_only=True)

@@ -52,7 +52,8 @@ def test_colour_jitter_and_affine_differ_per_image() -> None:
     torch.manual_seed(0)
     out = transform(images, train=True)
     assert out.shape == (16, 3, 64, 64) and torch.isfinite(out).all()
-    distinct = {tuple(o.flatten()[:50].round(decimals=4).tolist()) for o in out}
+    # Compared inside the image: near the edges, an affine often leaves nothing but the (equal) black fill.
+    distinct = {tuple(o[:, 24:40, 24:40].flatten().round(decimals=4).tolist()) for o in out}
     assert len(distinct) == 16
 
 
@@ -80,3 +81,36 @@ def test_affine_grid_equals_torch() -> None:
     for size in (1, 7, 32):
         expected = F.affine_grid(theta, [5, 3, size, size], align_corners=False)
         torch.testing.assert_close(affine_grid(theta, size), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_resizing_and_flipping_leave_the_edges_as_a_plain_resize_does() -> None:
+    """Upsampling reads past the outermost pixel centres; that must not pull in the black fill. On a uniform
+    image every output pixel of a flip-only or resize-only batch equals the plain resize, at 32 -> 224 and
+    32 -> 32."""
+    uniform = torch.full((4, 3, 32, 32), 200, dtype=torch.uint8)
+    for size in (224, 32):
+        plain = BatchTransform(size, MEAN, STD)(uniform)
+        assert torch.allclose(plain, reference(uniform[:, :, :1, :1]).expand_as(plain), atol=1e-5)
+        torch.manual_seed(0)
+        flipped = BatchTransform(size, MEAN, STD, AugmentConfig(hflip=True))(uniform, train=True)
+        assert (flipped - plain).abs().max() <= 1e-5, size
+
+
+def test_a_flipped_upsampled_image_is_the_mirrored_plain_resize() -> None:
+    images = random_images(16)
+    plain = BatchTransform(112, MEAN, STD)(images)
+    torch.manual_seed(0)
+    flipped = BatchTransform(112, MEAN, STD, AugmentConfig(hflip=True))(images, train=True)
+    as_is = (flipped - plain).abs().amax((1, 2, 3)) <= 1e-5
+    mirrored = (flipped - plain.flip(-1)).abs().amax((1, 2, 3)) <= 1e-5
+    assert bool((as_is | mirrored).all()) and 0 < int(mirrored.sum()) < 16
+
+
+def test_only_points_moved_outside_the_image_are_filled() -> None:
+    """A zoom out (scale 0.5) leaves a black frame where the transform moved the image's border inwards; the
+    image inside keeps its colour right up to its edge."""
+    uniform = torch.full((2, 3, 32, 32), 200, dtype=torch.uint8)
+    out = BatchTransform(64, MEAN, STD, AugmentConfig(scale=(0.5, 0.5)))(uniform, train=True)
+    black, colour = reference(torch.zeros(1, 3, 1, 1, dtype=torch.uint8)), reference(uniform[:1, :, :1, :1])
+    assert torch.allclose(out[:, :, 16:48, 16:48], colour.expand(2, 3, 32, 32), atol=1e-5)  # the image, edges included
+    assert torch.allclose(out[:, :, :15, :], black.expand(2, 3, 15, 64), atol=1e-5)  # outside it: the fill

@@ -5,7 +5,12 @@ Explanation, benchmarks and distributed wrapping all ask here, so a new family i
 in one place.
 """
 
+import sys
+from collections.abc import Callable
+
 import timm
+import torch
+from timm.layers import DropPath
 from torch import nn
 
 
@@ -14,6 +19,13 @@ def takes_input_size(name: str) -> bool:
     models take any size and have no such argument. timm records it in the model's pretrained config."""
     pretrained_cfg = timm.models.get_pretrained_cfg(name)
     return bool(getattr(pretrained_cfg, "fixed_input_size", False))
+
+
+def checkpoint_filter(name: str) -> Callable[[dict, nn.Module], dict[str, torch.Tensor]] | None:
+    """timm's converter from the checkpoint layouts it accepts for model `name` (e.g. the original Microsoft Swin
+    files: `head.weight`, downsampling at the end of a stage) to its own; None for families without one."""
+    module = sys.modules[timm.models.model_entrypoint(name).__module__]
+    return getattr(module, "checkpoint_filter_fn", None)
 
 
 def prefix_tokens(network: nn.Module) -> int:
@@ -88,3 +100,33 @@ def window_padding(network: nn.Module) -> bool:
         for module in network.modules()
         if hasattr(module, "input_resolution") and hasattr(module, "window_size")
     )
+
+
+def drop_path_rate(network: nn.Module) -> float:
+    """The highest stochastic-depth rate of any block (timm raises it linearly with depth): 0 when there is none.
+    timm's defaults differ by family (Swin 0.1, ViT 0), so two models with the same options can differ here."""
+    return max((float(module.drop_prob) for module in network.modules() if isinstance(module, DropPath)), default=0.0)
+
+
+def head_description(network: nn.Module) -> str:
+    """The classifier as a phrase, e.g. "dropout 0.2, then linear 1024 -> 10"."""
+    classifier = network.get_classifier()
+    linear = (
+        f"linear {classifier.in_features} -> {classifier.out_features}"
+        if isinstance(classifier, nn.Linear)
+        else type(classifier).__name__
+    )
+    dropout = [module.p for name, module in network.named_modules() if isinstance(module, nn.Dropout) and "head" in name]
+    rate = max(dropout, default=float(getattr(network, "drop_rate", 0.0) or 0.0))
+    return f"dropout {rate:g}, then {linear}" if rate > 0 else linear
+
+
+def network_facts(network: nn.Module) -> dict:
+    """What a run records about the network it trained: the training differences a config does not show."""
+    pretrained_cfg = getattr(network, "pretrained_cfg", None) or {}
+    return {
+        "head": head_description(network),
+        "drop_path_rate": drop_path_rate(network),
+        "pretrained_mean": list(pretrained_cfg.get("mean", ())),
+        "pretrained_std": list(pretrained_cfg.get("std", ())),
+    }

@@ -10,7 +10,7 @@ import timm
 import torch
 from torch import nn
 
-from vitswin.architecture import takes_input_size
+from vitswin.architecture import checkpoint_filter, takes_input_size
 from vitswin.config import ModelConfig
 from vitswin.errors import VitswinError
 
@@ -41,16 +41,13 @@ def build_network(config: ModelConfig, num_classes: int, weights: Literal["confi
     if config.head_dropout > 0:
         kwargs["drop_rate"] = config.head_dropout  # timm ViT/Swin: dropout right before the classifier
     source = config.pretrained if weights == "configured" else "none"
-    if source == "hub":
-        kwargs["pretrained"] = True
-    elif source != "none":
-        state_dict = load_weights_file(Path(source).expanduser())
-        kwargs["pretrained"] = True
-        kwargs["pretrained_cfg_overlay"] = {
-            "state_dict": state_dict,
-            "num_classes": _classifier_outputs(config.name, state_dict, num_classes),
-        }
     try:
+        if source == "hub":
+            kwargs["pretrained"] = True
+        elif source != "none":
+            state_dict = load_weights_file(Path(source).expanduser())
+            classes = _classifier_outputs(config.name, state_dict, kwargs, num_classes)
+            kwargs.update(pretrained=True, pretrained_cfg_overlay={"state_dict": state_dict, "num_classes": classes})
         return timm.create_model(config.name, **kwargs)
     except VitswinError:
         raise
@@ -73,8 +70,14 @@ def load_weights_file(path: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def _classifier_outputs(name: str, state_dict: dict[str, torch.Tensor], default: int) -> int:
-    """How many classes the file's classifier has, so timm keeps it if it fits and drops it if not."""
+def _classifier_outputs(name: str, state_dict: dict[str, torch.Tensor], kwargs: dict, default: int) -> int:
+    """How many classes the file's classifier has, so timm keeps it if it fits and drops it if not. The file is
+    read in timm's own layout: converted first by the family's checkpoint filter, as timm will convert it."""
+    convert = checkpoint_filter(name)
+    if convert is not None:
+        with torch.device("meta"):  # shapes only: the filter reads the model's sizes, never its weights
+            skeleton = timm.create_model(name, **{**kwargs, "num_classes": default})
+        state_dict = convert(state_dict, skeleton)
     pretrained_cfg = timm.models.get_pretrained_cfg(name)
     classifier = getattr(pretrained_cfg, "classifier", None) or "head"
     weight = state_dict.get(f"{classifier}.weight")

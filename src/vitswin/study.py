@@ -14,6 +14,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from vitswin.architecture import network_facts
 from vitswin.classifier import build_classifier, load_weights
 from vitswin.config import ModelConfig, StudyConfig
 from vitswin.cost import measure_costs
@@ -88,6 +89,7 @@ def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary
             "test_images": len(splits.test),
             "processes": process_group()[1],
             "peak_gpu_memory_mb": _peak_gpu_memory_mb(),
+            "network": network_facts(module.network),
             "environment": describe_environment(),
         }
     )

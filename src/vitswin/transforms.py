@@ -40,10 +40,15 @@ class BatchTransform:
             pixels = self._jitter(pixels)
         if train and (self.augment.hflip or self.augment.affine):
             # Scale by 1/std before sampling and subtract mean/std after: the same normalisation,
-            # but pixels outside the image become black (0), as torchvision's RandomAffine fills them.
+            # but points outside the image become black (0), as torchvision's RandomAffine fills them.
             grid = affine_grid(self._random_affine(len(images), images.device), self.output_size)
-            sampled = F.grid_sample(pixels / std, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-            return sampled.sub_(mean / std)
+            # Upsampling reads up to half a stored pixel past the outermost pixel centres: clamp there, as a
+            # plain resize does, so image edges are not darkened. Only points outside the image itself (moved
+            # there by the affine transform) get the fill.
+            sampled = F.grid_sample(pixels / std, grid, mode="bilinear", padding_mode="border", align_corners=False)
+            grid.abs_()  # sampled already: reuse it in place (this runs on every training batch)
+            outside = (grid[..., 0] > 1) | (grid[..., 1] > 1)
+            return sampled.masked_fill_(outside.unsqueeze(1), 0.0).sub_(mean / std)
         normalised = (pixels - mean) / std  # bilinear resizing is linear, so normalising first is exact
         if normalised.shape[-1] == self.output_size and normalised.shape[-2] == self.output_size:
             return normalised

@@ -43,7 +43,14 @@ def report_blocks(inputs: StudyInputs) -> list[Block]:
             f"Every number below is read from the study folder {inputs.folder.path}."
         ),
         Heading("Findings"),
-        Bullets(findings(facts, explained.method if explained else EXPLANATION_FIRST, config.seed)),
+        Bullets(
+            findings(
+                facts,
+                explained.method if explained else EXPLANATION_FIRST,
+                config.seed,
+                test_selected=runs[0].train.get("validation") == "test",
+            )
+        ),
         *sections.setup_section(config, runs),
         *sections.results_section(runs, inputs.replicates),
         *sections.paired_section(runs, config.seed),

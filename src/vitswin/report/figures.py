@@ -3,20 +3,33 @@
 import numpy as np
 from matplotlib.figure import Figure
 
-from vitswin.report.stats import Calibration
+from vitswin.report.stats import Calibration, smoothed_loss_floor
 
 PANEL_INCHES = 4.0
 
 
-def training_curves(histories: dict[str, list[dict]], best_epochs: dict[str, int]) -> Figure:
-    """Loss and accuracy per epoch for every model on shared axes: train solid, validation dashed, best epoch ringed."""
+def training_curves(
+    histories: dict[str, list[dict]], best_epochs: dict[str, int], smoothing: dict[str, float], classes: int
+) -> Figure:
+    """Loss and accuracy per epoch for every model on shared axes: train solid, validation dashed, best epoch ringed.
+
+    A model trained with label smoothing (`smoothing`, per model) has a training loss that cannot fall below the
+    smoothed target's entropy, while its validation loss is plain cross-entropy: the legend says which is which,
+    and the training loss's floor is drawn dotted."""
     figure = Figure(figsize=(2 * PANEL_INCHES + 1, PANEL_INCHES), layout="constrained")
     loss_axis, acc_axis = figure.subplots(1, 2, sharex=True)
     for index, (model, history) in enumerate(histories.items()):
         colour = f"C{index}"
         epochs = [row["epoch"] for row in history]
-        loss_axis.plot(epochs, [row["train_loss"] for row in history], color=colour, label=f"{model} train")
-        loss_axis.plot(epochs, [row["val_loss"] for row in history], color=colour, linestyle="--", label=f"{model} val")
+        smoothed = smoothing.get(model, 0.0)
+        train_label = f"{model} train (label smoothing {smoothed:g})" if smoothed else f"{model} train"
+        loss_axis.plot(epochs, [row["train_loss"] for row in history], color=colour, label=train_label)
+        loss_axis.plot(
+            epochs, [row["val_loss"] for row in history], color=colour, linestyle="--", label=f"{model} val (no smoothing)"
+        )
+        if smoothed:
+            floor = smoothed_loss_floor(smoothed, classes)
+            loss_axis.axhline(floor, color=colour, linestyle=":", label=f"{model} train floor {floor:.2f}")
         acc_axis.plot(epochs, [100 * row["train_acc"] for row in history], color=colour, label=f"{model} train")
         acc_axis.plot(epochs, [100 * row["val_acc"] for row in history], color=colour, linestyle="--", label=f"{model} val")
         best = next(row for row in history if row["epoch"] == best_epochs[model])
@@ -34,6 +47,7 @@ def training_curves(histories: dict[str, list[dict]], best_epochs: dict[str, int
     acc_axis.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     for axis in (loss_axis, acc_axis):
         axis.grid(alpha=0.3)
+    loss_axis.legend(fontsize=7)
     acc_axis.legend(fontsize=7)
     return figure
 

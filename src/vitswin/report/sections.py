@@ -77,6 +77,10 @@ def setup_section(config: StudyConfig, runs: list[Run]) -> list[Block]:
         ["weights", *(run.model.pretrained for run in runs)],
         ["input size", *(f"{run.model.input_size} px" for run in runs)],
         ["options", *(json.dumps(dict(run.model.options)) or "-" for run in runs)],
+        ["head", *(_network(run, "head") for run in runs)],
+        ["stochastic depth (highest drop-path rate)", *(_network(run, "drop_path_rate", "{:.3g}") for run in runs)],
+        ["input normalisation (mean / std)", *(_normalisation(config.data.mean, config.data.std) for _ in runs)],
+        ["pretraining normalisation (mean / std)", *(_pretraining_normalisation(run) for run in runs)],
         *[
             [name, *(str(getattr(run.model.train, name)) for run in runs)]
             for name in (
@@ -107,6 +111,27 @@ def setup_section(config: StudyConfig, runs: list[Run]) -> list[Block]:
         ),
         Table(["recipe", *(run.key for run in runs)], recipe_rows),
     ]
+
+
+def _network(run: Run, key: str, form: str = "{}") -> str:
+    """A fact the run recorded about its network (train.json), or a dash for runs that predate it."""
+    value = run.train.get("network", {}).get(key)
+    return "- (not recorded)" if value is None else form.format(value)
+
+
+def _normalisation(mean: list[float], std: list[float]) -> str:
+    return f"{', '.join(f'{m:.4g}' for m in mean)} / {', '.join(f'{s:.4g}' for s in std)}"
+
+
+def _pretraining_normalisation(run: Run) -> str:
+    """What the pretrained weights were trained with: a model fine-tuned with another normalisation sees inputs
+    shifted from the ones it learned on."""
+    if run.model.pretrained == "none":
+        return "- (random initialisation)"
+    network = run.train.get("network", {})
+    if not network.get("pretrained_mean"):
+        return "- (not recorded)"
+    return _normalisation(network["pretrained_mean"], network["pretrained_std"])
 
 
 def _environment(environment: dict | None) -> list[str]:
@@ -221,14 +246,18 @@ def paired_section(runs: list[Run], seed: int) -> list[Block]:
 def curves_section(runs: list[Run]) -> list[Block]:
     """Loss and accuracy per epoch of every model."""
     figure = figures.training_curves(
-        {run.key: run.history for run in runs}, {run.key: int(run.train["best_epoch"]) for run in runs}
+        {run.key: run.history for run in runs},
+        {run.key: int(run.train["best_epoch"]) for run in runs},
+        {run.key: run.model.train.label_smoothing for run in runs},
+        len(runs[0].metrics["class_names"]),
     )
     return [
         Heading("Training curves"),
         Plot(
             "training_curves",
             figure,
-            "Loss and accuracy per epoch: training solid, validation dashed, the selected epoch ringed.",
+            "Loss and accuracy per epoch: training solid, validation dashed, the selected epoch ringed. A training "
+            "loss with label smoothing cannot fall below its floor (dotted); validation loss is plain cross-entropy.",
         ),
     ]
 
