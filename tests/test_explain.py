@@ -104,17 +104,17 @@ def test_swin_gradcam_reads_channels_last_at_any_window_size() -> None:
     np.testing.assert_allclose(explain_batch(network, inputs, classes, "gradcam"), expected, atol=1e-4)
 
 
-def test_swin_reshape_accepts_both_layouts() -> None:
+def test_swin_reshape_moves_channels_first() -> None:
+    """Swin's norm1 keeps (B, H, W, C): read as channels-last (a flattened (B, L, C) layer would be read as tokens,
+    from its own output's shape)."""
     target = cam_target(small_network("swin", 32), (32, 32))
     nhwc = torch.randn(2, 4, 4, 8)
-    assert torch.equal(target.reshape(nhwc), nhwc.permute(0, 3, 1, 2))
-    assert torch.equal(target.reshape(nhwc.reshape(2, 16, 8)), nhwc.permute(0, 3, 1, 2))
+    assert target.layout == "channels-last" and torch.equal(target.reshape(nhwc), nhwc.permute(0, 3, 1, 2))
 
 
-def test_unknown_family_and_method_are_refused() -> None:
+def test_a_cnn_is_explained_and_unknown_methods_are_refused() -> None:
     network = timm.create_model("resnet18", num_classes=3)
-    with pytest.raises(VitswinError, match="this model is a ResNet; explain a ViT or Swin run"):
-        explain_batch(network, torch.randn(1, 3, 32, 32), torch.tensor([0]), "gradcam")
+    assert explain_batch(network, torch.randn(2, 3, 64, 64), torch.tensor([0, 1]), "gradcam").shape == (2, 64, 64)
     with pytest.raises(VitswinError, match=re.escape("unknown explanation method 'gradcam+'; choose one of: gradcam, ")):
         explain_batch(network, torch.randn(1, 3, 32, 32), torch.tensor([0]), "gradcam+")
     with pytest.raises(VitswinError, match="attention rollout needs a ViT"):

@@ -25,6 +25,7 @@ from vitswin.report.findings import ModelFacts, findings
 from vitswin.report.stats import (
     bootstrap_interval,
     calibration,
+    holm,
     mcnemar,
     paired_bootstrap_interval,
     smoothed_loss_floor,
@@ -110,7 +111,9 @@ def test_a_small_difference_is_called_not_significant() -> None:
 
 def make_fake_study(tmp_path: Path, accuracy: dict[str, float], explain: bool = True) -> Path:
     """A study folder as `vitswin study` writes it, with made-up predictions and histories (no training)."""
-    config = validate_config(tiny_study(tmp_path))
+    raw = tiny_study(tmp_path)
+    raw["models"] = {key: raw["models"].get(key, {"name": "resnet18", "input_size": 16}) for key in accuracy}
+    config = validate_config(raw)
     study_dir = config.study_dir
     study_dir.mkdir(parents=True)
     (study_dir / "config.yaml").write_text(to_yaml(config))
@@ -351,3 +354,20 @@ def test_the_recipe_table_shows_every_training_difference(tmp_path: Path) -> Non
     )
     assert findings_of(markdown)[0].startswith("The test set also selected each model's checkpoint")
     assert "optimistic" in findings_of(markdown)[0]
+
+
+def test_holm_adjusts_for_every_pair() -> None:
+    # Hand-computed: sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1, kept non-decreasing.
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.2]) == [0.2] and holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])
+
+
+def test_three_models_are_compared_pair_by_pair_with_holm(tmp_path: Path) -> None:
+    study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.6, "cnn": 0.88})
+    markdown = report_study(study_dir)[1].read_text()
+    for pair in ("vit vs swin", "vit vs cnn", "swin vs cnn"):
+        assert f"### {pair}" in markdown
+    assert markdown.count("Holm-adjusted over the 3 pairs") == 3
+    accuracy = [line for line in findings_of(markdown) if "accurate" in line or "scores higher" in line]
+    assert len(accuracy) == 3 and all("Holm-adjusted" in line for line in accuracy)
+    assert any(line.startswith("vit is more accurate than swin") for line in accuracy)

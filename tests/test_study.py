@@ -4,11 +4,13 @@ import csv
 import json
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from conftest import make_two_colour_folder, tiny_study
@@ -16,7 +18,9 @@ from vitswin.config import validate_config
 from vitswin.data import load_data
 from vitswin.errors import VitswinError
 from vitswin.evaluation import Evaluation, evaluate_run
-from vitswin.study import run_study, train_model, train_models
+from vitswin.explain.options import ExplainOptions
+from vitswin.explain.runner import explain_runs
+from vitswin.study import report_study, run_study, train_model, train_models
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +167,20 @@ def test_run_study_trains_measures_explains_and_reports(tmp_path: Path) -> None:
     stages = json.loads((study_dir / "stages.json").read_text())
     assert set(stages) == {"train/vit", "train/swin", "explain/gradcam", "report"}
     assert run_study(config, explain=False) == summaries  # everything finished is reused
+
+
+def test_a_model_that_cannot_be_explained_is_left_out_and_the_report_says_so(finished_study: tuple, tmp_path: Path) -> None:
+    config, _, _ = finished_study
+    study_dir = tmp_path / "copy"
+    shutil.copytree(config.study_dir, study_dir)
+    # Point swin's explanation at its classifier, whose output is class scores, not a map.
+    run_config = yaml.safe_load((study_dir / "swin" / "config.yaml").read_text())
+    run_config["models"]["swin"]["explain_layer"] = "head"
+    (study_dir / "swin" / "config.yaml").write_text(yaml.safe_dump(run_config, sort_keys=False))
+
+    out = explain_runs([study_dir / "vit", study_dir / "swin"], ExplainOptions(images=8, batch_size=8, road=False))
+    summary = json.loads((out / "attention.json").read_text())
+    assert list(summary["per_model"]) == ["vit"]
+    assert summary["skipped"]["swin"].startswith("cannot read module 'head' of SwinTransformer as a spatial map")
+    markdown = report_study(study_dir)[1].read_text()
+    assert "swin is not explained by gradcam: cannot read module 'head' of SwinTransformer" in markdown

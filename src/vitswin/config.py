@@ -79,6 +79,7 @@ class ModelConfig(_Strict):
     input_size: int = Field(224, gt=0, validation_alias=AliasChoices("input_size", "image_size"))
     options: dict[str, Any] = {}  # extra keyword arguments for timm.create_model (depth, embed_dim, ...)
     head_dropout: float = Field(0.0, ge=0, lt=1)  # dropout before the linear classifier
+    explain_layer: str | None = None  # module explained (e.g. "layer3"); None: chosen from the model (docs/explain.md)
     augment: AugmentConfig = AugmentConfig()
     train: TrainConfig = TrainConfig()
 

@@ -198,7 +198,10 @@ def run_study(config: StudyConfig, explain: bool = True) -> list[RunSummary]:
         if study.explanation(options.method).is_newer_than(runs):
             log.info("Reusing the explanations in %s", study.explanation(options.method).path)
         else:
-            log.info("Figures, maps and measurements written to %s", explain_runs([run.path for run in runs], options))
+            try:
+                log.info("Figures, maps and measurements written to %s", explain_runs([run.path for run in runs], options))
+            except VitswinError as error:  # after training, a report without explanations beats no report
+                log.warning("No explanations: %s The report is written without them.", error)
     report_study(study.path)
     return summaries
 

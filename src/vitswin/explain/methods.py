@@ -29,11 +29,10 @@ from vitswin.architecture import (
     has_global_attention,
     patch_grid,
     pools_class_token,
-    prefix_tokens,
 )
 from vitswin.errors import VitswinError
 from vitswin.explain.options import CAM_METHOD_NAMES, METHODS
-from vitswin.explain.targets import CamTarget, cam_target
+from vitswin.explain.targets import CamTarget, UnexplainableModelError, cam_target
 from vitswin.models import unfused_attention
 
 CAM_METHODS = dict(
@@ -71,9 +70,9 @@ def attention_rollout(network: nn.Module, inputs: torch.Tensor) -> np.ndarray:
     over patch rows for models that pool patches instead of using a class token).
     """
     if not has_global_attention(network):
-        raise VitswinError(
-            f"attention rollout needs a ViT (it follows the class token through every block); "
-            f"this model is a {type(network).__name__}; use a Grad-CAM method for it."
+        raise UnexplainableModelError(
+            f"attention rollout needs a ViT-like model, whose blocks all attend globally (it follows attention "
+            f"through every block); this model is a {type(network).__name__}; use a Grad-CAM method for it."
         )
     with _recorded_attention(network) as attentions, torch.no_grad():
         network(inputs)
@@ -83,9 +82,10 @@ def attention_rollout(network: nn.Module, inputs: torch.Tensor) -> np.ndarray:
     for attention in attentions:
         mixed = attention.mean(1) + identity
         flow = (mixed / mixed.sum(-1, keepdim=True)) @ flow
-    prefix = prefix_tokens(network)
-    patch_flow = flow[:, 0, prefix:] if pools_class_token(network) else flow[:, prefix:, prefix:].mean(1)
     grid = patch_grid(network, tuple(inputs.shape[-2:]))
+    prefix = tokens - grid[0] * grid[1]  # CaiT's patch blocks carry no class token; ViT's carry it first
+    uses_class_token = prefix > 0 and pools_class_token(network)
+    patch_flow = flow[:, 0, prefix:] if uses_class_token else flow[:, prefix:, prefix:].mean(1)
     maps = F.interpolate(patch_flow.reshape(-1, 1, *grid), size=inputs.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     return scale_cam_image(maps.numpy()).astype(np.float32)
 

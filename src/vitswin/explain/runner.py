@@ -25,7 +25,7 @@ from vitswin.explain.figures import DPI, ModelColumn, heatmap_grid
 from vitswin.explain.methods import check_method, explain_batch
 from vitswin.explain.options import ExplainOptions
 from vitswin.explain.selection import select_images
-from vitswin.explain.targets import cam_target
+from vitswin.explain.targets import UnexplainableModelError, cam_target
 from vitswin.models import build_network
 from vitswin.study_folder import ExplanationFolder, RunFolder, StudyFolder
 
@@ -65,12 +65,19 @@ def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | 
     folder = ExplanationFolder(out_dir) if out_dir else study.explanation(options.method)
 
     total = len(runs) * -(-len(chosen) // options.batch_size)
+    explanations: list[ModelExplanation] = []
+    skipped: dict[str, str] = {}  # model -> why it could not be explained
     with tqdm(total=total, desc=f"explain ({options.method})", unit="batch", disable=None) as progress:
-        explanations = [
-            _explain_model(name, load_trained(run, test.num_classes), config.models, chosen, options, progress)
-            for name, run, config in zip(names, runs, configs, strict=True)
-        ]
-    _write_outputs(folder, chosen, chosen_indices, explanations, options)
+        for name, run, config in zip(names, runs, configs, strict=True):
+            model = next(iter(config.models.values()))
+            try:
+                explanations.append(_explain_model(name, load_trained(run, test.num_classes), model, chosen, options, progress))
+            except UnexplainableModelError as error:
+                log.warning("%s is not explained: %s", name, error)
+                skipped[name] = str(error)
+    if not explanations:
+        raise VitswinError(f"no model could be explained with {options.method}: " + " ".join(skipped.values()))
+    _write_outputs(folder, chosen, chosen_indices, explanations, options, skipped)
     if study.owns(folder):
         study.record_stage(f"explain/{options.method}")
     return folder.path
@@ -108,16 +115,17 @@ def _saved_predictions(run: RunFolder, test: ImageSet) -> np.ndarray:
 def _explain_model(
     name: str,
     module: ImageClassifier,
-    model_configs: dict[str, ModelConfig],
+    model: ModelConfig,
     chosen: ImageSet,
     options: ExplainOptions,
     progress: tqdm,
 ) -> ModelExplanation:
     network = module.network.eval()
-    randomised = _randomised_twin(next(iter(model_configs.values())), chosen.num_classes, options.seed)
-    stored_size = tuple(chosen.images.shape[-2:])
     input_size = (module.transform.output_size, module.transform.output_size)
-    target, randomised_target = cam_target(network, input_size), cam_target(randomised, input_size)
+    target = cam_target(network, input_size, model.explain_layer)  # refuses a model it cannot read, before any work
+    randomised = _randomised_twin(model, chosen.num_classes, options.seed)
+    randomised_target = cam_target(randomised, input_size, model.explain_layer)
+    stored_size = tuple(chosen.images.shape[-2:])
     generator = torch.Generator().manual_seed(options.seed)  # random maps: the deletion / insertion baseline
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(chosen), options.batch_size):
@@ -190,6 +198,7 @@ def _write_outputs(
     indices: torch.Tensor,
     explanations: list[ModelExplanation],
     options: ExplainOptions,
+    skipped: dict[str, str],
 ) -> None:
     names = chosen.class_names
     shown = min(options.show, len(chosen))
@@ -247,6 +256,7 @@ def _write_outputs(
         },
         "agreement": _agreement_summary(agreement_rows),
         "sanity": {e.name: _sanity(e.scores) for e in explanations},
+        "skipped": skipped,
     }
     folder.write_summary(summary)  # last: marks the explanation as complete
     for e in explanations:

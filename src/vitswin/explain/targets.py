@@ -1,70 +1,136 @@
-"""Where to explain a network: the target layer and how its activations become a (B, C, h, w) map.
+"""Where to explain a network: the target layer and how its activations become a (B, C, h, w) map, for any
+timm classifier, resolved from the model's own metadata rather than from its class.
 
-Which layer to explain is chosen here, one function per family, so the explanation methods stay
-family-agnostic; the facts about each model (prefix tokens, token and feature grids) are asked from
-`vitswin.architecture`.
+The layer: the last `norm1` the final stage (timm's `feature_info`) runs before its block's attention, when
+there is one, else the final stage itself. In token models (ViT, DeiT, EVA, BEiT, CaiT) and windowed ones
+(Swin, MaxViT) that `norm1` feeds the last attention; for class-token models it must, because the block's
+*output* reaches the head only through the class token, so the patch tokens' gradients there are all zero.
+CNNs, hybrids and post-norm transformers (ResNet, ConvNeXt, EfficientNet, MobileViT, Swin-V2) are explained
+at their final stage's output.
+
+The layout: one forward pass of an empty image shows what the layer outputs, which is one of three:
+token sequences (B, L, C) with prefix tokens before the h x w patches, channels-last maps (B, h, w, C), or
+channels-first maps (B, C, h, w). A layer that is none of them is refused in one sentence that says how to
+choose another (`models.<key>.explain_layer`).
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from pytorch_grad_cam.ablation_layer import AblationLayerVit
-from timm.models.swin_transformer import SwinTransformer
-from timm.models.vision_transformer import VisionTransformer
+from pytorch_grad_cam.ablation_layer import AblationLayer, AblationLayerVit
 from torch import nn
 
-from vitswin.architecture import feature_grid, patch_grid, prefix_tokens
+from vitswin.architecture import feature_grid
 from vitswin.errors import VitswinError
+
+LAYOUTS = ("tokens", "channels-last", "channels-first")
+
+
+class UnexplainableModelError(VitswinError):
+    """No spatial map can be read from the model's explanation layer."""
 
 
 @dataclass(frozen=True)
 class CamTarget:
     """A target layer, the reshape of its output to (B, C, h, w), and the matching ablation layer."""
 
-    family: str  # "vit" or "swin"
+    layer_name: str
+    layout: str  # one of LAYOUTS
     grid: tuple[int, int]  # the layer's spatial grid (h, w) for this input size
     layer: nn.Module
-    reshape: Callable[[torch.Tensor], torch.Tensor]
+    reshape: Callable[[torch.Tensor], torch.Tensor] | None  # None: already (B, C, h, w)
     ablation_layer: nn.Module
 
 
-def cam_target(network: nn.Module, input_size: tuple[int, int]) -> CamTarget:
-    """The explanation target of a timm ViT or Swin for inputs of `input_size` (height, width)."""
-    if isinstance(network, VisionTransformer):
-        return _vit_target(network, input_size)
-    if isinstance(network, SwinTransformer):
-        return _swin_target(network, input_size)
-    raise VitswinError(
-        f"explanations know timm ViT (VisionTransformer) and Swin (SwinTransformer) models; "
-        f"this model is a {type(network).__name__}; explain a ViT or Swin run."
-    )
+def cam_target(network: nn.Module, input_size: tuple[int, int], layer_name: str | None = None) -> CamTarget:
+    """The explanation target of a timm classifier for inputs of `input_size` (height, width), at `layer_name`
+    (a module name, e.g. "layer4") or the default layer."""
+    final = network.feature_info[-1]["module"]
+    if layer_name is not None and layer_name not in dict(network.named_modules()):
+        raise UnexplainableModelError(
+            f"{type(network).__name__} has no module '{layer_name}' to explain; set explain_layer to one of its "
+            f"module names (print(model) lists them)."
+        )
+    outputs = _probe(network, input_size, [final, *([layer_name] if layer_name else [])])
+    layer_name = layer_name or _default_layer(final, list(outputs))
+    shape = outputs.get(layer_name, ())
+    channels = network.feature_info[-1]["num_chs"]
+    grid = feature_grid(network, input_size)
+    if len(shape) == 4:
+        # Channels are where the final stage's channel count is (and, for a square map of as many positions
+        # as channels, where the grid is not).
+        channels_last = shape[3] == channels and not (shape[1] == channels and shape[2:4] == grid)
+        layout, grid = ("channels-last", shape[1:3]) if channels_last else ("channels-first", shape[2:4])
+    elif len(shape) == 3 and shape[1] >= grid[0] * grid[1] > 0:
+        layout = "tokens"
+    else:
+        raise UnexplainableModelError(
+            f"cannot read module '{layer_name}' of {type(network).__name__} as a spatial map (its output has "
+            f"shape {shape} for {input_size[0]}x{input_size[1]} inputs); set the model's explain_layer to a "
+            f"module whose output is (B, C, h, w), (B, h, w, C) or patch tokens (B, L, C)."
+        )
+    layer = network.get_submodule(layer_name)
+    return CamTarget(layer_name, layout, grid, layer, _reshape(layout, grid, shape), _ablation_layer(layout))
 
 
-def _vit_target(network: VisionTransformer, input_size: tuple[int, int]) -> CamTarget:
-    # The last block's norm1 feeds the attention that mixes patch tokens into the class token. The block's
-    # output does not: only its class token reaches the head, so patch-token gradients there are all zero.
-    prefix = prefix_tokens(network)  # class, distillation and register tokens
-    grid_h, grid_w = patch_grid(network, input_size)
+def _default_layer(final: str, called: list[str]) -> str:
+    """The last `norm1` that the final stage runs before its block's attention (a pre-norm: the attention's
+    input), else the final stage itself. A post-norm `norm1` (Swin-V2's, after the attention, initialised to
+    zero) would give constant maps at initialisation, and no better ones after training than the stage output."""
 
-    def reshape(tokens: torch.Tensor) -> torch.Tensor:
+    def before_attention(name: str) -> bool:
+        parent = name.rsplit(".", 1)[0]
+        attention = [other for other in called if other.startswith(f"{parent}.attn")]
+        return all(called.index(name) < called.index(other) for other in attention)
+
+    norms = [name for name in called if name.rsplit(".", 1)[-1] == "norm1" and before_attention(name)]
+    return norms[-1] if norms else final
+
+
+def _probe(network: nn.Module, input_size: tuple[int, int], roots: list[str]) -> dict[str, tuple[int, ...]]:
+    """The output shape (batch of one) of every module under `roots`, in the order they first run, from one
+    forward pass of an empty image in eval mode."""
+    outputs: dict[str, tuple[int, ...]] = {}
+
+    def record(name: str) -> Callable:
+        def hook(_module: nn.Module, _input: object, output: object) -> None:  # None: the output stays as it is
+            outputs.setdefault(name, tuple(getattr(output, "shape", ())))
+
+        return hook
+
+    hooks = [
+        module.register_forward_hook(record(name))
+        for name, module in network.named_modules()
+        if any(name == root or name.startswith(f"{root}.") for root in roots)
+    ]
+    parameter = next(network.parameters())
+    was_training = network.training
+    try:
+        with torch.no_grad():
+            network.eval()(torch.zeros(1, 3, *input_size, device=parameter.device, dtype=parameter.dtype))
+    finally:
+        network.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return outputs
+
+
+def _reshape(layout: str, grid: tuple[int, int], shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    if layout == "channels-first":
+        return None
+    if layout == "channels-last":
+        return lambda features: features.permute(0, 3, 1, 2)
+    prefix = shape[1] - grid[0] * grid[1]  # class, distillation and register tokens before the patches
+
+    def tokens_to_map(tokens: torch.Tensor) -> torch.Tensor:
         patches = tokens[:, prefix:, :]
-        if patches.shape[1] != grid_h * grid_w:
-            raise ValueError(f"expected {grid_h}x{grid_w} patch tokens, got {patches.shape[1]}")
-        return patches.reshape(len(tokens), grid_h, grid_w, -1).permute(0, 3, 1, 2)
+        return patches.reshape(len(tokens), *grid, -1).permute(0, 3, 1, 2)
 
-    # The ViT ablation layer swaps channels to dim 1 and back, whatever the rank: right for (B, L, C).
-    return CamTarget("vit", (grid_h, grid_w), network.blocks[-1].norm1, reshape, AblationLayerVit())
+    return tokens_to_map
 
 
-def _swin_target(network: SwinTransformer, input_size: tuple[int, int]) -> CamTarget:
-    # timm Swin blocks keep (B, H, W, C) at norm1 but flatten to (B, L, C) around norm2; both are handled.
-    grid_h, grid_w = feature_grid(network, input_size)
-
-    def reshape(features: torch.Tensor) -> torch.Tensor:
-        if features.ndim == 3:
-            features = features.reshape(len(features), grid_h, grid_w, -1)
-        return features.permute(0, 3, 1, 2)
-
-    # Channels are last for both layouts, which is exactly what the ViT ablation layer expects.
-    return CamTarget("swin", (grid_h, grid_w), network.layers[-1].blocks[-1].norm1, reshape, AblationLayerVit())
+def _ablation_layer(layout: str) -> nn.Module:
+    # The ViT ablation layer swaps channels to dim 1 and back, whatever the rank: right for (B, L, C) and
+    # (B, h, w, C), where channels are last.
+    return AblationLayer() if layout == "channels-first" else AblationLayerVit()

@@ -11,7 +11,7 @@ from itertools import combinations
 import numpy as np
 from scipy.stats import wilcoxon
 
-from vitswin.report.stats import mcnemar, paired_bootstrap_interval
+from vitswin.report.stats import PairTest, mcnemar_pairs, paired_bootstrap_interval
 
 SIGNIFICANCE = 0.05
 
@@ -44,8 +44,9 @@ def findings(models: list[ModelFacts], method: str = "gradcam", seed: int = 0, t
     """Sentences comparing every pair of models: accuracy, cost, calibration and (where measured) attention; first,
     when `test_selected`, that the test accuracies are optimistic because the test set chose the checkpoints."""
     sentences = [TEST_SELECTED] if test_selected else []
+    tests = {(test.a, test.b): test for test in mcnemar_pairs({model.name: model.correct for model in models})}
     for a, b in combinations(models, 2):
-        sentences.append(_accuracy(a, b, seed))
+        sentences.append(_accuracy(a, b, tests[(a.name, b.name)], seed))
         sentences += _cost(a, b)
         sentences.append(_calibration(a, b))
         if a.attention and b.attention:
@@ -53,12 +54,14 @@ def findings(models: list[ModelFacts], method: str = "gradcam", seed: int = 0, t
     return sentences
 
 
-def _accuracy(a: ModelFacts, b: ModelFacts, seed: int) -> str:
-    test = mcnemar(a.correct, b.correct)
+def _accuracy(a: ModelFacts, b: ModelFacts, pair: PairTest, seed: int) -> str:
+    test = pair.table
+    # With more than two models, significance is judged on the Holm-adjusted p-value over every pair.
+    p_value = f"p = {test.p_value:.2g}" + (f", Holm-adjusted {pair.p_adjusted:.2g}" if pair.pairs > 1 else "")
     if a.accuracy == b.accuracy:
         return (
             f"{a.name} and {b.name} are equally accurate ({100 * a.accuracy:.2f} % on {len(a.correct)} test images; "
-            f"McNemar p = {test.p_value:.2g})."
+            f"McNemar {p_value})."
         )
     high, low = (a, b) if a.accuracy > b.accuracy else (b, a)
     low_ci, high_ci = paired_bootstrap_interval(high.correct, low.correct, seed)
@@ -67,14 +70,14 @@ def _accuracy(a: ModelFacts, b: ModelFacts, seed: int) -> str:
         f"a difference of {100 * (high.accuracy - low.accuracy):.2f} points with 95 % CI {100 * low_ci:.2f} to "
         f"{100 * high_ci:.2f}"
     )
-    if test.p_value < SIGNIFICANCE:
+    if pair.p_adjusted < SIGNIFICANCE:
         return (
             f"{high.name} is more accurate than {low.name}: {numbers}; McNemar's test finds the difference "
-            f"significant (p = {test.p_value:.2g})."
+            f"significant ({p_value})."
         )
     return (
         f"{high.name} scores higher than {low.name} ({numbers}), but the difference is not significant "
-        f"(McNemar p = {test.p_value:.2g}): on these test images the two cannot be told apart."
+        f"(McNemar {p_value}): on these test images the two cannot be told apart."
     )
 
 

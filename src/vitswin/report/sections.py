@@ -2,7 +2,6 @@
 yet written). Nothing here reads or writes files or measures anything."""
 
 import json
-from itertools import combinations
 
 import numpy as np
 
@@ -11,7 +10,7 @@ from vitswin.report import figures
 from vitswin.report.document import Block, Bullets, Heading, Image, Paragraph, Plot, Table
 from vitswin.report.findings import ModelFacts
 from vitswin.report.inputs import Explanation, Replicates, Run
-from vitswin.report.stats import Calibration, bootstrap_interval, mcnemar, paired_bootstrap_interval
+from vitswin.report.stats import Calibration, bootstrap_interval, mcnemar_pairs, paired_bootstrap_interval
 
 EXPLAIN_COLUMNS = (
     ("top10_share", "top-10 % share"),
@@ -220,8 +219,10 @@ def paired_section(runs: list[Run], seed: int) -> list[Block]:
     blocks: list[Block] = [Heading("Paired comparison")]
     if len(runs) < 2:
         return [*blocks, Paragraph("Only one model: nothing to compare.")]
-    for a, b in combinations(runs, 2):
-        table = mcnemar(a.correct, b.correct)
+    tests = mcnemar_pairs({run.key: run.correct for run in runs})
+    runs_by_key = {run.key: run for run in runs}
+    for test in tests:
+        a, b, table = runs_by_key[test.a], runs_by_key[test.b], test.table
         low, high = paired_bootstrap_interval(a.correct, b.correct, seed)
         difference = a.correct.mean() - b.correct.mean()
         blocks += [
@@ -237,7 +238,8 @@ def paired_section(runs: list[Run], seed: int) -> list[Block]:
                 f"Accuracy difference {a.key} - {b.key}: {100 * difference:+.2f} points, 95 % bootstrap CI "
                 f"{100 * low:+.2f} to {100 * high:+.2f}. McNemar's exact test on the "
                 f"{table.only_a_right + table.only_b_right} images where exactly one model is right: "
-                f"p = {table.p_value:.3g}."
+                f"p = {table.p_value:.3g}"
+                + (f", Holm-adjusted over the {len(tests)} pairs: {test.p_adjusted:.3g}." if len(tests) > 1 else ".")
             ),
         ]
     return blocks
@@ -370,6 +372,10 @@ def explanation_section(explanations: list[Explanation]) -> list[Block]:
                 f"{explanation.method}: each model's heatmap over the image, titled with its prediction.",
             ),
             Image(explanation.folder.heatmaps, f"{explanation.method}: the heatmaps alone."),
+            *[
+                Paragraph(f"{model} is not explained by {explanation.method}: {reason}")
+                for model, reason in summary.get("skipped", {}).items()
+            ],
             Table(
                 ["measure (mean per image)", *models],
                 [[label, *(f"{summary['per_model'][model][key]:.3f}" for model in models)] for key, label in columns],

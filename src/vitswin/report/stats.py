@@ -1,6 +1,7 @@
 """Statistics for comparing classifiers on one test set: bootstrap intervals, McNemar's test, calibration."""
 
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 from scipy.stats import binom
@@ -47,6 +48,26 @@ class McNemar:
         return float(min(1.0, 2 * binom.cdf(min(self.only_a_right, self.only_b_right), discordant, 0.5)))
 
 
+@dataclass(frozen=True)
+class PairTest:
+    """McNemar's test of one pair of models, with its p-value adjusted for every pair compared (Holm)."""
+
+    a: str
+    b: str
+    table: McNemar
+    p_adjusted: float
+    pairs: int  # how many pairs were compared, and adjusted for
+
+
+def mcnemar_pairs(correct: dict[str, np.ndarray]) -> list[PairTest]:
+    """McNemar's test for every pair of models on the same images, Holm-adjusted over the pairs (with two
+    models, one pair: nothing to adjust)."""
+    pairs = list(combinations(correct, 2))
+    tables = [mcnemar(correct[a], correct[b]) for a, b in pairs]
+    adjusted = holm([table.p_value for table in tables])
+    return [PairTest(a, b, table, p, len(pairs)) for (a, b), table, p in zip(pairs, tables, adjusted, strict=True)]
+
+
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
     """The 2x2 table of two models' right and wrong answers on the same images, with McNemar's exact test."""
     a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
@@ -86,3 +107,16 @@ def smoothed_loss_floor(smoothing: float, classes: int) -> float:
         return 0.0
     true, other = 1 - smoothing + smoothing / classes, smoothing / classes
     return float(-true * np.log(true) - (classes - 1) * other * np.log(other))
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of p-values for testing several hypotheses at once (every pair of models):
+    the k-th smallest is multiplied by (m - k + 1), made non-decreasing, capped at 1. Controls the chance of any
+    false "significant" at the nominal level; with one p-value it changes nothing."""
+    order = np.argsort(p_values)
+    adjusted = np.empty(len(p_values))
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted.tolist()
