@@ -21,7 +21,7 @@ from vitswin.bench.measure import (
 )
 from vitswin.bench.models import option_variants
 from vitswin.bench.pipeline import classic_transform
-from vitswin.bench.scaling import ScalingRow, growth_exponents, valid_size
+from vitswin.bench.scaling import ScalingRow, growth_exponents, measure_scaling, valid_size
 from vitswin.cli import main
 from vitswin.config import AugmentConfig
 from vitswin.report.bench import bench_section
@@ -205,3 +205,16 @@ def test_bench_epoch_accumulates_micro_batches_as_fit_does(config: Path, tmp_pat
     row = json.loads((tmp_path / "runs" / "tiny" / "bench" / "epoch.json").read_text())["rows"][0]
     assert (row["batch"], row["micro_batch"], row["optimizer_steps"], row["forward_passes"]) == (32, 8, 3, 12)
     assert main([*arguments, "--set", "models.vit.train.micro_batch_size=5"]) == 2  # does not divide the batch
+
+
+def test_bench_models_and_scaling_take_a_cnn(tmp_path: Path) -> None:
+    raw = tiny_study(tmp_path)
+    raw["models"]["cnn"] = {"name": "resnet18", "input_size": 32, "options": {"channels": [16, 32, 64, 128]}}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert main(["bench", "models", str(path), "--model", "cnn", "--batch", "4", "--repeats", "1"]) == 0
+    row = json.loads((tmp_path / "runs" / "tiny" / "bench" / "models.json").read_text())["rows"][0]
+    assert row["architecture"] == "resnet18" and row["image_size"] == 32 and row["train_images_per_s"] > 0
+    rows = measure_scaling(("resnet18",), (32, 48, 64), batch=2)
+    assert [r.image_size for r in rows] == [32, 64]  # 48 is not a whole number of stride-32 positions
+    assert rows[1].tokens == 4 * rows[0].tokens and rows[1].gflops > 3 * rows[0].gflops

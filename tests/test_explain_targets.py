@@ -1,6 +1,8 @@
 """Explanation targets for any timm classifier: Grad-CAM on many families at random initialisation, checked
 against pytorch-grad-cam called directly with a hand-written reshape for each layout."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import timm
@@ -9,9 +11,11 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from vitswin.architecture import has_global_attention
+from vitswin.config import load_config
 from vitswin.errors import VitswinError
 from vitswin.explain.methods import explain_batch
 from vitswin.explain.targets import UnexplainableModelError, cam_target
+from vitswin.models import build_network
 
 SMALL_SWIN = {"depths": (2, 2), "num_heads": (2, 4), "embed_dim": 32, "window_size": 4}
 # name: (timm options that keep it small, input size, expected layout, expected grid)
@@ -98,3 +102,23 @@ def test_rollout_for_every_model_with_global_attention(name: str) -> None:
     assert has_global_attention(network)
     maps = explain_batch(network, torch.randn(2, 3, size, size), torch.tensor([0, 1]), "rollout")
     assert maps.shape == (2, size, size) and np.isfinite(maps).all() and 0 <= maps.min() < 0.9 < maps.max() <= 1 + 1e-6
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_every_model_of_the_cpu_baselines_config_has_a_map_to_explain() -> None:
+    """The CNNs get 64-pixel inputs and output stride 16, so every family ends in a real grid (not 1x1)."""
+    config = load_config(CONFIGS / "cpu-baselines.yaml")
+    grids = {}
+    for key, model in config.models.items():
+        network = build_network(model, 10, weights="random").eval()
+        grids[key] = cam_target(network, (model.input_size, model.input_size)).grid
+    assert grids == {"vit": (8, 8), "swin": (8, 8), "deit": (8, 8), "convnext": (4, 4), "resnet": (4, 4)}
+    assert [model.name for model in load_config(CONFIGS / "seed-plus-baselines.yaml").models.values()] == [
+        "vit_base_patch16_224",
+        "swin_base_patch4_window7_224",
+        "deit_base_patch16_224",
+        "convnext_base",
+        "resnet50",
+    ]

@@ -14,7 +14,7 @@ import yaml
 from safetensors.torch import load_file
 
 from conftest import make_two_colour_folder, tiny_study
-from vitswin.config import validate_config
+from vitswin.config import load_config, validate_config
 from vitswin.data import load_data
 from vitswin.errors import VitswinError
 from vitswin.evaluation import Evaluation, evaluate_run
@@ -184,3 +184,49 @@ def test_a_model_that_cannot_be_explained_is_left_out_and_the_report_says_so(fin
     assert summary["skipped"]["swin"].startswith("cannot read module 'head' of SwinTransformer as a spatial map")
     markdown = report_study(study_dir)[1].read_text()
     assert "swin is not explained by gradcam: cannot read module 'head' of SwinTransformer" in markdown
+
+
+FOUR_FAMILIES = """
+name: four
+data: {source: shapes, image_size: 32, train_size: 2000, test_size: 200, val_split: 0.1}
+models:
+  vit:
+    name: vit_tiny_patch16_224
+    input_size: 32
+    options: {patch_size: 4, embed_dim: 64, depth: 4, num_heads: 2}
+    augment: {hflip: true}
+    train: &recipe {batch_size: 64, max_epochs: 6, lr: 2.0e-3, weight_decay: 0.05, label_smoothing: 0.1,
+                    warmup_epochs: 1, patience: 0}
+  swin:
+    name: swin_tiny_patch4_window7_224
+    input_size: 32
+    options: {patch_size: 2, window_size: 4, embed_dim: 32, depths: [2, 2], num_heads: [2, 4]}
+    augment: {hflip: true}
+    train: *recipe
+  convnext:                   # output_stride 8: a 4x4 final map at 32 px (stride 32 would leave 1x1)
+    name: convnext_atto
+    input_size: 32
+    options: {output_stride: 8, depths: [1, 1, 1, 1], dims: [16, 32, 64, 128]}
+    augment: {hflip: true}
+    train: {<<: *recipe, max_epochs: 15, weight_decay: 0.01}
+  resnet:
+    name: resnet18
+    input_size: 32
+    options: {output_stride: 8, layers: [1, 1, 1, 1], channels: [16, 32, 64, 128]}
+    augment: {hflip: true}
+    train: *recipe
+"""
+
+
+@pytest.mark.slow
+def test_a_vit_a_swin_a_convnext_and_a_resnet_are_trained_explained_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "four.yaml"
+    path.write_text(FOUR_FAMILIES)
+    config = load_config(path, [f"out_dir={tmp_path / 'runs'}", f"data.cache_dir={tmp_path / 'cache'}"])
+    run_study(config, explain_options=ExplainOptions(images=40, road=False))  # ROAD is the slow measure
+    summary = json.loads((config.study_dir / "explain" / "gradcam" / "attention.json").read_text())
+    assert list(summary["per_model"]) == ["vit", "swin", "convnext", "resnet"] and not summary["skipped"]
+    for model, checks in summary["sanity"].items():
+        assert checks["pointing_game"] > checks["pointing_random"], (model, checks)
+    markdown = (config.study_dir / "report.md").read_text()
+    assert markdown.count("Holm-adjusted over the 6 pairs") == 6 and "### convnext vs resnet" in markdown

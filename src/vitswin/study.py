@@ -182,10 +182,11 @@ def train_models(config: StudyConfig) -> list[RunSummary]:
     return summaries
 
 
-def run_study(config: StudyConfig, explain: bool = True) -> list[RunSummary]:
+def run_study(config: StudyConfig, explain: bool = True, explain_options: ExplainOptions | None = None) -> list[RunSummary]:
     """The whole study, as `vitswin study` runs it: train and evaluate every model, measure each one's cost,
-    explain them with Grad-CAM (unless `explain` is False; an explanation newer than every run's weights is
-    reused) and write the report. In a distributed run only the main process measures, explains and reports.
+    explain them (unless `explain` is False; by default Grad-CAM as 'vitswin explain' does it, else as
+    `explain_options` say; an explanation newer than every run's weights is reused) and write the report. In a
+    distributed run only the main process measures, explains and reports.
     """
     summaries = train_models(config)
     if not is_main_process():
@@ -194,7 +195,7 @@ def run_study(config: StudyConfig, explain: bool = True) -> list[RunSummary]:
     study = StudyFolder.of(config)
     runs = study.runs(config)
     if explain:
-        options = ExplainOptions()
+        options = explain_options or ExplainOptions()
         if study.explanation(options.method).is_newer_than(runs):
             log.info("Reusing the explanations in %s", study.explanation(options.method).path)
         else:

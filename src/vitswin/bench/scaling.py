@@ -14,7 +14,7 @@ import timm
 import torch
 from tqdm import tqdm
 
-from vitswin.architecture import patch_grid, takes_size, window_padding
+from vitswin.architecture import takes_input_size, takes_size, window_padding
 from vitswin.bench.measure import activation_bytes_per_image, flops_per_image, inference_throughput
 
 SCALING_MODELS = ("vit_base_patch16_224", "swin_base_patch4_window7_224")
@@ -26,7 +26,7 @@ SCALING_SIZES = (32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384)
 class ScalingRow:
     model: str
     image_size: int
-    tokens: int  # ViT: patches; Swin: first-stage tokens (before patch merging)
+    tokens: int  # positions of the first feature map: ViT patches, Swin first-stage tokens, a CNN's stem output
     padded: bool  # Swin: some stage's feature map is padded up to a multiple of the window (computed, wasted)
     gflops: float
     activation_mb: float
@@ -40,9 +40,9 @@ def valid_size(name: str, size: int) -> bool:
 
 
 def _tokens(network: torch.nn.Module, size: int) -> int:
-    """ViT: patches; Swin: first-stage tokens (before patch merging)."""
-    rows, columns = patch_grid(network, (size, size))
-    return rows * columns
+    """Positions of the first feature map: ViT's patches, Swin's first-stage tokens (before patch merging), a
+    CNN's stem output."""
+    return (size // network.feature_info[0]["reduction"]) ** 2
 
 
 def measure_scaling(
@@ -52,7 +52,8 @@ def measure_scaling(
     rows = []
     work = [(name, size) for name in models for size in sizes if valid_size(name, size)]
     for name, size in tqdm(work, desc="scaling", unit="size", disable=None):
-        network = timm.create_model(name, img_size=size, num_classes=10).to(device)
+        size_option = {"img_size": size} if takes_input_size(name) else {}  # CNNs take any size
+        network = timm.create_model(name, num_classes=10, **size_option).to(device)
         rows.append(
             ScalingRow(
                 model=name,
