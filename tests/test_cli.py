@@ -24,9 +24,10 @@ def write_config(tmp_path: Path, raw: dict) -> str:
 
 
 @pytest.mark.parametrize("command", [[], ["study"], ["train"], ["evaluate"], ["explain"], ["report"]])
-def test_every_command_has_help(command: list[str]) -> None:
-    result = subprocess.run([sys.executable, "-m", "vitswin.cli", *command, "--help"], capture_output=True, text=True)
-    assert result.returncode == 0 and "usage: vitswin" in result.stdout
+def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_code:
+        main([*command, "--help"])
+    assert exit_code.value.code == 0 and "usage: vitswin" in capsys.readouterr().out
 
 
 def assert_one_line_error(code: int, err: str, expected: str) -> None:

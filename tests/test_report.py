@@ -20,7 +20,7 @@ from vitswin.artifacts import write_csv, write_json
 from vitswin.config import to_yaml, validate_config
 from vitswin.errors import VitswinError
 from vitswin.evaluation import Evaluation
-from vitswin.report.figures import training_curves
+from vitswin.report.figures import reliability_diagrams, training_curves
 from vitswin.report.findings import ModelFacts, findings
 from vitswin.report.stats import (
     bootstrap_interval,
@@ -371,3 +371,15 @@ def test_three_models_are_compared_pair_by_pair_with_holm(tmp_path: Path) -> Non
     accuracy = [line for line in findings_of(markdown) if "accurate" in line or "scores higher" in line]
     assert len(accuracy) == 3 and all("Holm-adjusted" in line for line in accuracy)
     assert any(line.startswith("vit is more accurate than swin") for line in accuracy)
+    attention = [line for line in findings_of(markdown) if "Wilcoxon" in line]
+    assert len(attention) >= 3 and all("Holm-adjusted" in line for line in attention)
+
+
+def test_reliability_panels_wrap_for_many_models() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 60)
+    probabilities = rng.dirichlet(np.ones(3), 60)
+    figure = reliability_diagrams({f"model{i}": calibration(probabilities, labels) for i in range(5)})
+    visible = [axis for axis in figure.axes if axis.axison]
+    assert len(figure.axes) == 6 and len(visible) == 5  # 2 rows of 3, the last place left empty
+    assert figure.get_size_inches()[0] == pytest.approx(3 * 4.0)

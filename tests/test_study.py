@@ -188,7 +188,7 @@ def test_a_model_that_cannot_be_explained_is_left_out_and_the_report_says_so(fin
 
 FOUR_FAMILIES = """
 name: four
-data: {source: shapes, image_size: 32, train_size: 2000, test_size: 200, val_split: 0.1}
+data: {source: shapes, image_size: 32, train_size: 1600, test_size: 100, val_split: 0.1}
 models:
   vit:
     name: vit_tiny_patch16_224

@@ -6,6 +6,7 @@ from matplotlib.figure import Figure
 from vitswin.report.stats import Calibration, smoothed_loss_floor
 
 PANEL_INCHES = 4.0
+PANELS_PER_ROW = 3
 
 
 def training_curves(
@@ -99,10 +100,16 @@ def per_class_accuracy(accuracies: dict[str, np.ndarray], class_names: list[str]
 
 
 def reliability_diagrams(calibrations: dict[str, Calibration]) -> Figure:
-    """Per model: accuracy against confidence per bin, the diagonal being perfect calibration."""
-    figure = Figure(figsize=(PANEL_INCHES * len(calibrations), PANEL_INCHES), layout="constrained")
-    axes = np.atleast_1d(figure.subplots(1, len(calibrations), sharey=True))
-    for index, (axis, (model, calibration)) in enumerate(zip(axes, calibrations.items(), strict=True)):
+    """Per model: accuracy against confidence per bin, the diagonal being perfect calibration. Panels wrap after
+    PANELS_PER_ROW, so a study of many models stays readable."""
+    columns = min(len(calibrations), PANELS_PER_ROW)
+    rows = -(-len(calibrations) // columns)
+    figure = Figure(figsize=(PANEL_INCHES * columns, PANEL_INCHES * rows), layout="constrained")
+    grid = figure.subplots(rows, columns, sharey=True, squeeze=False)
+    for axis in grid.flat[len(calibrations) :]:
+        axis.set_axis_off()  # the last row's empty places
+    axes = grid.flat
+    for index, (axis, (model, calibration)) in enumerate(zip(axes, calibrations.items(), strict=False)):
         edges = calibration.bin_edges
         filled = calibration.count > 0
         axis.bar(

@@ -11,7 +11,7 @@ from itertools import combinations
 import numpy as np
 from scipy.stats import wilcoxon
 
-from vitswin.report.stats import PairTest, mcnemar_pairs, paired_bootstrap_interval
+from vitswin.report.stats import PairTest, holm, mcnemar_pairs, paired_bootstrap_interval
 
 SIGNIFICANCE = 0.05
 
@@ -45,12 +45,13 @@ def findings(models: list[ModelFacts], method: str = "gradcam", seed: int = 0, t
     when `test_selected`, that the test accuracies are optimistic because the test set chose the checkpoints."""
     sentences = [TEST_SELECTED] if test_selected else []
     tests = {(test.a, test.b): test for test in mcnemar_pairs({model.name: model.correct for model in models})}
+    attention_p = _wilcoxon_pairs(models)
     for a, b in combinations(models, 2):
         sentences.append(_accuracy(a, b, tests[(a.name, b.name)], seed))
         sentences += _cost(a, b)
         sentences.append(_calibration(a, b))
         if a.attention and b.attention:
-            sentences += _attention(a, b, method)
+            sentences += _attention(a, b, method, attention_p)
     return sentences
 
 
@@ -110,22 +111,46 @@ def _calibration(a: ModelFacts, b: ModelFacts) -> str:
     )
 
 
-def _attention(a: ModelFacts, b: ModelFacts, method: str) -> list[str]:
+ATTENTION_MEASURES = ("top10_share", "pointing_hit", "deletion_auc")
+
+
+def _wilcoxon_p(a: ModelFacts, b: ModelFacts, key: str) -> float:
+    differences = np.asarray(a.attention[key]) - np.asarray(b.attention[key])
+    return float(wilcoxon(differences).pvalue) if np.any(differences != 0) else 1.0
+
+
+def _wilcoxon_pairs(models: list[ModelFacts]) -> dict[tuple[str, str, str], tuple[float, float]]:
+    """(raw, Holm-adjusted) Wilcoxon p-value per (measure, model, model), adjusted over every pair of models
+    measured on that measure."""
+    tests = {}
+    for key in ATTENTION_MEASURES:
+        pairs = [(a, b) for a, b in combinations(models, 2) if key in a.attention and key in b.attention]
+        raw = [_wilcoxon_p(a, b, key) for a, b in pairs]
+        tests |= {(key, a.name, b.name): (p, q) for (a, b), p, q in zip(pairs, raw, holm(raw), strict=True)}
+    return tests
+
+
+def _attention(a: ModelFacts, b: ModelFacts, method: str, tests: dict[tuple[str, str, str], tuple[float, float]]) -> list[str]:
     sentences = []
-    if c := _paired(a, b, "top10_share", higher_wins=True):
+    pairs = len({(first, second) for _, first, second in tests})
+
+    def paired(key: str, higher_wins: bool) -> _Paired | None:
+        return _paired(a, b, key, higher_wins, *tests[(key, a.name, b.name)], holm_adjusted=pairs > 1)
+
+    if c := paired("top10_share", higher_wins=True):
         sentences.append(
             f"{c.winner}'s {method} maps are more concentrated: {100 * c.win:.1f} % of the mass in the top "
             f"10 % of pixels against {100 * c.lose:.1f} % for {c.loser} ({c.win / c.lose:.2f}x){c.verdict}."
         )
     if "pointing_hit" in a.attention and "pointing_hit" in b.attention:
         chance = float(np.mean(a.attention["pointing_random"]))
-        if c := _paired(a, b, "pointing_hit", higher_wins=True):
+        if c := paired("pointing_hit", higher_wins=True):
             sentences.append(
                 f"{c.winner}'s {method} maps point at the object more often: {100 * c.win:.0f} % of images "
                 f"against {100 * c.lose:.0f} % for {c.loser}, where a random map scores {100 * chance:.0f} %"
                 f"{c.verdict}."
             )
-    if c := _paired(a, b, "deletion_auc", higher_wins=False):
+    if c := paired("deletion_auc", higher_wins=False):
         sentences.append(
             f"{c.winner}'s {method} maps are more faithful by deletion: area under the deletion curve "
             f"{c.win:.3f} against {c.lose:.3f} for {c.loser}, lower being better{c.verdict}."
@@ -144,18 +169,20 @@ class _Paired:
     verdict: str  # to end the sentence with
 
 
-def _paired(a: ModelFacts, b: ModelFacts, key: str, higher_wins: bool) -> _Paired | None:
-    """Compare the models' means of a per-image measurement with the Wilcoxon signed-rank test; None if level."""
+def _paired(
+    a: ModelFacts, b: ModelFacts, key: str, higher_wins: bool, p_value: float, p_adjusted: float, holm_adjusted: bool
+) -> _Paired | None:
+    """Compare the models' means of a per-image measurement by its Wilcoxon signed-rank test (`p_adjusted` judges
+    significance: Holm-adjusted over every pair when there are more than two models); None if level."""
     values_a, values_b = np.asarray(a.attention[key]), np.asarray(b.attention[key])
     mean_a, mean_b = float(values_a.mean()), float(values_b.mean())
     if mean_a == mean_b:
         return None
-    differences = values_a - values_b
-    p_value = float(wilcoxon(differences).pvalue) if np.any(differences != 0) else 1.0
+    p_text = f"Wilcoxon p = {p_value:.2g}" + (f", Holm-adjusted {p_adjusted:.2g}" if holm_adjusted else "")
     verdict = (
-        f", a significant difference (Wilcoxon p = {p_value:.2g})"
-        if p_value < SIGNIFICANCE
-        else f"; the difference is not significant (Wilcoxon p = {p_value:.2g}, {len(differences)} images)"
+        f", a significant difference ({p_text})"
+        if p_adjusted < SIGNIFICANCE
+        else f"; the difference is not significant ({p_text}, {len(values_a)} images)"
     )
     if (mean_a > mean_b) == higher_wins:
         return _Paired(a.name, b.name, mean_a, mean_b, verdict)
