@@ -306,9 +306,3 @@ def write_bench(folder: Path, name: str, rows: list[dict], extra: dict | None = 
     write_json({"rows": rows, **(extra or {})}, path)
     write_csv(rows, folder / f"{name}.csv")
     return path
-
-
-def run_folder_of(path: Path) -> tuple[StudyFolder, RunFolder]:
-    """The study and run folder of a run folder's path."""
-    run = RunFolder(path)
-    return StudyFolder(run.path.parent), run
