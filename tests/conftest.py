@@ -22,7 +22,7 @@ def tiny_study(tmp_path: Path, **data: object) -> dict:
     return {
         "name": "tiny",
         "out_dir": str(tmp_path / "runs"),
-        "seed": 0,
+        "seeds": [0],
         "data": {
             "source": "shapes",
             "image_size": 16,

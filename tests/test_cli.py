@@ -116,11 +116,11 @@ def test_train_then_evaluate_from_the_command_line(capsys: pytest.CaptureFixture
     raw["models"]["vit"]["train"]["max_epochs"] = 1
     config = write_config(tmp_path, raw)
     assert main(["train", config, "--model", "vit", "--out", str(tmp_path / "out")]) == 0
-    run_dir = tmp_path / "out" / "tiny" / "vit"
+    run_dir = tmp_path / "out" / "tiny" / "vit" / "seed-0"
     assert (run_dir / "metrics.json").is_file()
     assert main(["evaluate", str(run_dir)]) == 0
     assert main(["explain", str(run_dir), "--images", "3", "--method", "eigencam", "--no-road"]) == 0
-    assert (run_dir.parent / "explain" / "eigencam" / "overlay.png").is_file()
+    assert (run_dir.parent.parent / "explain" / "eigencam" / "seed-0" / "overlay.png").is_file()
     assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), "--images", "0"), "--images must be at least 1, got 0.")
     assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), "--show", "-2"), "--show must be at least 1, got -2.")
     assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), str(run_dir)), "the same run folder is given twice")

@@ -69,12 +69,12 @@ def test_stratified_split_is_disjoint_complete_and_proportional() -> None:
 
 def test_load_data_holds_out_validation_or_uses_test() -> None:
     config = DataConfig(train_size=500, test_size=100, image_size=16)
-    splits = load_data(config, seed=0)
+    splits = load_data(config)
     assert (len(splits.train), len(splits.val), len(splits.test)) == (450, 50, 100)
     assert not splits.val_is_test
     train_rows = {bytes(image.numpy()) for image in splits.train.images}
     assert not any(bytes(image.numpy()) in train_rows for image in splits.val.images)
-    same = load_data(config.model_copy(update={"val_split": "test"}), seed=0)
+    same = load_data(config.model_copy(update={"val_split": "test"}))
     assert same.val_is_test and same.val is same.test and len(same.train) == 500
 
 
@@ -90,7 +90,7 @@ def test_imagefolder_converts_every_mode_and_size(tmp_path: Path) -> None:
 
     Image.new("RGB", (6000, 4000), (200, 30, 30)).save(root / "a" / "huge.png")  # 24 megapixels
     (root / "b" / "notes.txt").write_text("not an image, and not named like one: ignored")
-    train, test = read_source(folder_config(root, tmp_path, test_split=0.5), seed=0)
+    train, test = read_source(folder_config(root, tmp_path, test_split=0.5))
     assert train.class_names == ["a", "b"]
     assert len(train) + len(test) == 7
     assert train.images.shape[1:] == (3, 8, 8) and train.images.dtype == torch.uint8
@@ -112,8 +112,8 @@ def test_unreadable_image_is_named_or_skipped(tmp_path: Path, content: bytes) ->
     bad = root / "dog" / "broken.jpg"
     bad.write_bytes(content)
     with pytest.raises(VitswinError, match=r"broken.jpg is not a readable image .*set data.bad_images=skip"):
-        read_source(folder_config(root, tmp_path), seed=0)
-    train, test = read_source(folder_config(root, tmp_path, bad_images="skip"), seed=0)
+        read_source(folder_config(root, tmp_path))
+    train, test = read_source(folder_config(root, tmp_path, bad_images="skip"))
     assert len(train) + len(test) == 8  # the 8 good images, the bad one skipped
 
 
@@ -122,19 +122,19 @@ def test_truncated_jpeg_is_reported(tmp_path: Path) -> None:
     good = write_image(root / "cat" / "big.jpg", "RGB", (64, 64))
     good.write_bytes(good.read_bytes()[:200])
     with pytest.raises(VitswinError, match="big.jpg is not a readable image"):
-        read_source(folder_config(root, tmp_path), seed=0)
+        read_source(folder_config(root, tmp_path))
 
 
 def test_folder_problems_give_one_sentence(tmp_path: Path) -> None:
     with pytest.raises(VitswinError, match=r"data folder .*missing does not exist; set data.root"):
-        read_source(folder_config(tmp_path / "missing", tmp_path), seed=0)
+        read_source(folder_config(tmp_path / "missing", tmp_path))
     (tmp_path / "flat").mkdir()
     with pytest.raises(VitswinError, match="has no class subfolders"):
-        read_source(folder_config(tmp_path / "flat", tmp_path), seed=0)
+        read_source(folder_config(tmp_path / "flat", tmp_path))
     root = make_image_folder(tmp_path / "images")
     (root / "empty").mkdir()
     with pytest.raises(VitswinError, match=r"class folder .*empty holds no images; add images to it or remove it."):
-        read_source(folder_config(root, tmp_path), seed=0)
+        read_source(folder_config(root, tmp_path))
 
 
 def test_train_and_test_classes_must_match(tmp_path: Path) -> None:
@@ -145,31 +145,31 @@ def test_train_and_test_classes_must_match(tmp_path: Path) -> None:
         match=r"class folders differ between train and test \(only in train: owl; "
         r"only in test: emu\); make both folders hold the same classes.",
     ):
-        read_source(folder_config(tmp_path / "set", tmp_path), seed=0)
+        read_source(folder_config(tmp_path / "set", tmp_path))
 
 
 def test_decoded_folder_is_cached_until_files_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_image_folder(tmp_path / "set" / "train")
     make_image_folder(tmp_path / "set" / "test")
     config = folder_config(tmp_path / "set", tmp_path)
-    first = read_source(config, seed=0)
+    first = read_source(config)
 
     def no_decoding(path: Path, size: int) -> np.ndarray:
         raise AssertionError("decoded again despite the cache")
 
     monkeypatch.setattr(imagefolder_module, "load_rgb", no_decoding)
-    second = read_source(config, seed=0)
+    second = read_source(config)
     assert torch.equal(first[0].images, second[0].images) and torch.equal(first[1].labels, second[1].labels)
     changed = tmp_path / "set" / "train" / "cat" / "0.png"
     os.utime(changed, ns=(0, 10**9))
     with pytest.raises(AssertionError, match="decoded again"):
-        read_source(config, seed=0)
+        read_source(config)
 
 
 def test_cifar10_without_files_or_network_says_how_to_get_them(tmp_path: Path) -> None:
     config = DataConfig(source="cifar10", root=str(tmp_path / "nothing"), download=False)
     with pytest.raises(VitswinError, match=r"CIFAR-10 is not in .*nothing .*set data.download=true"):
-        read_source(config, seed=0)
+        read_source(config)
 
 
 def test_cifar10_reads_the_official_batch_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -187,7 +187,7 @@ def test_cifar10_reads_the_official_batch_files(tmp_path: Path, monkeypatch: pyt
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))
     # Our files are not the real ones, so their checksums differ from torchvision's.
     monkeypatch.setattr("torchvision.datasets.cifar.check_integrity", lambda *args: True)
-    train, test = read_source(DataConfig(source="cifar10", root=str(tmp_path / "cifar"), download=False), seed=0)
+    train, test = read_source(DataConfig(source="cifar10", root=str(tmp_path / "cifar"), download=False))
     assert (len(train), len(test)) == (20, 4)
     assert train.images.shape == (20, 3, 32, 32) and train.class_names[0] == "c0"
     first_batch = pickle.loads((folder / "data_batch_1").read_bytes())
@@ -198,7 +198,7 @@ def test_cifar10_reads_the_official_batch_files(tmp_path: Path, monkeypatch: pyt
 @pytest.mark.skipif(not CIFAR10_JPG.is_dir(), reason="the shared CIFAR-10 JPEG copy is not on this machine")
 def test_real_cifar10_jpegs_through_the_cifar10_source(tmp_path: Path) -> None:
     config = DataConfig(source="cifar10", root=str(CIFAR10_JPG), cache_dir=str(tmp_path / "cache"))
-    splits = load_data(config, seed=0)
+    splits = load_data(config)
     assert (len(splits.train), len(splits.val), len(splits.test)) == (45_000, 5_000, 10_000)
     assert splits.class_names == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     assert torch.bincount(splits.val.labels).tolist() == [500] * 10

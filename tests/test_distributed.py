@@ -192,10 +192,10 @@ def two_process_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_two_processes_evaluate_the_whole_test_set_once(two_process_study: Path) -> None:
     study = two_process_study / "two" / "tiny"
     for key in ("vit", "swin"):
-        run_dir = study / key
+        run_dir = study / key / "seed-0"
         written = json.loads((run_dir / "metrics.json").read_text())
         assert json.loads((run_dir / "train.json").read_text())["processes"] == 2
-        single = two_process_study / "single" / key
+        single = two_process_study / "single" / key / "seed-0"
         shutil.copytree(run_dir, single)
         again = evaluate_run(single)  # one process, the saved weights
         assert written["num_images"] == again["num_images"] == 101
@@ -248,12 +248,12 @@ def test_one_step_on_two_processes_equals_one_step_on_one(tmp_path: Path) -> Non
             capture_output=True,
             timeout=300,
         )
-        weights[name] = load_file(tmp_path / name / "tiny" / "vit" / "best.safetensors")
+        weights[name] = load_file(tmp_path / name / "tiny" / "vit" / "seed-0" / "best.safetensors")
     pl.seed_everything(0, verbose=False)  # the initialisation every run started from
     config = load_config(step_config(tmp_path))
     initial = build_network(
         config.models["vit"],
-        len(json.loads((tmp_path / "one process" / "tiny" / "vit" / "metrics.json").read_text())["class_names"]),
+        len(json.loads((tmp_path / "one process" / "tiny" / "vit" / "seed-0" / "metrics.json").read_text())["class_names"]),
     ).state_dict()
     assert max(float((weights["one process"][key] - value).abs().max()) for key, value in initial.items()) > 1e-4
     for name in ("two processes", "accumulated"):
@@ -288,8 +288,8 @@ def test_torchrun_runs_the_same_study(two_process_study: Path) -> None:
     )
     assert files_under(out) == files_under(two_process_study / "two")
     for key in ("vit", "swin"):
-        assert json.loads((out / "tiny" / key / "train.json").read_text())["processes"] == 2
-        assert json.loads((out / "tiny" / key / "metrics.json").read_text())["num_images"] == 101
+        assert json.loads((out / "tiny" / key / "seed-0" / "train.json").read_text())["processes"] == 2
+        assert json.loads((out / "tiny" / key / "seed-0" / "metrics.json").read_text())["num_images"] == 101
     # Launched as 2 processes but configured for 1: refused, rather than training twice side by side.
     refused = subprocess.run(
         [
@@ -323,7 +323,7 @@ def test_a_killed_distributed_run_resumes_to_the_uninterrupted_result(tmp_path: 
         return cli("train", str(config), "--model", "vit", "--accelerator", "cpu", "--devices", "2", "--out", str(tmp_path / out))
 
     subprocess.run(command("whole"), check=True, capture_output=True, timeout=300)
-    run_dir = tmp_path / "killed" / "tiny" / "vit"
+    run_dir = tmp_path / "killed" / "tiny" / "vit" / "seed-0"
     # A new session, so that one signal reaches the launcher and the process it started.
     process = subprocess.Popen(command("killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
@@ -335,7 +335,7 @@ def test_a_killed_distributed_run_resumes_to_the_uninterrupted_result(tmp_path: 
     assert not (run_dir / "metrics.json").exists()
 
     subprocess.run(command("killed"), check=True, capture_output=True, timeout=300)
-    whole = tmp_path / "whole" / "tiny" / "vit"
+    whole = tmp_path / "whole" / "tiny" / "vit" / "seed-0"
     assert read_history(run_dir) == read_history(whole)
     for key in ("accuracy", "confusion_matrix"):
         assert json.loads((run_dir / "metrics.json").read_text())[key] == json.loads((whole / "metrics.json").read_text())[key]

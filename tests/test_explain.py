@@ -235,7 +235,7 @@ def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 def test_explain_writes_figures_maps_and_measurements(tiny_runs: list[Path]) -> None:
     out = explain_runs(tiny_runs, ExplainOptions(images=6, batch_size=4, steps=4))
-    assert out == tiny_runs[0].parent / "explain" / "gradcam"
+    assert out == tiny_runs[0].parent.parent / "explain" / "gradcam" / "seed-0"
     for name, rows, cols in (("overlay.png", 6, 3), ("heatmaps.png", 6, 3)):
         with Image.open(out / name) as png:
             assert png.size == (round(cols * CELL_INCHES * DPI), round(rows * (CELL_INCHES + TITLE_INCHES) * DPI))

@@ -13,11 +13,12 @@ import pytest
 import torch
 import yaml
 from PIL import Image
-from scipy.stats import binomtest
+from scipy.stats import binomtest, norm
+from scipy.stats import t as student_t
 
 from conftest import tiny_study
-from vitswin.artifacts import write_csv, write_json
-from vitswin.config import to_yaml, validate_config
+from vitswin.artifacts import write_json
+from vitswin.config import validate_config
 from vitswin.errors import VitswinError
 from vitswin.evaluation import Evaluation
 from vitswin.report.figures import reliability_diagrams, training_curves
@@ -25,13 +26,16 @@ from vitswin.report.findings import ModelFacts, findings
 from vitswin.report.stats import (
     bootstrap_interval,
     calibration,
+    compare_across_seeds,
     holm,
     mcnemar,
     paired_bootstrap_interval,
+    seed_t_test,
     smoothed_loss_floor,
+    two_level_interval,
 )
-from vitswin.study import report_study, single_model_config
-from vitswin.study_folder import RunFolder
+from vitswin.study import report_study, run_config
+from vitswin.study_folder import ExplanationFolder, StudyFolder
 
 SECTIONS = (
     "## Findings",
@@ -79,120 +83,194 @@ def test_bootstrap_intervals_cover_the_observed_values() -> None:
     assert paired_bootstrap_interval(correct_a, correct_b) == (low, high)  # seeded
 
 
-def facts(name: str, accuracy: float, seconds_per_epoch: float, ece: float, concentration: float, n: int = 400) -> ModelFacts:
-    correct = np.arange(n) < round(accuracy * n)
+def facts(
+    name: str, accuracy: float | list[float], seconds_per_epoch: float, ece: float, concentration: float, n: int = 400
+) -> ModelFacts:
+    """A model's facts over seeds: one accuracy per seed (a single float is one seed)."""
+    accuracies = accuracy if isinstance(accuracy, list) else [accuracy]
+    seeds = len(accuracies)
     rng = np.random.default_rng(len(name))
+    correct = np.stack([rng.permutation(np.arange(n) < round(value * n)) for value in accuracies])
     attention = {
-        "top10_share": concentration + rng.normal(0, 0.01, 16),
-        "deletion_auc": 0.3 - concentration / 2 + rng.normal(0, 0.01, 16),
+        "top10_share": concentration + rng.normal(0, 0.01, (seeds, 16)),
+        "deletion_auc": 0.3 - concentration / 2 + rng.normal(0, 0.01, (seeds, 16)),
     }
-    return ModelFacts(name, correct, seconds_per_epoch, 10 * seconds_per_epoch, 1_000_000, 2e9, ece, attention)
+    times = seconds_per_epoch + rng.normal(0, 0.01, seeds)
+    return ModelFacts(name, list(range(seeds)), correct, times, 1_000_000, 2e9, ece + rng.normal(0, 1e-4, seeds), attention)
 
 
-def test_findings_follow_the_numbers() -> None:
+def test_with_one_seed_the_findings_compare_trained_models_only() -> None:
     first = findings([facts("vit", 0.90, 10, 0.05, 0.4), facts("swin", 0.70, 20, 0.15, 0.2)])
     second = findings([facts("vit", 0.70, 20, 0.15, 0.2), facts("swin", 0.90, 10, 0.05, 0.4)])
-    assert first != second
-    assert first[0].startswith("vit is more accurate than swin: 90.00 % against 70.00 %") and "significant (p =" in first[0]
-    assert second[0].startswith("swin is more accurate than vit")
-    assert first[1].startswith("vit trains faster per epoch: 10.0 s against 20.0 s for swin (2.00x)")
-    assert second[1].startswith("swin trains faster per epoch")
-    assert "vit is better calibrated" in first[4] and "swin is better calibrated" in second[4]
-    assert first[5].startswith("vit's gradcam maps are more concentrated")
-    assert "a significant difference (Wilcoxon p =" in first[5]
-    assert second[5].startswith("swin's gradcam maps are more concentrated")
+    assert first[0].startswith("With 1 seed per model, these findings compare trained models, not architectures")
+    assert "--set 'seeds=[0,1,2]'" in first[0]
+    assert first[1].startswith("Seed 0: the trained vit is more accurate than the trained swin: 90.00 % against 70.00 %")
+    assert "McNemar's test finds these two trained models different (p =" in first[1]
+    assert second[1].startswith("Seed 0: the trained swin is more accurate than the trained vit")
+    # One timing per model is not a speed difference; one calibration error per model is not a ranking.
+    speed = next(line for line in first if line.startswith("Training time per epoch"))
+    assert "vit 10.0 s, swin 20.0 s (seed 0); with fewer than 3 seeds no ranking is stated" in speed
+    assert "no ranking is stated" in next(line for line in first if line.startswith("Expected calibration error"))
+    concentrated = next(line for line in first if line.startswith("Share of gradcam mass"))
+    assert concentrated.startswith("Share of gradcam mass in the top 10 % of pixels, seed 0: vit 40.")
+    assert "a significant difference between these trained models (Wilcoxon p =" in concentrated
 
 
-def test_a_small_difference_is_called_not_significant() -> None:
+def test_a_small_single_seed_difference_is_called_not_significant() -> None:
     close = findings([facts("vit", 0.80, 10, 0.1, 0.30), facts("swin", 0.79, 10, 0.1, 0.30)])
-    assert "vit scores higher than swin" in close[0] and "the difference is not significant" in close[0]
-    assert "not significant (Wilcoxon" in close[5]
+    assert "the trained vit scores higher than the trained swin" in close[1] and "not significant" in close[1]
+    assert "not a significant difference (Wilcoxon" in next(line for line in close if line.startswith("Share of gradcam"))
 
 
-def make_fake_study(tmp_path: Path, accuracy: dict[str, float], explain: bool = True) -> Path:
-    """A study folder as `vitswin study` writes it, with made-up predictions and histories (no training)."""
+def test_a_consistent_large_difference_over_three_seeds_is_an_architecture_finding() -> None:
+    lines = findings([facts("vit", [0.90, 0.91, 0.895], 10, 0.05, 0.4), facts("swin", [0.70, 0.72, 0.69], 20, 0.15, 0.2)])
+    assert not any("compare trained models" in line for line in lines)
+    accuracy = lines[0]
+    assert accuracy.startswith(
+        "Test accuracy: vit is higher than swin across 3 seeds: vit 90.17 %, swin 70.33 % (mean over 3 seeds)"
+    )
+    assert "95 % interval" in accuracy and "paired t-test over seeds p =" in accuracy
+    speed = next(line for line in lines if line.startswith("Training time per epoch"))
+    assert "swin is higher than vit across 3 seeds" in speed and "(seeds resampled)" in speed
+    assert "vit is higher than swin" in next(line for line in lines if line.startswith("Share of gradcam mass"))
+
+
+def test_seeds_that_disagree_give_no_architecture_level_claim() -> None:
+    # The issue's numbers: swin far ahead on seed 0, far behind on seeds 1 and 2.
+    lines = findings([facts("vit", [0.8905, 0.9045, 0.8995], 10, 0.05, 0.3), facts("swin", [0.956, 0.767, 0.795], 10, 0.05, 0.3)])
+    accuracy = lines[0]
+    assert accuracy.startswith("Test accuracy: across 3 seeds vit and swin cannot be told apart")
+    assert "vit was higher on seeds 1, 2, swin on seed 0" in accuracy
+    assert not any("is higher than" in line or "more accurate" in line for line in lines)
+    # Equal numbers are never ranked, whatever the test says.
+    same = findings([facts("vit", [0.9, 0.9, 0.9], 10, 0.05, 0.3), facts("swin", [0.9, 0.9, 0.9], 10, 0.05, 0.3)])
+    assert same[0].startswith("Test accuracy: across 3 seeds vit and swin cannot be told apart")
+
+
+def test_the_two_level_interval_matches_its_variance_on_an_additive_example() -> None:
+    """For differences seed effect + image effect, the crossed bootstrap's spread is known in closed form:
+    var(seed effects) / seeds + var(image effects) / images (population variances)."""
+    rng = np.random.default_rng(1)
+    seed_effects, image_effects = rng.normal(0.05, 0.02, 5), rng.choice([-1.0, 0.0, 1.0], 3000, p=[0.1, 0.8, 0.1])
+    differences = seed_effects[:, None] + image_effects[None, :]
+    low, high = two_level_interval(differences, samples=4000)
+    expected_sd = np.sqrt(seed_effects.var() / 5 + image_effects.var() / 3000)
+    assert (high - low) / (2 * norm.ppf(0.975)) == pytest.approx(expected_sd, rel=0.1)
+    assert low < differences.mean() < high
+    # Without seed-to-seed variation it is the ordinary bootstrap over images; without images, over seeds alone.
+    flat = np.tile(image_effects, (5, 1))
+    assert (lambda lo_hi: lo_hi[1] - lo_hi[0])(two_level_interval(flat)) == pytest.approx(
+        (lambda lo_hi: lo_hi[1] - lo_hi[0])(bootstrap_interval(image_effects)), rel=0.15
+    )
+
+
+def test_the_t_test_over_seeds_is_students_t_on_the_per_seed_differences() -> None:
+    differences = np.array([0.02, 0.035, 0.011, 0.028])
+    t = differences.mean() / (differences.std(ddof=1) / np.sqrt(4))
+    assert seed_t_test(differences) == pytest.approx(2 * student_t.sf(abs(t), df=3), rel=1e-9)
+    assert seed_t_test(np.zeros(3)) == 1.0 and seed_t_test(np.full(3, 0.01)) == 0.0
+    assert np.isnan(seed_t_test(np.array([0.3])))
+
+
+def test_comparisons_over_seeds_are_holm_adjusted_over_pairs() -> None:
+    rng = np.random.default_rng(0)
+    values = {name: rng.random((3, 50)) < level for name, level in (("a", 0.9), ("b", 0.6), ("c", 0.88))}
+    comparisons = compare_across_seeds(values, [0, 1, 2])
+    assert [(c.a, c.b) for c in comparisons] == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert [c.p_adjusted for c in comparisons] == pytest.approx(holm([c.p_value for c in comparisons]))
+    assert all(c.pairs == 3 for c in comparisons)
+
+
+def make_fake_study(
+    tmp_path: Path, accuracy: dict[str, float | list[float]], explain: bool = True, seeds: tuple[int, ...] = (0,)
+) -> Path:
+    """A study folder as `vitswin study` writes it, with made-up predictions and histories (no training); a model's
+    accuracy is one number for every seed, or a list with one per seed."""
     raw = tiny_study(tmp_path)
+    raw["seeds"] = list(seeds)
     raw["models"] = {key: raw["models"].get(key, {"name": "resnet18", "input_size": 16}) for key in accuracy}
     config = validate_config(raw)
-    study_dir = config.study_dir
-    study_dir.mkdir(parents=True)
-    (study_dir / "config.yaml").write_text(to_yaml(config))
+    study = StudyFolder.of(config)
+    study.register(config)
     labels = torch.arange(10).repeat(30)
     rng = np.random.default_rng(0)
-    for index, (key, acc) in enumerate(accuracy.items()):
-        run_dir = study_dir / key
-        run_dir.mkdir()
-        (run_dir / "config.yaml").write_text(to_yaml(single_model_config(config, key)))
-        right = torch.from_numpy(rng.random(len(labels)) < acc)
-        predicted = torch.where(right, labels, (labels + 1) % 10)
-        probabilities = torch.full((len(labels), 10), 0.02)
-        probabilities[torch.arange(len(labels)), predicted] = 0.82
-        evaluation = Evaluation(probabilities, labels, [f"class{c}" for c in range(10)])
-        evaluation.save(RunFolder(run_dir))
-        history = [
-            {
-                "epoch": e,
-                "train_loss": 2 / e,
-                "train_acc": acc * e / 4,
-                "val_loss": 2.2 / e,
-                "val_acc": acc * e / 4,
-                "lr": 1e-3,
-                "epoch_time_s": 5.0 + index,
-            }
-            for e in range(1, 5)
-        ]
-        write_csv(history, run_dir / "history.csv")
-        write_json(
-            {
-                "model": key,
-                "architecture": config.models[key].name,
-                "test_acc": float(right.float().mean()),
-                "best_epoch": 4,
-                "best_val_acc": acc,
-                "epochs_run": 4,
-                "train_time_s": 20.0 + 4 * index,
-                "time_per_epoch_s": 5.0 + index,
-                "run_dir": str(run_dir),
-                "validation": "held-out",
-                "train_images": 450,
-                "val_images": 50,
-                "test_images": len(labels),
-            },
-            run_dir / "train.json",
-        )
-    if explain:
-        folder = study_dir / "explain" / "gradcam"
-        folder.mkdir(parents=True)
-        for name in ("overlay.png", "heatmaps.png"):
-            Image.fromarray(rng.integers(0, 255, (90, 60, 3), dtype=np.uint8)).save(folder / name)
-        rows = [
-            {
-                "model": key,
-                "test_index": i,
-                "class": f"class{i % 10}",
-                "top10_share": 0.2 + 0.1 * k + 0.01 * i,
-                "deletion_auc": 0.3 - 0.05 * k,
-                "pointing_hit": float(i % 2),
-                "pointing_random": 0.3,
-            }
-            for k, key in enumerate(accuracy)
-            for i in range(12)
-        ]
-        write_csv(rows, folder / "attention.csv")
-        means = {
-            key: {"top10_share": 0.25 + 0.1 * k, "deletion_auc": 0.3 - 0.05 * k, "pointing_hit": 0.5, "pointing_random": 0.3}
-            for k, key in enumerate(accuracy)
+    for index, (key, levels) in enumerate(accuracy.items()):
+        for seed_index, seed in enumerate(seeds):
+            acc = levels[seed_index] if isinstance(levels, list) else levels
+            run = study.run(key, seed)
+            run.write_config(run_config(config, key, seed))
+            right = torch.from_numpy(rng.random(len(labels)) < acc)
+            predicted = torch.where(right, labels, (labels + 1) % 10)
+            probabilities = torch.full((len(labels), 10), 0.02)
+            probabilities[torch.arange(len(labels)), predicted] = 0.82
+            Evaluation(probabilities, labels, [f"class{c}" for c in range(10)]).save(run)
+            history = [
+                {
+                    "epoch": e,
+                    "train_loss": 2 / e,
+                    "train_acc": acc * e / 4,
+                    "val_loss": 2.2 / e,
+                    "val_acc": acc * e / 4,
+                    "lr": 1e-3,
+                    "epoch_time_s": 5.0 + index,
+                }
+                for e in range(1, 5)
+            ]
+            run.write_history(history)
+            run.write_train(
+                {
+                    "model": key,
+                    "seed": seed,
+                    "architecture": config.models[key].name,
+                    "test_acc": float(right.float().mean()),
+                    "best_epoch": 4,
+                    "best_val_acc": acc,
+                    "epochs_run": 4,
+                    "train_time_s": 20.0 + 4 * index,
+                    "time_per_epoch_s": 5.0 + index,
+                    "run_dir": str(run.path),
+                    "validation": "held-out",
+                    "train_images": 450,
+                    "val_images": 50,
+                    "test_images": len(labels),
+                }
+            )
+        if explain:
+            for seed in seeds:
+                _fake_explanation(study.explanation("gradcam", seed), list(accuracy), rng)
+    return study.path
+
+
+def _fake_explanation(folder: ExplanationFolder, models: list[str], rng: np.random.Generator) -> None:
+    folder.path.mkdir(parents=True, exist_ok=True)
+    for name in ("overlay.png", "heatmaps.png"):
+        Image.fromarray(rng.integers(0, 255, (90, 60, 3), dtype=np.uint8)).save(folder.path / name)
+    rows = [
+        {
+            "model": key,
+            "test_index": i,
+            "class": f"class{i % 10}",
+            "top10_share": 0.2 + 0.1 * k + 0.01 * i,
+            "deletion_auc": 0.3 - 0.05 * k,
+            "pointing_hit": float(i % 2),
+            "pointing_random": 0.3,
         }
-        write_json(
-            {
-                "images": 12,
-                "per_model": means,
-                "agreement": {"vit vs swin": {"rank_corr": 0.2, "top20_iou": 0.3}},
-                "per_class": {key: {f"class{c}": means[key] for c in range(10)} for key in accuracy},
-            },
-            folder / "attention.json",
-        )
-    return study_dir
+        for k, key in enumerate(models)
+        for i in range(12)
+    ]
+    means = {
+        key: {"top10_share": 0.25 + 0.1 * k, "deletion_auc": 0.3 - 0.05 * k, "pointing_hit": 0.5, "pointing_random": 0.3}
+        for k, key in enumerate(models)
+    }
+    folder.write_rows(rows, [])
+    folder.write_summary(
+        {
+            "images": 12,
+            "per_model": means,
+            "agreement": {"vit vs swin": {"rank_corr": 0.2, "top20_iou": 0.3}},
+            "per_class": {key: {f"class{c}": means[key] for c in range(10)} for key in models},
+        }
+    )
 
 
 def findings_of(markdown: str) -> list[str]:
@@ -201,8 +279,8 @@ def findings_of(markdown: str) -> list[str]:
 
 
 def test_report_has_every_section_and_its_findings_change_with_the_outcome(tmp_path: Path) -> None:
-    vit_wins = make_fake_study(tmp_path / "a", {"vit": 0.95, "swin": 0.6})
-    swin_wins = make_fake_study(tmp_path / "b", {"vit": 0.6, "swin": 0.95})
+    vit_wins = make_fake_study(tmp_path / "a", {"vit": 0.95, "swin": 0.6}, seeds=(0, 1, 2))
+    swin_wins = make_fake_study(tmp_path / "b", {"vit": 0.6, "swin": 0.95}, seeds=(0, 1, 2))
     markdowns = []
     for study_dir in (vit_wins, swin_wins):
         html_path, markdown_path = report_study(study_dir)
@@ -215,8 +293,49 @@ def test_report_has_every_section_and_its_findings_change_with_the_outcome(tmp_p
         assert len(sources.sources) == 6 and all(src.startswith("data:image/png;base64,") for src in sources.sources)
         markdowns.append(markdown)
         assert "report" in json.loads((study_dir / "stages.json").read_text())
-    assert findings_of(markdowns[0])[0].startswith("vit is more accurate than swin")
-    assert findings_of(markdowns[1])[0].startswith("swin is more accurate than vit")
+    assert findings_of(markdowns[0])[0].startswith("Test accuracy: vit is higher than swin across 3 seeds")
+    assert findings_of(markdowns[1])[0].startswith("Test accuracy: swin is higher than vit across 3 seeds")
+
+
+def results_table(markdown: str) -> dict[str, list[float]]:
+    """Per model, the per-seed test accuracies of the report's Results table."""
+    lines = markdown.split("## Results")[1].split("\n\n")[1].splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    columns = [i for i, name in enumerate(header) if name.startswith("test accuracy, seed")]
+    table = {}
+    for line in lines[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        table[cells[0]] = [float(cells[i].removesuffix(" %")) for i in columns]
+    return table
+
+
+@pytest.mark.parametrize(
+    "accuracy",
+    [
+        {"vit": [0.89, 0.90, 0.90], "swin": [0.96, 0.77, 0.80]},  # the seeds disagree
+        {"vit": [0.95, 0.94, 0.96], "swin": [0.60, 0.62, 0.61]},  # a consistent large difference
+        {"vit": [0.80, 0.80, 0.80], "swin": [0.80, 0.80, 0.80]},  # no difference
+    ],
+)
+def test_no_finding_contradicts_the_per_seed_table(tmp_path: Path, accuracy: dict[str, list[float]]) -> None:
+    markdown = report_study(make_fake_study(tmp_path, accuracy, seeds=(0, 1, 2)))[1].read_text()
+    table = results_table(markdown)
+    finding = findings_of(markdown)[0]
+    means = re.search(r": vit ([\d.]+) %, swin ([\d.]+) % \(mean over 3 seeds\)", finding)
+    assert means, finding
+    assert float(means[1]) == pytest.approx(np.mean(table["vit"]), abs=0.011)
+    assert float(means[2]) == pytest.approx(np.mean(table["swin"]), abs=0.011)
+    if "vit is higher than swin" in finding:
+        assert all(v > s for v, s in zip(table["vit"], table["swin"], strict=True))
+    elif "swin is higher than vit" in finding:
+        assert all(s > v for v, s in zip(table["vit"], table["swin"], strict=True))
+    if won := re.search(r"vit was higher on seeds? ([\d, ]+), swin on seeds? ([\d, ]+)", finding):
+        for seed in map(int, won[1].split(", ")):
+            assert table["vit"][seed] > table["swin"][seed]
+        for seed in map(int, won[2].split(", ")):
+            assert table["swin"][seed] > table["vit"][seed]
+    if accuracy["vit"][1] < accuracy["swin"][0]:  # the disagreeing seeds: no architecture-level claim
+        assert "cannot be told apart" in finding and "was higher on" in finding
 
 
 class ImageSources(HTMLParser):
@@ -236,24 +355,32 @@ def test_report_without_explanations_says_how_to_add_them(tmp_path: Path) -> Non
     study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8}, explain=False)
     markdown = report_study(study_dir)[1].read_text()
     assert "No explanations yet: run 'vitswin explain'" in markdown
-    assert len(findings_of(markdown)) == 5  # accuracy, 3 cost, calibration
+    assert len(findings_of(markdown)) == 5  # one seed only, accuracy, size, time per epoch, calibration
 
 
 def test_report_refuses_incomplete_studies(tmp_path: Path) -> None:
     study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8})
-    (study_dir / "swin" / "history.csv").unlink()
-    with pytest.raises(VitswinError, match=r"run folder .*swin lacks history.csv; finish the study"):
+    (study_dir / "swin" / "seed-0" / "history.csv").unlink()
+    with pytest.raises(VitswinError, match=r"run folder .*swin/seed-0 lacks history.csv; finish the study"):
         report_study(study_dir)
     with pytest.raises(VitswinError, match="is not a study folder"):
         report_study(tmp_path / "nowhere")
 
 
-def test_replicate_studies_give_mean_and_spread(tmp_path: Path) -> None:
-    main = make_fake_study(tmp_path / "a", {"vit": 0.9, "swin": 0.8})
-    other = make_fake_study(tmp_path / "b", {"vit": 0.7, "swin": 0.8})
+def test_replicate_studies_join_as_more_seeds(tmp_path: Path) -> None:
+    main = make_fake_study(tmp_path / "a", {"vit": 0.9, "swin": 0.8}, seeds=(0, 1))
+    other = make_fake_study(tmp_path / "b", {"vit": 0.7, "swin": 0.8}, seeds=(2,))
     markdown = report_study(main, (other,))[1].read_text()
-    accuracies = [json.loads((d / "vit" / "train.json").read_text())["test_acc"] for d in (main, other)]
-    assert f"| vit | 2 | {100 * np.mean(accuracies):.2f} % | {100 * np.std(accuracies, ddof=1):.2f} points |" in markdown
+    accuracies = [
+        json.loads((folder / "vit" / f"seed-{seed}" / "train.json").read_text())["test_acc"]
+        for folder, seed in ((main, 0), (main, 1), (other, 2))
+    ]
+    assert results_table(markdown)["vit"] == pytest.approx([100 * value for value in accuracies], abs=0.006)
+    assert f"| {100 * np.mean(accuracies):.2f} % | {100 * np.std(accuracies, ddof=1):.2f} points |" in markdown
+    with pytest.raises(VitswinError, match="is not the same study as .* with other seeds"):
+        report_study(main, (main,))
+    with pytest.raises(VitswinError, match=r"repeats seed\(s\) 0 already in the report"):
+        report_study(main, (make_fake_study(tmp_path / "c", {"vit": 0.7, "swin": 0.8}, seeds=(0,)),))
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -299,10 +426,10 @@ def test_a_rebuilt_report_is_the_same_file_for_file(tmp_path: Path) -> None:
 
     report_study(study_dir)
     first = contents()
-    costs = {key: (study_dir / key / "cost.json").read_text() for key in ("vit", "swin")}
+    costs = {key: (study_dir / key / "seed-0" / "cost.json").read_text() for key in ("vit", "swin")}
     report_study(study_dir)
     assert contents() == first and len(first) == 6
-    assert {key: (study_dir / key / "cost.json").read_text() for key in ("vit", "swin")} == costs  # not re-measured
+    assert {key: (study_dir / key / "seed-0" / "cost.json").read_text() for key in ("vit", "swin")} == costs  # not re-measured
 
 
 def test_the_smoothed_loss_floor_is_the_best_reachable_cross_entropy() -> None:
@@ -315,15 +442,18 @@ def test_the_smoothed_loss_floor_is_the_best_reachable_cross_entropy() -> None:
 
 def test_the_loss_figure_says_which_loss_is_smoothed() -> None:
     history = [{"epoch": e, "train_loss": 0.6, "train_acc": 0.9, "val_loss": 0.3, "val_acc": 0.9} for e in (1, 2)]
-    figure = training_curves({"vit": history, "swin": history}, {"vit": 1, "swin": 2}, {"vit": 0.0, "swin": 0.1}, 10)
+    figure = training_curves(
+        {"vit": [history, history], "swin": [history]}, {"vit": [1, 2], "swin": [2]}, {"vit": 0.0, "swin": 0.1}, 10
+    )
     labels = figure.axes[0].get_legend_handles_labels()[1]
     assert labels == [
-        "vit train",
+        "vit train (2 seeds)",
         "vit val (no smoothing)",
         "swin train (label smoothing 0.1)",
         "swin val (no smoothing)",
         "swin train floor 0.50",
     ]
+    assert len(figure.axes[0].lines) == 2 * 2 + 2 + 1  # a line per seed, once labelled; the floor
 
 
 def test_the_recipe_table_shows_every_training_difference(tmp_path: Path) -> None:
@@ -334,11 +464,11 @@ def test_the_recipe_table_shows_every_training_difference(tmp_path: Path) -> Non
                  "pretrained_mean": [0.485, 0.456, 0.406], "pretrained_std": [0.229, 0.224, 0.225]},
     }  # fmt: skip
     for key, network in facts.items():
-        record = json.loads((study_dir / key / "train.json").read_text())
-        write_json({**record, "network": network, "validation": "test"}, study_dir / key / "train.json")
-    config = yaml.safe_load((study_dir / "swin" / "config.yaml").read_text())
+        record = json.loads((study_dir / key / "seed-0" / "train.json").read_text())
+        write_json({**record, "network": network, "validation": "test"}, study_dir / key / "seed-0" / "train.json")
+    config = yaml.safe_load((study_dir / "swin" / "seed-0" / "config.yaml").read_text())
     config["models"]["swin"]["pretrained"] = "hub"
-    (study_dir / "swin" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (study_dir / "swin" / "seed-0" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     study_config = yaml.safe_load((study_dir / "config.yaml").read_text())
     study_config["models"]["swin"]["pretrained"] = "hub"
     (study_dir / "config.yaml").write_text(yaml.safe_dump(study_config, sort_keys=False))
@@ -363,16 +493,17 @@ def test_holm_adjusts_for_every_pair() -> None:
 
 
 def test_three_models_are_compared_pair_by_pair_with_holm(tmp_path: Path) -> None:
-    study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.6, "cnn": 0.88})
+    study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.6, "cnn": 0.88}, seeds=(0, 1, 2))
     markdown = report_study(study_dir)[1].read_text()
     for pair in ("vit vs swin", "vit vs cnn", "swin vs cnn"):
         assert f"### {pair}" in markdown
-    assert markdown.count("Holm-adjusted over the 3 pairs") == 3
-    accuracy = [line for line in findings_of(markdown) if "accurate" in line or "scores higher" in line]
-    assert len(accuracy) == 3 and all("Holm-adjusted" in line for line in accuracy)
-    assert any(line.startswith("vit is more accurate than swin") for line in accuracy)
-    attention = [line for line in findings_of(markdown) if "Wilcoxon" in line]
-    assert len(attention) >= 3 and all("Holm-adjusted" in line for line in attention)
+    assert markdown.count("Holm-adjusted over the 3 pairs") == 3  # the paired section, over seeds
+    assert markdown.count("(Holm ") == 9  # McNemar per seed and pair
+    accuracy = [line for line in findings_of(markdown) if line.startswith("Test accuracy")]
+    assert len(accuracy) == 3 and all("Holm-adjusted over 3 pairs" in line for line in accuracy)
+    assert any(line.startswith("Test accuracy: vit is higher than swin") for line in accuracy)
+    attention = [line for line in findings_of(markdown) if line.startswith("Share of gradcam")]
+    assert len(attention) == 3 and all("Holm-adjusted" in line for line in attention)
 
 
 def test_reliability_panels_wrap_for_many_models() -> None:

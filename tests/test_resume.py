@@ -25,7 +25,7 @@ from vitswin.cli import main
 from vitswin.config import load_config, to_yaml
 from vitswin.errors import VitswinError
 from vitswin.models import build_network
-from vitswin.study import single_model_config
+from vitswin.study import run_config
 
 
 def train_command(config: Path, out: Path) -> list[str]:
@@ -51,7 +51,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def uninterrupted(config: Path) -> tuple:
     out = config.parent / "uninterrupted"
     subprocess.run(train_command(config, out), check=True, capture_output=True)
-    return outcome(out / "tiny" / "vit")
+    return outcome(out / "tiny" / "vit" / "seed-0")
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float = 300) -> None:
@@ -70,7 +70,7 @@ def test_sigkill_at_a_random_point_then_resume_matches_an_uninterrupted_run(
     rng = random.Random(seed)
     epochs_done, delay = rng.randint(0, 3), rng.uniform(0, 0.5)  # the kill point: this far into that epoch
     out = config.parent / f"killed-{seed}"
-    run_dir = out / "tiny" / "vit"
+    run_dir = out / "tiny" / "vit" / "seed-0"
     process = subprocess.Popen(train_command(config, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(
         lambda: (
@@ -102,7 +102,7 @@ def default_ctrl_c() -> None:
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_the_run_resumes(config: Path, uninterrupted: tuple) -> None:
     out = config.parent / "interrupted"
-    run_dir = out / "tiny" / "vit"
+    run_dir = out / "tiny" / "vit" / "seed-0"
     for _attempt in range(3):  # on a busy machine the short run may finish before the signal reaches it
         shutil.rmtree(out, ignore_errors=True)
         process = subprocess.Popen(
@@ -129,8 +129,8 @@ def test_a_finished_run_is_reused_and_a_changed_config_refused(tmp_path: Path, c
     path.write_text(yaml.safe_dump(raw))
     out = tmp_path / "out"
     assert main(["train", str(path), "--model", "vit", "--out", str(out)]) == 0
-    assert set(json.loads((out / "tiny" / "stages.json").read_text())) == {"train/vit"}
-    weights = out / "tiny" / "vit" / "best.safetensors"
+    assert set(json.loads((out / "tiny" / "stages.json").read_text())) == {"train/vit/seed-0"}
+    weights = out / "tiny" / "vit" / "seed-0" / "best.safetensors"
     stamp = weights.stat().st_mtime_ns
     assert main(["train", str(path), "--model", "vit", "--out", str(out)]) == 0
     assert weights.stat().st_mtime_ns == stamp  # not retrained
@@ -223,10 +223,10 @@ def test_a_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path: Path, caps
     raw = tiny_study(tmp_path)
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(raw))
-    run_dir = tmp_path / "out" / "tiny" / "vit"
+    run_dir = tmp_path / "out" / "tiny" / "vit" / "seed-0"
     (run_dir / "checkpoints").mkdir(parents=True)
-    run_config = single_model_config(load_config(path, [f"out_dir={tmp_path / 'out'}"]), "vit")
-    (run_dir / "config.yaml").write_text(to_yaml(run_config))
+    config_of_run = run_config(load_config(path, [f"out_dir={tmp_path / 'out'}"]), "vit", 0)
+    (run_dir / "config.yaml").write_text(to_yaml(config_of_run))
     (run_dir / "checkpoints" / "last.ckpt").write_bytes(evil.read_bytes())
     code = main(["train", str(path), "--model", "vit", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
@@ -238,7 +238,7 @@ def test_a_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path: Path, caps
 def test_a_run_killed_in_epoch_4_trains_only_epochs_4_and_5_again(tmp_path: Path) -> None:
     """last.ckpt is rewritten after every epoch, so a resume repeats no finished epoch."""
     config = write_vit_study(tmp_path, max_epochs=5, train_size=1500)
-    run_dir = tmp_path / "out" / "tiny" / "vit"
+    run_dir = tmp_path / "out" / "tiny" / "vit" / "seed-0"
     last = run_dir / "checkpoints" / "last.ckpt"
 
     def last_epoch() -> int:  # 1-based; 0 before the first checkpoint (files are replaced whole)

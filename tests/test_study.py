@@ -133,8 +133,8 @@ def test_test_as_validation_protocol_and_plateau_schedule(tmp_path: Path) -> Non
     raw = tiny_study(tmp_path, val_split="test")
     raw["models"]["vit"]["train"] = {"max_epochs": 1, "batch_size": 64, "scheduler": "plateau", "lr": 1e-3}
     config = validate_config(raw)
-    splits = load_data(config.data, config.seed)
-    summary = train_model(config, "vit", splits)
+    splits = load_data(config.data)
+    summary = train_model(config, "vit", 0, splits)
     train = json.loads((Path(summary.run_dir) / "train.json").read_text())
     assert train["validation"] == "test"
     assert summary.best_val_acc == pytest.approx(summary.test_acc, abs=1e-6)  # the same test images
@@ -156,16 +156,16 @@ def test_run_study_trains_measures_explains_and_reports(tmp_path: Path) -> None:
     study_dir = config.study_dir
     assert [summary.model for summary in summaries] == ["vit", "swin"]
     for key in ("vit", "swin"):
-        cost = json.loads((study_dir / key / "cost.json").read_text())
+        cost = json.loads((study_dir / key / "seed-0" / "cost.json").read_text())
         assert cost["parameters"] > 0 and cost["flops_per_image"] > 0 and cost["inference_images_per_s"] > 0
-    assert (study_dir / "explain" / "gradcam" / "attention.json").is_file()
+    assert (study_dir / "explain" / "gradcam" / "seed-0" / "attention.json").is_file()
     markdown = (study_dir / "report.md").read_text()
     assert "## Explanations" in markdown and "gradcam on 64 test images" in markdown
     # timm's own defaults differ by family: Swin trains with stochastic depth, ViT without; the report says so.
     assert "| stochastic depth (highest drop-path rate) | 0 | 0.1 |" in markdown
-    assert json.loads((study_dir / "swin" / "train.json").read_text())["network"]["head"] == "linear 32 -> 10"
+    assert json.loads((study_dir / "swin" / "seed-0" / "train.json").read_text())["network"]["head"] == "linear 32 -> 10"
     stages = json.loads((study_dir / "stages.json").read_text())
-    assert set(stages) == {"train/vit", "train/swin", "explain/gradcam", "report"}
+    assert set(stages) == {"train/vit/seed-0", "train/swin/seed-0", "explain/gradcam/seed-0", "report"}
     assert run_study(config, explain=False) == summaries  # everything finished is reused
 
 
@@ -174,11 +174,13 @@ def test_a_model_that_cannot_be_explained_is_left_out_and_the_report_says_so(fin
     study_dir = tmp_path / "copy"
     shutil.copytree(config.study_dir, study_dir)
     # Point swin's explanation at its classifier, whose output is class scores, not a map.
-    run_config = yaml.safe_load((study_dir / "swin" / "config.yaml").read_text())
+    run_config = yaml.safe_load((study_dir / "swin" / "seed-0" / "config.yaml").read_text())
     run_config["models"]["swin"]["explain_layer"] = "head"
-    (study_dir / "swin" / "config.yaml").write_text(yaml.safe_dump(run_config, sort_keys=False))
+    (study_dir / "swin" / "seed-0" / "config.yaml").write_text(yaml.safe_dump(run_config, sort_keys=False))
 
-    out = explain_runs([study_dir / "vit", study_dir / "swin"], ExplainOptions(images=8, batch_size=8, road=False))
+    out = explain_runs(
+        [study_dir / "vit" / "seed-0", study_dir / "swin" / "seed-0"], ExplainOptions(images=8, batch_size=8, road=False)
+    )
     summary = json.loads((out / "attention.json").read_text())
     assert list(summary["per_model"]) == ["vit"]
     assert summary["skipped"]["swin"].startswith("cannot read module 'head' of SwinTransformer as a spatial map")
@@ -224,7 +226,7 @@ def test_a_vit_a_swin_a_convnext_and_a_resnet_are_trained_explained_and_reported
     path.write_text(FOUR_FAMILIES)
     config = load_config(path, [f"out_dir={tmp_path / 'runs'}", f"data.cache_dir={tmp_path / 'cache'}"])
     run_study(config, explain_options=ExplainOptions(images=40, road=False))  # ROAD is the slow measure
-    summary = json.loads((config.study_dir / "explain" / "gradcam" / "attention.json").read_text())
+    summary = json.loads((config.study_dir / "explain" / "gradcam" / "seed-0" / "attention.json").read_text())
     assert list(summary["per_model"]) == ["vit", "swin", "convnext", "resnet"] and not summary["skipped"]
     for model, checks in summary["sanity"].items():
         assert checks["pointing_game"] > checks["pointing_random"], (model, checks)

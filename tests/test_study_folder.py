@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,18 +12,22 @@ import pytest
 from conftest import tiny_study
 from vitswin.config import validate_config
 from vitswin.errors import VitswinError
-from vitswin.study import single_model_config
-from vitswin.study_folder import ExplanationFolder, Predictions, RunFolder, StudyFolder
+from vitswin.study import run_config
+from vitswin.study_folder import Predictions, RunFolder, StudyFolder
 
 
 def test_a_run_is_finished_only_with_every_artifact(tmp_path: Path) -> None:
     config = validate_config(tiny_study(tmp_path))
     study = StudyFolder.of(config)
-    run = study.run("vit")
-    assert study.path == tmp_path / "runs" / "tiny" and run.path == study.path / "vit" and run.key == "vit"
+    run = study.run("vit", 0)
+    assert study.path == tmp_path / "runs" / "tiny" and run.path == study.path / "vit" / "seed-0"
+    assert (run.key, run.seed, run.label) == ("vit", 0, "vit seed 0")
     assert [r.key for r in study.runs(config)] == ["vit", "swin"]
+    several = config.model_copy(update={"seeds": (3, 4)})
+    assert [(r.key, r.seed) for r in study.runs(several)] == [("vit", 3), ("vit", 4), ("swin", 3), ("swin", 4)]
+    assert [(r.key, r.seed) for r in study.runs(several, seed=4)] == [("vit", 4), ("swin", 4)]
     assert not run.is_trained() and not run.is_finished()
-    run.write_config(single_model_config(config, "vit"))
+    run.write_config(run_config(config, "vit", 0))
     run.write_fit({"history": [], "best_epoch": 1, "best_val_acc": 0.5, "train_time_s": 1.0})
     run.weights_file.write_bytes(b"")
     assert run.is_trained() and not run.is_finished()
@@ -37,19 +43,61 @@ def test_a_run_is_finished_only_with_every_artifact(tmp_path: Path) -> None:
 
 def test_a_run_folder_keeps_its_config(tmp_path: Path) -> None:
     config = validate_config(tiny_study(tmp_path))
-    run = StudyFolder.of(config).run("vit")
+    run = StudyFolder.of(config).run("vit", 0)
     with pytest.raises(VitswinError, match="is not a finished run folder"):
         run.trained_config()
-    run.check_config(single_model_config(config, "vit"))  # no config yet: nothing to refuse
-    run.write_config(single_model_config(config, "vit"))
-    run.check_config(single_model_config(config, "vit"))
-    changed = config.model_copy(update={"seed": 1})
+    run.check_config(run_config(config, "vit", 0))  # no config yet: nothing to refuse
+    run.write_config(run_config(config, "vit", 0))
+    run.check_config(run_config(config, "vit", 0))
+    # The output folder spelled another way is the same study.
+    run.check_config(run_config(config.model_copy(update={"out_dir": config.out_dir + "/"}), "vit", 0))
+    changed = config.model_copy(update={"data": config.data.model_copy(update={"seed": 1})})
     with pytest.raises(VitswinError, match="holds a run with a different config"):
-        run.check_config(single_model_config(changed, "vit"))
+        run.check_config(run_config(changed, "vit", 0))
+    with pytest.raises(VitswinError, match="holds a run with a different config"):
+        run.check_config(run_config(config, "vit", 1))
+    with pytest.raises(VitswinError, match="is not a run folder: run folders are <study>/<model>/seed-<k>"):
+        _ = RunFolder(tmp_path / "vit").seed
+
+
+def test_seeds_trained_into_a_study_join_its_config(tmp_path: Path) -> None:
+    config = validate_config(tiny_study(tmp_path))
+    study = StudyFolder.of(config)
+    assert study.register(config.model_copy(update={"seeds": (0, 1)})).seeds == (0, 1)
+    assert study.register(config.model_copy(update={"seeds": (2, 1)})).seeds == (0, 1, 2)
+    assert study.read_config().seeds == (0, 1, 2)
+    other = config.model_copy(update={"data": config.data.model_copy(update={"train_size": 99})})
+    before = study.config_file.read_bytes()
+    with pytest.raises(VitswinError, match="holds a study with a different config"):
+        study.register(other)
+    assert study.config_file.read_bytes() == before  # a refused study changes nothing
+
+
+def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path: Path) -> None:
+    run = StudyFolder(tmp_path).run("vit", 0)
+    script = f"""
+import sys, time
+from pathlib import Path
+from vitswin.study_folder import RunFolder
+with RunFolder(Path({str(run.path)!r})).claimed():
+    print("held", flush=True)
+    time.sleep(30)
+"""
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        busy = rf"{run.path} is being trained by process {holder.pid} on "
+        with pytest.raises(VitswinError, match=busy), run.claimed():
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with run.claimed():  # the kernel released the killed holder's lock
+        pass
 
 
 def test_history_and_stages_round_trip(tmp_path: Path) -> None:
-    run = RunFolder(tmp_path / "vit")
+    run = RunFolder(tmp_path / "vit" / "seed-0")
     rows = [{"epoch": 1.0, "val_acc": 0.5}, {"epoch": 2.0, "val_acc": 0.75}]
     run.write_history(rows)
     assert run.read_history() == rows
@@ -63,16 +111,16 @@ def test_history_and_stages_round_trip(tmp_path: Path) -> None:
 
 def test_an_explanation_holds_until_the_weights_change(tmp_path: Path) -> None:
     study = StudyFolder(tmp_path)
-    run = study.run("vit")
-    run.path.mkdir()
+    run = study.run("vit", 2)
+    run.path.mkdir(parents=True)
     run.weights_file.write_bytes(b"")
-    explanation = study.explanation("gradcam")
-    assert explanation.path == tmp_path / "explain" / "gradcam" and study.owns(explanation)
-    assert not study.owns(ExplanationFolder(tmp_path / "elsewhere" / "gradcam"))
+    explanation = study.explanation("gradcam", 2)
+    assert explanation.path == tmp_path / "explain" / "gradcam" / "seed-2"
+    assert (explanation.method, explanation.seed) == ("gradcam", 2)
     assert not explanation.is_newer_than([run]) and study.explanations() == []
     explanation.write_rows([{"model": "vit", "x": 1}, {"model": "swin", "x": 2}], [])
     explanation.write_summary({"images": 2})
-    assert explanation.is_newer_than([run]) and [e.method for e in study.explanations()] == ["gradcam"]
+    assert explanation.is_newer_than([run]) and [(e.method, e.seed) for e in study.explanations()] == [("gradcam", 2)]
     assert explanation.read_rows() == {"vit": [{"model": "vit", "x": "1"}], "swin": [{"model": "swin", "x": "2"}]}
     later = explanation.summary_file.stat().st_mtime + 10
     os.utime(run.weights_file, (later, later))  # retrained after the explanation was made

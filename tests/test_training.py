@@ -76,7 +76,7 @@ def test_the_replayed_curves_are_the_published_log() -> None:
 def test_last_checkpoint_holds_the_last_epoch(tmp_path: Path) -> None:
     config = write_vit_study(tmp_path, max_epochs=5)
     assert main(["train", str(config), "--model", "vit"]) == 0
-    run = RunFolder(tmp_path / "runs" / "tiny" / "vit")
+    run = RunFolder(tmp_path / "runs" / "tiny" / "vit" / "seed-0")
     last = torch.load(run.last_checkpoint, map_location="cpu", weights_only=True)
     best = torch.load(run.best_checkpoint, map_location="cpu", weights_only=True)
     history = last["callbacks"]["EpochReport"]["history"]

@@ -133,10 +133,10 @@ def build_classifier(
     config: StudyConfig, key: str, num_classes: int, weights: Literal["configured", "random"] = "configured"
 ) -> ImageClassifier:
     """Model `key` of the study as a classifier: its network (weights as `build_network` says), recipe and
-    device-side transform, seeded with the study's seed."""
+    device-side transform, seeded with the config's first seed (a run config has one)."""
     model = config.models[key]
     transform = BatchTransform(model.input_size, config.data.mean, config.data.std, model.augment)
-    return ImageClassifier(build_network(model, num_classes, weights), model.train, transform, num_classes, config.seed)
+    return ImageClassifier(build_network(model, num_classes, weights), model.train, transform, num_classes, config.seeds[0])
 
 
 def load_weights(module: ImageClassifier, run: RunFolder) -> None:

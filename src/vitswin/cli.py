@@ -11,7 +11,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from vitswin.config import load_config
-from vitswin.data import load_data
 from vitswin.distributed import is_main_process
 from vitswin.errors import VitswinError
 from vitswin.explain import METHODS, SLOW_METHODS, ExplainOptions
@@ -22,9 +21,10 @@ EXAMPLES = """examples:
   vitswin study                                     # built-in default: small ViT and Swin on synthetic shapes
   vitswin study configs/cpu-cifar10.yaml --set data.root=../shared/datasets/cifar10-jpg
   vitswin study configs/seed-cifar10.yaml           # the published recipe (GPU and internet for the weights)
-  vitswin train configs/cpu-cifar10.yaml --model vit --set models.vit.train.lr=1e-3
-  vitswin evaluate runs/cpu-cifar10/vit
-  vitswin explain runs/default/vit runs/default/swin --images 16 --method gradcam
+  vitswin study --set 'seeds=[3,4,5]'                # the default study with three other training seeds
+  vitswin train configs/cpu-cifar10.yaml --model vit --set 'seeds=[1]'   # one run (one job of a grid)
+  vitswin evaluate runs/cpu-cifar10/vit/seed-0
+  vitswin explain runs/default/vit/seed-0 runs/default/swin/seed-0 --images 16 --method gradcam
   vitswin report runs/default                       # rebuild report.html and report.md
   vitswin bench models configs/seed-cifar10.yaml --compare-options   # speed, FLOPs, memory, share of peak
   vitswin bench scaling                             # ViT-B and Swin-B cost from 32 to 384 pixels
@@ -90,9 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train",
-        help="train and evaluate one model of a study",
-        description="Train one model of the study (selected by --model), select its best "
-        "epoch on validation and evaluate it once on the test set.",
+        help="train and evaluate one model of a study, once per seed",
+        description="Train one model of the study (selected by --model) once per seed of the config's "
+        "'seeds', select each run's best epoch on validation and evaluate it once on the test set. "
+        "Separate 'vitswin train --model M --set seeds=[K]' processes (one per model and seed, e.g. a "
+        "SLURM job array) can train into one study folder at once; 'vitswin report' then collects them "
+        "(docs/distributed.md).",
     )
     _add_config_arguments(train)
     train.add_argument("--model", required=True, help="key of the model under 'models' in the config")
@@ -103,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a run folder's selected weights (best.safetensors) on "
         "its test set and rewrite metrics.json and predictions.npz.",
     )
-    evaluate.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/study/vit")
+    evaluate.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/default/vit/seed-0")
     _add_explain_parser(commands)
     report = commands.add_parser(
         "report",
@@ -120,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         nargs="*",
         metavar="REPLICATE_DIR",
-        help="the same study run with other seeds, for the mean and spread across seeds",
+        help="the same study trained into other folders with other seeds: their runs join this study's as more "
+        "seeds (every seed once)",
     )
     _add_bench_parser(commands)
     return parser
@@ -191,10 +195,14 @@ def _add_explain_parser(commands: argparse._SubParsersAction) -> None:
         "(one row per image, one column per model), the raw maps, and measurements of each map "
         "(concentration, agreement between models, deletion/insertion faithfulness, ROAD, and on "
         "'shapes' data the pointing game against the object masks). Results go to "
-        "<study>/explain/<method>/.",
+        "<study>/explain/<method>/seed-<k>/ when the runs are one seed of one study, else to --out.",
     )
     explain.add_argument(
-        "run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="finished run folders, e.g. runs/default/vit runs/default/swin"
+        "run_dirs",
+        type=Path,
+        nargs="+",
+        metavar="RUN_DIR",
+        help="finished run folders, e.g. runs/default/vit/seed-0 runs/default/swin/seed-0",
     )
     explain.add_argument(
         "--method",
@@ -238,7 +246,7 @@ def _add_explain_parser(commands: argparse._SubParsersAction) -> None:
         action="store_false",
         help="skip the ROAD faithfulness score (it solves a sparse system per image)",
     )
-    explain.add_argument("--out", type=Path, help="output folder (default: <study>/explain/<method>)")
+    explain.add_argument("--out", type=Path, help="output folder (default: <study>/explain/<method>/seed-<k>)")
 
 
 class _TqdmHandler(logging.Handler):
@@ -273,15 +281,12 @@ def _config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> None:
     """Carry out one parsed command."""
     from vitswin.evaluation import evaluate_run
-    from vitswin.study import preflight, report_study, run_study, single_model_config, summary_table, train_model
+    from vitswin.study import report_study, run_study, summary_table, train_models
 
     if args.command == "study":
         run_study(_config(args), explain=args.explain)
     elif args.command == "train":
-        config = single_model_config(_config(args), args.model)
-        preflight(config)
-        summary = train_model(config, args.model, load_data(config.data, config.seed))
-        log.info("\n%s", summary_table([summary]))
+        log.info("\n%s", summary_table(train_models(_config(args), [args.model])))
     elif args.command == "evaluate":
         metrics = evaluate_run(args.run_dir)
         log.info(

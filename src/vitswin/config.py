@@ -104,6 +104,9 @@ class DataConfig(_Strict):
     val_split: float | Literal["test"] = 0.1  # fraction held out from training (stratified), or "test"
     test_split: float = Field(0.2, gt=0, lt=1)  # imagefolder without train/ and test/: fraction used as test
     bad_images: Literal["error", "skip"] = "error"  # a file that is not a readable image: stop, or skip and count
+    # Seeds the data alone: generating shapes, the validation split, the test split of an unsplit folder and size
+    # limits. Fixed for every training seed, so all runs of a study see the same images.
+    seed: int = Field(0, ge=0)
     mean: tuple[float, float, float] = CIFAR10_MEAN
     std: tuple[float, float, float] = CIFAR10_STD
 
@@ -133,13 +136,44 @@ class StudyConfig(_Strict):
 
     name: str = "study"  # results go to <out_dir>/<name>/
     out_dir: str = "runs"
-    seed: int = 0  # seeds data generation, the validation split, initialisation and augmentation
+    # Training seeds: every model is trained once per seed (initialisation, batch order, augmentation, dropout),
+    # on the same images (data.seed). Three or more let the report compare architectures, not single trained
+    # models. `seed: N` is read as `seeds: [N]`.
+    seeds: tuple[int, ...] = (0,)
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: int | Literal["auto"] = Field(1, gt=0)  # devices (GPUs, or CPU processes) per node; "auto": all
     num_nodes: int = Field(1, gt=0)  # machines; more than one needs torchrun or SLURM (docs/distributed.md)
     strategy: Literal["auto", "ddp", "fsdp"] = "auto"  # "auto": DDP when there is more than one process
     data: DataConfig = DataConfig()
     models: dict[str, ModelConfig]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_is_one_seed(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "seed" in raw:
+            if "seeds" in raw:
+                raise ValueError("set either 'seeds' (a list) or 'seed' (one seed), not both")
+            raw = {**raw, "seeds": [raw["seed"]]}
+            del raw["seed"]
+        return raw
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _list_of_seeds(cls, seeds: Any) -> Any:
+        if not isinstance(seeds, (list, tuple)):
+            raise ValueError("must be a list of seeds, e.g. [0, 1, 2]")
+        return seeds
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        if not seeds:
+            raise ValueError("must name at least one seed, e.g. [0, 1, 2]")
+        if min(seeds) < 0:
+            raise ValueError("seeds must be whole numbers of at least 0")
+        if len(set(seeds)) < len(seeds):
+            raise ValueError("must not repeat a seed")
+        return seeds
 
     @field_validator("models")
     @classmethod

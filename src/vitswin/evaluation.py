@@ -73,7 +73,7 @@ def evaluate_run(run_dir: Path, splits: DataSplits | None = None) -> dict:
     """Re-evaluate a trained run folder's selected weights on its test set; rewrite its metrics."""
     run = RunFolder(run_dir)
     config = run.trained_config()
-    splits = splits or load_data(config.data, config.seed)
+    splits = splits or load_data(config.data)
     module = load_trained(run, len(splits.class_names))
     # One process: predicting a test set is cheap next to training, and the result is the same.
     return predict(module, splits.test, Hardware(config.accelerator)).save(run)

@@ -8,7 +8,8 @@ Every stage reads and writes its files through `vitswin.study_folder`, so each c
 import logging
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from contextlib import nullcontext
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -27,59 +28,54 @@ from vitswin.explain.options import ExplainOptions
 from vitswin.explain.runner import explain_runs
 from vitswin.models import build_network, check_model_name
 from vitswin.report.build import build_report
-from vitswin.study_folder import RunFolder, StudyFolder
+from vitswin.report.stats import typical_epoch_time
+from vitswin.study_folder import RunFolder, RunSummary, StudyFolder
 from vitswin.training import FitResult, fit
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    """One model's headline numbers, as the study table shows them."""
-
-    model: str
-    architecture: str
-    test_acc: float
-    best_epoch: int
-    best_val_acc: float
-    epochs_run: int
-    train_time_s: float
-    time_per_epoch_s: float
-    run_dir: str
-
-
-def single_model_config(config: StudyConfig, key: str) -> StudyConfig:
-    """The study config narrowed to the model `key`: what a run folder records."""
+def run_config(config: StudyConfig, key: str, seed: int) -> StudyConfig:
+    """The study config narrowed to model `key` and training seed `seed`: what a run folder records."""
     if key not in config.models:
         raise VitswinError(f"the config has no model '{key}'; choose one of: {', '.join(config.models)}.")
-    return config.model_copy(update={"models": {key: config.models[key]}})
+    return config.model_copy(update={"models": {key: config.models[key]}, "seeds": (seed,)})
 
 
-def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary:
-    """Train model `key` of the study, select its best epoch on validation, evaluate it once on the test set."""
-    run_config = single_model_config(config, key)
+def train_model(config: StudyConfig, key: str, seed: int, splits: DataSplits) -> RunSummary:
+    """Train model `key` of the study with training seed `seed`, select its best epoch on validation, evaluate it
+    once on the test set. A finished run is reused; an interrupted one resumes from its last checkpoint."""
+    this_run = run_config(config, key, seed)
     study = StudyFolder.of(config)
-    run = study.run(key)
-    run.check_config(run_config)
-    if run.is_finished():
-        log.info("=== %s is already trained and evaluated in %s; reusing it ===", key, run.path)
-        saved = run.read_train()
-        return RunSummary(**{field: saved[field] for field in RunSummary.__dataclass_fields__})
+    run = study.run(key, seed)
+    run.check_config(this_run)
     main = is_main_process()
+    with run.claimed() if main else nullcontext():  # one process trains a run; in DDP the main one holds it
+        if run.is_finished():
+            log.info("=== %s is already trained and evaluated in %s; reusing it ===", run.label, run.path)
+            return run.read_summary()
+        if main:
+            if removed := run.remove_stale_temporaries():
+                log.info("Removed %d partial files left by an interrupted run", removed)
+            run.write_config(this_run)
+        log.info("=== Training %s (%s), seed %d ===", key, config.models[key].name, seed)
+        summary = _train_and_test(this_run, key, seed, splits, run, main)
     if main:
-        run.write_config(run_config)
-    log.info("=== Training %s (%s) ===", key, config.models[key].name)
+        study.record_stage(f"train/{key}/seed-{seed}")
+    return summary
 
-    pl.seed_everything(config.seed, verbose=False)
+
+def _train_and_test(config: StudyConfig, key: str, seed: int, splits: DataSplits, run: RunFolder, main: bool) -> RunSummary:
+    pl.seed_everything(seed, verbose=False)
     module = build_classifier(config, key, len(splits.class_names))
     hardware = study_hardware(config)
-    result = fit(module, splits.train, splits.val, run, hardware, config.seed)
+    result = fit(module, splits.train, splits.val, run, hardware, seed)
     load_weights(module, run)
     # Every process predicts its share of the test set; all of them get the whole set's predictions back.
     evaluation = predict(module, splits.test, hardware)
     if not main:
-        return _summary(key, config, result, evaluation.metrics()["accuracy"], run)
-    summary = _summary(key, config, result, evaluation.save(run)["accuracy"], run)
+        return _summary(key, seed, config, result, evaluation.metrics()["accuracy"], run)
+    summary = _summary(key, seed, config, result, evaluation.save(run)["accuracy"], run)
     run.write_train(
         {
             **asdict(summary),
@@ -93,7 +89,6 @@ def train_model(config: StudyConfig, key: str, splits: DataSplits) -> RunSummary
             "environment": describe_environment(),
         }
     )
-    study.record_stage(f"train/{key}")
     return summary
 
 
@@ -102,16 +97,17 @@ def study_hardware(config: StudyConfig) -> Hardware:
     return Hardware(config.accelerator, config.devices, config.num_nodes, config.strategy)
 
 
-def _summary(key: str, config: StudyConfig, result: FitResult, test_acc: float, run: RunFolder) -> RunSummary:
+def _summary(key: str, seed: int, config: StudyConfig, result: FitResult, test_acc: float, run: RunFolder) -> RunSummary:
     return RunSummary(
         model=key,
+        seed=seed,
         architecture=config.models[key].name,
         test_acc=test_acc,
         best_epoch=result.best_epoch,
         best_val_acc=result.best_val_acc,
         epochs_run=len(result.history),
         train_time_s=result.train_time_s,
-        time_per_epoch_s=result.train_time_s / max(1, len(result.history)),
+        time_per_epoch_s=typical_epoch_time([row["epoch_time_s"] for row in result.history]),
         run_dir=str(run.path),
     )
 
@@ -156,55 +152,63 @@ def _checkpoint_bytes(model: ModelConfig) -> int:
     return parameters * 4 * (3 * 3 + 1)
 
 
-def train_models(config: StudyConfig) -> list[RunSummary]:
-    """The training stage: train and evaluate every model of the study on the same data (reusing finished
-    runs, resuming interrupted ones); write the study summary."""
+def train_models(config: StudyConfig, keys: list[str] | None = None) -> list[RunSummary]:
+    """The training stage: train and evaluate the models `keys` (default: every model of the study) once per seed,
+    all on the same data, reusing finished runs and resuming interrupted ones; update the study summary. Other
+    processes may train other runs of the same study at the same time (docs/distributed.md)."""
+    keys = list(config.models) if keys is None else keys
+    for key in keys:
+        run_config(config, key, config.seeds[0])  # an unknown model fails before anything is read or written
     preflight(config)
-    splits = load_data(config.data, config.seed)
+    splits = load_data(config.data)
     log.info(
-        "Data: %d train, %d validation (%s), %d test images, %d classes",
+        "Data: %d train, %d validation (%s), %d test images, %d classes; %d seed(s): %s",
         len(splits.train),
         len(splits.val),
         "test set" if splits.val_is_test else "held out",
         len(splits.test),
         len(splits.class_names),
+        len(config.seeds),
+        ", ".join(map(str, config.seeds)),
     )
     study = StudyFolder.of(config)
     main = is_main_process()
-    if main and (removed := study.remove_stale_temporaries()):
-        log.info("Removed %d partial files left by an interrupted run", removed)
     if main:
-        study.write_config(config)
-    summaries = [train_model(config, key, splits) for key in config.models]
+        study.register(config)
+    summaries = [train_model(config, key, seed, splits) for key in keys for seed in config.seeds]
     if main:
-        validation = "test" if splits.val_is_test else "held-out"
-        study.write_summary({"study": config.name, "validation": validation}, [asdict(summary) for summary in summaries])
+        study.update_summary()
     return summaries
 
 
 def run_study(config: StudyConfig, explain: bool = True, explain_options: ExplainOptions | None = None) -> list[RunSummary]:
-    """The whole study, as `vitswin study` runs it: train and evaluate every model, measure each one's cost,
-    explain them (unless `explain` is False; by default Grad-CAM as 'vitswin explain' does it, else as
-    `explain_options` say; an explanation newer than every run's weights is reused) and write the report. In a
-    distributed run only the main process measures, explains and reports.
+    """The whole study, as `vitswin study` runs it: train and evaluate every model with every seed, measure each
+    run's cost, explain the models of each seed (unless `explain` is False; by default Grad-CAM as 'vitswin
+    explain' does it, else as `explain_options` say; an explanation newer than its runs' weights is reused) and
+    write the report. In a distributed run only the main process measures, explains and reports.
     """
     summaries = train_models(config)
     if not is_main_process():
         return summaries
     log.info("\n%s", summary_table(summaries))
     study = StudyFolder.of(config)
-    runs = study.runs(config)
     if explain:
         options = explain_options or ExplainOptions()
-        if study.explanation(options.method).is_newer_than(runs):
-            log.info("Reusing the explanations in %s", study.explanation(options.method).path)
-        else:
-            try:
-                log.info("Figures, maps and measurements written to %s", explain_runs([run.path for run in runs], options))
-            except VitswinError as error:  # after training, a report without explanations beats no report
-                log.warning("No explanations: %s The report is written without them.", error)
+        for seed in config.seeds:
+            _explain_seed(study, config, seed, options)
     report_study(study.path)
     return summaries
+
+
+def _explain_seed(study: StudyFolder, config: StudyConfig, seed: int, options: ExplainOptions) -> None:
+    runs, folder = study.runs(config, seed), study.explanation(options.method, seed)
+    if folder.is_newer_than(runs):
+        log.info("Reusing the explanations in %s", folder.path)
+        return
+    try:
+        log.info("Figures, maps and measurements written to %s", explain_runs([run.path for run in runs], options))
+    except VitswinError as error:  # after training, a report without explanations beats no report
+        log.warning("No explanations for seed %d: %s The report is written without them.", seed, error)
 
 
 def report_study(study_dir: Path, replicate_dirs: tuple[Path, ...] = ()) -> tuple[Path, Path]:
@@ -220,11 +224,14 @@ def report_study(study_dir: Path, replicate_dirs: tuple[Path, ...] = ()) -> tupl
 
 def summary_table(summaries: list[RunSummary]) -> str:
     """The study's results as a plain-text table."""
-    header = f"{'model':<12} {'architecture':<32} {'test acc':>9} {'best ep':>7} {'epochs':>6} {'train s':>8} {'s/epoch':>8}"
+    header = (
+        f"{'model':<12} {'seed':>4} {'architecture':<32} {'test acc':>9} {'best ep':>7} {'epochs':>6} {'train s':>8} "
+        f"{'s/epoch':>8}"
+    )
     lines = [header, "-" * len(header)]
     for s in summaries:
         lines.append(
-            f"{s.model:<12} {s.architecture:<32} {100 * s.test_acc:>8.2f}% {s.best_epoch:>7} "
+            f"{s.model:<12} {s.seed:>4} {s.architecture:<32} {100 * s.test_acc:>8.2f}% {s.best_epoch:>7} "
             f"{s.epochs_run:>6} {s.train_time_s:>8.1f} {s.time_per_epoch_s:>8.1f}"
         )
     return "\n".join(lines)

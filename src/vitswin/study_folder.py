@@ -3,11 +3,13 @@ run is finished, and how each artifact is read and written. Every stage goes thr
 re-run alone on the files the others left.
 
     <out_dir>/<study>/                  StudyFolder
-        config.yaml                     the resolved study config
-        summary.json, summary.csv       every model's headline numbers
+        config.yaml                     the resolved study config (its seeds: every seed trained into the folder)
+        summary.json, summary.csv       every run's headline numbers, one row per model and seed
         stages.json                     which stages completed, and when
-        <model>/                        RunFolder, one per model of the config
-            config.yaml                 the study config narrowed to this model
+        .lock                           held while a process updates the files above
+        <model>/seed-<k>/               RunFolder, one per model and training seed
+            config.yaml                 the study config narrowed to this model and this seed
+            .lock                       held by the process training this run
             history.csv                 one row per epoch
             checkpoints/best.ckpt, checkpoints/last.ckpt
             best.safetensors            the selected weights
@@ -15,15 +17,20 @@ re-run alone on the files the others left.
             train.json                  the run's summary, sizes, hardware and software
             metrics.json, predictions.npz   the test set, evaluated once
             cost.json                   parameters, FLOPs and inference speed (the cost stage)
-        explain/<method>/               ExplanationFolder
+        explain/<method>/seed-<k>/      ExplanationFolder: every model of one seed, on the same test images
             overlay.png, heatmaps.png, maps.npz, attention.csv, agreement.csv, attention.json
         bench/<benchmark>.json, .csv    what 'vitswin bench' measured
         report.html, report.md, report_files/
+
+Every (model, seed) run is independent: separate processes (one per run, on as many machines) can train into
+one study folder at once; each run folder is locked by the process training it, and the study-level files are
+updated under the study's lock.
 """
 
 import csv
 import json
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,11 +40,24 @@ import numpy as np
 from vitswin.artifacts import atomic_write_text, remove_stale_temporaries, write_csv, write_json, write_npz, write_png
 from vitswin.config import StudyConfig, load_config, to_yaml
 from vitswin.errors import VitswinError
+from vitswin.locking import locked
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 CONFIG = "config.yaml"
+LOCK = ".lock"
+SEED_PREFIX = "seed-"
+
+
+def same_study(a: StudyConfig, b: StudyConfig) -> bool:
+    """Whether two configs describe the same study, wherever their files are kept: the output folder (however it
+    was spelled: runs, runs/, the absolute path) and the decoded-image cache are not part of what the results are."""
+    return _what(a) == _what(b)
+
+
+def _what(config: StudyConfig) -> StudyConfig:
+    return config.model_copy(update={"out_dir": "", "data": config.data.model_copy(update={"cache_dir": ""})})
 
 
 def _read_json(path: Path) -> Any:
@@ -47,6 +67,32 @@ def _read_json(path: Path) -> Any:
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def _seed_of(path: Path) -> int:
+    """The seed a run or explanation folder is for, from its name seed-<k>."""
+    name = path.name
+    if not (name.startswith(SEED_PREFIX) and name.removeprefix(SEED_PREFIX).isdigit()):
+        raise VitswinError(
+            f"{path} is not a run folder: run folders are <study>/<model>/{SEED_PREFIX}<k>, e.g. runs/default/vit/seed-0."
+        )
+    return int(name.removeprefix(SEED_PREFIX))
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run's headline numbers: the first fields of its train.json, and its row of the study summary."""
+
+    model: str
+    seed: int
+    architecture: str
+    test_acc: float
+    best_epoch: int
+    best_val_acc: float
+    epochs_run: int
+    train_time_s: float
+    time_per_epoch_s: float  # the median epoch after the first (start-up makes the first one slow)
+    run_dir: str
 
 
 @dataclass(frozen=True)
@@ -63,7 +109,7 @@ class Predictions:
 
 
 class RunFolder:
-    """One model's run: `<study>/<model>/`."""
+    """One model trained with one seed: `<study>/<model>/seed-<k>/`."""
 
     # What a finished run holds (the cost is a later stage of its own); what the report reads from a run; what the
     # cost stage needs (the architecture and its number of classes).
@@ -87,11 +133,33 @@ class RunFolder:
 
     @property
     def key(self) -> str:
-        """The model's key in the study config (the folder's name)."""
-        return self.path.name
+        """The model's key in the study config (the parent folder's name)."""
+        return self.path.parent.name
+
+    @property
+    def seed(self) -> int:
+        """The training seed (from the folder's name, seed-<k>)."""
+        return _seed_of(self.path)
+
+    @property
+    def label(self) -> str:
+        """How reports and logs name the run: model and seed."""
+        return f"{self.key} seed {self.seed}"
 
     def __repr__(self) -> str:
         return f"RunFolder({self.path})"
+
+    def claimed(self) -> AbstractContextManager[None]:
+        """Hold the run folder for training: a second process asking for it gets one sentence naming the holder."""
+        return locked(
+            self.path / LOCK,
+            busy=f"{self.path} is being trained by {{holder}}; wait for it to finish (a rerun then reuses the run), "
+            f"or choose another --out.",
+        )
+
+    def remove_stale_temporaries(self) -> int:
+        """Delete partial files an interrupted run left in this folder; only while holding it (`claimed`)."""
+        return remove_stale_temporaries(self.path) if self.path.is_dir() else 0
 
     def missing(self, names: tuple[str, ...] = FINISHED) -> list[str]:
         """Which of the artifacts `names` the folder lacks."""
@@ -107,7 +175,7 @@ class RunFolder:
 
     def check_config(self, config: StudyConfig) -> None:
         """Refuse a folder started with another config: its results must not be mixed with this one's."""
-        if self.config_file.is_file() and self.read_config() != config:
+        if self.config_file.is_file() and not same_study(self.read_config(), config):
             raise VitswinError(
                 f"{self.path} holds a run with a different config; choose another --out or study name, "
                 f"or delete that folder to start it again."
@@ -136,6 +204,10 @@ class RunFolder:
 
     def read_train(self) -> dict:
         return _read_json(self.train_file)
+
+    def read_summary(self) -> RunSummary:
+        saved = self.read_train()
+        return RunSummary(**{field: saved[field] for field in RunSummary.__dataclass_fields__})
 
     def write_train(self, record: dict) -> None:
         write_json(record, self.train_file)
@@ -173,7 +245,7 @@ class RunFolder:
 
 
 class ExplanationFolder:
-    """One explanation method's outputs: `<study>/explain/<method>/` (or a folder the user chose)."""
+    """One explanation method's outputs for the runs of one seed: `<study>/explain/<method>/seed-<k>/`."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -186,7 +258,11 @@ class ExplanationFolder:
 
     @property
     def method(self) -> str:
-        return self.path.name
+        return self.path.parent.name
+
+    @property
+    def seed(self) -> int:
+        return _seed_of(self.path)
 
     def is_complete(self) -> bool:
         return self.summary_file.is_file()
@@ -250,12 +326,19 @@ class StudyFolder:
     def __repr__(self) -> str:
         return f"StudyFolder({self.path})"
 
-    def run(self, key: str) -> RunFolder:
-        return RunFolder(self.path / key)
+    def run(self, key: str, seed: int) -> RunFolder:
+        return RunFolder(self.path / key / f"{SEED_PREFIX}{seed}")
 
-    def runs(self, config: StudyConfig) -> list[RunFolder]:
-        """The run folders of every model of `config`, in config order."""
-        return [self.run(key) for key in config.models]
+    def runs(self, config: StudyConfig, seed: int | None = None) -> list[RunFolder]:
+        """The run folders of every model and seed of `config` (of `seed` alone, when given), model by model
+        in config order."""
+        seeds = config.seeds if seed is None else (seed,)
+        return [self.run(key, each) for key in config.models for each in seeds]
+
+    def locked(self) -> AbstractContextManager[None]:
+        """Hold the study's lock while updating its shared files (config, summary, stages): other processes
+        training runs of the same study wait their turn."""
+        return locked(self.path / LOCK)
 
     def read_config(self) -> StudyConfig:
         if not self.config_file.is_file():
@@ -265,34 +348,49 @@ class StudyFolder:
             )
         return load_config(self.config_file)
 
-    def write_config(self, config: StudyConfig) -> None:
-        atomic_write_text(to_yaml(config), self.config_file)
+    def register(self, config: StudyConfig) -> StudyConfig:
+        """Record that `config`'s runs are trained into this folder and return the study config it now holds:
+        the same study with every seed trained into it so far (other processes may add theirs). Refuses a
+        folder that holds a different study, before anything is written."""
+        with self.locked():
+            if self.config_file.is_file():
+                held = self.read_config()
+                if not same_study(held.model_copy(update={"seeds": config.seeds}), config):
+                    raise VitswinError(
+                        f"{self.path} holds a study with a different config; choose another --out or study name, "
+                        f"or delete that folder to start it again."
+                    )
+                config = held.model_copy(update={"seeds": (*held.seeds, *(s for s in config.seeds if s not in held.seeds))})
+            atomic_write_text(to_yaml(config), self.config_file)
+        return config
 
-    def write_summary(self, summary: dict, rows: list[dict]) -> None:
-        """summary.json (`summary` with the `rows` as its runs) and summary.csv (the rows)."""
-        write_json({**summary, "runs": rows}, self.summary_json)
-        write_csv(rows, self.summary_csv)
+    def update_summary(self) -> list[dict]:
+        """Rewrite summary.json and summary.csv from every finished run of the study (one row per model and seed,
+        whichever process trained it); return the rows."""
+        with self.locked():
+            config = self.read_config()
+            finished = [run for run in self.runs(config) if run.is_finished()]
+            rows = [asdict(run.read_summary()) for run in finished]
+            validation = finished[0].read_train().get("validation") if finished else None
+            summary = {"study": config.name, "seeds": list(config.seeds), "validation": validation, "runs": rows}
+            write_json(summary, self.summary_json)
+            write_csv(rows, self.summary_csv)
+        return rows
 
     def record_stage(self, stage: str) -> None:
-        """Note in stages.json that `stage` (e.g. "train/vit", "explain/gradcam", "report") completed."""
-        stages = _read_json(self.stages_file) if self.stages_file.is_file() else {}
-        stages[stage] = datetime.now(UTC).isoformat(timespec="seconds")
-        write_json(stages, self.stages_file)
+        """Note in stages.json that `stage` (e.g. "train/vit/seed-0", "explain/gradcam", "report") completed."""
+        with self.locked():
+            stages = _read_json(self.stages_file) if self.stages_file.is_file() else {}
+            stages[stage] = datetime.now(UTC).isoformat(timespec="seconds")
+            write_json(stages, self.stages_file)
 
-    def remove_stale_temporaries(self) -> int:
-        """Delete partial files an interrupted run left anywhere in the study; return how many."""
-        return remove_stale_temporaries(self.path) if self.path.is_dir() else 0
-
-    def explanation(self, method: str) -> ExplanationFolder:
-        return ExplanationFolder(self.path / "explain" / method)
-
-    def owns(self, explanation: ExplanationFolder) -> bool:
-        """Whether `explanation` is this study's own folder for its method (not one the user put elsewhere)."""
-        return explanation.path.resolve() == self.explanation(explanation.method).path.resolve()
+    def explanation(self, method: str, seed: int) -> ExplanationFolder:
+        return ExplanationFolder(self.path / "explain" / method / f"{SEED_PREFIX}{seed}")
 
     def explanations(self) -> list[ExplanationFolder]:
-        """Every complete explanation of the study, by method name."""
-        return [ExplanationFolder(path.parent) for path in sorted(self.path.glob("explain/*/attention.json"))]
+        """Every complete explanation of the study, by method name, then seed."""
+        found = [ExplanationFolder(path.parent) for path in self.path.glob(f"explain/*/{SEED_PREFIX}*/attention.json")]
+        return sorted(found, key=lambda folder: (folder.method, folder.seed))
 
     def read_bench(self, name: str) -> dict | None:
         """What 'vitswin bench <name>' wrote for this study, or None when it has not run."""

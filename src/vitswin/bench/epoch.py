@@ -58,7 +58,7 @@ def epoch_time(config: StudyConfig, key: str, images: int, device: torch.device)
     data = ImageSet(data.images.to(device), data.labels.to(device), data.class_names)  # resident on the device
     recipe = module.recipe
     start = time.perf_counter()
-    trainer = train_one_epoch(module, data, Hardware(device.type), config.seed)
+    trainer = train_one_epoch(module, data, Hardware(device.type), config.seeds[0])
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start

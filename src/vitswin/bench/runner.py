@@ -70,7 +70,7 @@ def bench_pipeline(config: StudyConfig, batches: int, workers: int, rounds: int 
     """The classic-vs-batched comparison at 224 pixels, and for each model of the study its pipeline's speed
     at its own input size and augmentation against its training speed (the pipeline must not be the bottleneck)."""
     device = bench_device(config.accelerator)
-    train = load_data(config.data, config.seed).train
+    train = load_data(config.data).train
     mean, std = config.data.mean, config.data.std
     comparison = [
         asdict(result)

@@ -29,12 +29,13 @@ class DataSplits:
         return self.train.class_names
 
 
-def read_source(config: DataConfig, seed: int) -> tuple[ImageSet, ImageSet]:
+def read_source(config: DataConfig) -> tuple[ImageSet, ImageSet]:
     """The (train, test) sets of the configured source, before size limits and validation split."""
+    seed = config.seed
     if config.source == "shapes":
         train_size = config.train_size or SHAPES_DEFAULT_SIZES[0]
         test_size = config.test_size or SHAPES_DEFAULT_SIZES[1]
-        # Separate streams for train and test, so no seed's test images are another seed's training images.
+        # Separate streams for train and test, so no data seed's test images are another's training images.
         return make_shapes(train_size, config.image_size, 2 * seed), make_shapes(test_size, config.image_size, 2 * seed + 1)
     cache_dir = Path(config.cache_dir).expanduser()
     root = Path(config.root).expanduser() if config.root else cache_dir / "cifar10"
@@ -53,9 +54,11 @@ def read_source(config: DataConfig, seed: int) -> tuple[ImageSet, ImageSet]:
     return everything.subset(train_idx), everything.subset(test_idx)
 
 
-def load_data(config: DataConfig, seed: int) -> DataSplits:
-    """Read the configured data and split it into train, validation and test sets (seeded, stratified)."""
-    train, test = read_source(config, seed)
+def load_data(config: DataConfig) -> DataSplits:
+    """Read the configured data and split it into train, validation and test sets (stratified, seeded by
+    `config.seed`: the same for every training seed of a study)."""
+    seed = config.seed
+    train, test = read_source(config)
     if config.source != "shapes":  # shapes already generated exactly the sizes asked for
         if config.train_size and config.train_size < len(train):
             train = train.subset(stratified_split(train.labels, config.train_size, seed)[1])

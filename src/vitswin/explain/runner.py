@@ -47,8 +47,8 @@ class ModelExplanation:
 
 
 def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | None = None) -> Path:
-    """Explain every run on the same test images; write figures, maps and measurements into `out_dir` (default:
-    the study's explain/<method>/); return that folder."""
+    """Explain every run on the same test images; write figures, maps and measurements into `out_dir` (default,
+    for runs of one seed of one study: the study's explain/<method>/seed-<k>/); return that folder."""
     check_method(options.method)
     for name in ("images", "show", "batch_size", "steps"):
         if getattr(options, name) < 1:
@@ -57,12 +57,12 @@ def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | 
     names = _run_names(runs)
     configs = [run.trained_config() for run in runs]
     _check_same_data(runs, configs)
-    test = load_data(configs[0].data, configs[0].seed).test
+    test = load_data(configs[0].data).test
     saved = [_saved_predictions(run, test) for run in runs] if options.select != "sample" else []
     chosen_indices = select_images(test.labels, options.images, options.seed, options.select, saved)
     chosen = test.subset(chosen_indices)
-    study = StudyFolder(runs[0].path.parent)
-    folder = ExplanationFolder(out_dir) if out_dir else study.explanation(options.method)
+    study = StudyFolder(runs[0].path.parent.parent)
+    folder = ExplanationFolder(out_dir) if out_dir else _study_folder_for(runs, study, options.method)
 
     total = len(runs) * -(-len(chosen) // options.batch_size)
     explanations: list[ModelExplanation] = []
@@ -78,15 +78,26 @@ def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | 
     if not explanations:
         raise VitswinError(f"no model could be explained with {options.method}: " + " ".join(skipped.values()))
     _write_outputs(folder, chosen, chosen_indices, explanations, options, skipped)
-    if study.owns(folder):
-        study.record_stage(f"explain/{options.method}")
+    if out_dir is None:
+        study.record_stage(f"explain/{options.method}/seed-{runs[0].seed}")
     return folder.path
 
 
+def _study_folder_for(runs: list[RunFolder], study: StudyFolder, method: str) -> ExplanationFolder:
+    """Where the explanation of runs of one seed of one study goes; other mixes need a folder of their own."""
+    if any(run.path.parent.parent.resolve() != study.path.resolve() or run.seed != runs[0].seed for run in runs):
+        raise VitswinError(
+            "these runs are not one seed of one study (e.g. runs/default/vit/seed-0 runs/default/swin/seed-0); "
+            "choose a folder for their explanations with --out."
+        )
+    return study.explanation(method, runs[0].seed)
+
+
 def _run_names(runs: list[RunFolder]) -> list[str]:
+    """The model keys, or keys with seeds when one model appears with several seeds."""
     names = [run.key for run in runs]
     if len(set(names)) < len(names):
-        names = [f"{run.path.parent.name}/{run.key}" for run in runs]
+        names = [run.label for run in runs]
     if len(set(names)) < len(names):
         raise VitswinError("the same run folder is given twice; pass each run once.")
     return names
@@ -95,9 +106,9 @@ def _run_names(runs: list[RunFolder]) -> list[str]:
 def _check_same_data(runs: list[RunFolder], configs: list) -> None:
     first = configs[0]
     for run, config in zip(runs[1:], configs[1:], strict=True):
-        if config.data != first.data or config.seed != first.seed:
+        if config.data != first.data:
             raise VitswinError(
-                f"{run.path} was trained on different data (or seed) than {runs[0].path}; "
+                f"{run.path} was trained on different data than {runs[0].path}; "
                 f"explain runs of one study together, so every model sees the same test images."
             )
 

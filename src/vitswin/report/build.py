@@ -18,8 +18,8 @@ from vitswin.study_folder import StudyFolder
 
 
 def build_report(study_dir: Path, replicate_dirs: tuple[Path, ...] = ()) -> tuple[Path, Path]:
-    """Write report.html and report.md for the study in `study_dir`; `replicate_dirs` are the same study with
-    other seeds, summarised as mean and standard deviation. Returns the two paths."""
+    """Write report.html and report.md for the study in `study_dir`; the runs of `replicate_dirs` (the same study
+    trained into other folders with other seeds) join as more seeds. Returns the two paths."""
     study = StudyFolder(study_dir)
     inputs = load_study(study, tuple(StudyFolder(path) for path in replicate_dirs))
     blocks = save_plots(report_blocks(inputs), study.report_files)
@@ -32,32 +32,27 @@ def build_report(study_dir: Path, replicate_dirs: tuple[Path, ...] = ()) -> tupl
 
 def report_blocks(inputs: StudyInputs) -> list[Block]:
     """The whole report, in order, from its inputs."""
-    config, runs, explanations = inputs.config, inputs.runs, inputs.explanations
-    calibrations = {run.key: calibration(run.probabilities, run.labels) for run in runs}
-    explained = explanations[0] if explanations else None
-    facts = [sections.model_facts(run, calibrations[run.key].ece, explained) for run in runs]
+    config, runs, seeds = inputs.config, inputs.runs, inputs.seeds
+    calibrations = {key: [calibration(run.probabilities, run.labels) for run in model_runs] for key, model_runs in runs.items()}
+    method, explained = next(iter(inputs.explanations.items()), (EXPLANATION_FIRST, []))
+    facts = [sections.model_facts(runs[key], calibrations[key], explained) for key in runs]
+    first_runs = inputs.first_runs()
     return [
         Heading(f"vitswin report: {config.name}", 1),
         Paragraph(
-            f"{len(runs)} models ({', '.join(run.key for run in runs)}) trained and tested on the same images. "
-            f"Every number below is read from the study folder {inputs.folder.path}."
+            f"{len(runs)} models ({', '.join(runs)}), each trained with {len(seeds)} seed{'s' * (len(seeds) > 1)} "
+            f"({', '.join(map(str, seeds))}), all tested on the same images. Every number below is read from the study "
+            f"folder {inputs.folder.path}."
         ),
         Heading("Findings"),
-        Bullets(
-            findings(
-                facts,
-                explained.method if explained else EXPLANATION_FIRST,
-                config.seed,
-                test_selected=runs[0].train.get("validation") == "test",
-            )
-        ),
-        *sections.setup_section(config, runs),
-        *sections.results_section(runs, inputs.replicates),
-        *sections.paired_section(runs, config.seed),
+        Bullets(findings(facts, method, test_selected=first_runs[0].train.get("validation") == "test")),
+        *sections.setup_section(config, first_runs),
+        *sections.results_section(runs, seeds),
+        *sections.paired_section(runs, seeds),
         *sections.curves_section(runs),
         *sections.confusion_section(runs),
         *sections.calibration_section(runs, calibrations),
         *sections.cost_section(runs),
         *bench_section(inputs.folder),
-        *sections.explanation_section(explanations),
+        *sections.explanation_section(inputs.explanations),
     ]

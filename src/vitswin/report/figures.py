@@ -10,40 +10,62 @@ PANELS_PER_ROW = 3
 
 
 def training_curves(
-    histories: dict[str, list[dict]], best_epochs: dict[str, int], smoothing: dict[str, float], classes: int
+    histories: dict[str, list[list[dict]]], best_epochs: dict[str, list[int]], smoothing: dict[str, float], classes: int
 ) -> Figure:
-    """Loss and accuracy per epoch for every model on shared axes: train solid, validation dashed, best epoch ringed.
+    """Loss and accuracy per epoch for every model (one colour) and seed (one line each) on shared axes: train solid,
+    validation dashed, each run's best epoch ringed.
 
     A model trained with label smoothing (`smoothing`, per model) has a training loss that cannot fall below the
     smoothed target's entropy, while its validation loss is plain cross-entropy: the legend says which is which,
     and the training loss's floor is drawn dotted."""
     figure = Figure(figsize=(2 * PANEL_INCHES + 1, PANEL_INCHES), layout="constrained")
     loss_axis, acc_axis = figure.subplots(1, 2, sharex=True)
-    for index, (model, history) in enumerate(histories.items()):
+    for index, (model, runs) in enumerate(histories.items()):
         colour = f"C{index}"
-        epochs = [row["epoch"] for row in history]
         smoothed = smoothing.get(model, 0.0)
-        train_label = f"{model} train (label smoothing {smoothed:g})" if smoothed else f"{model} train"
-        loss_axis.plot(epochs, [row["train_loss"] for row in history], color=colour, label=train_label)
-        loss_axis.plot(
-            epochs, [row["val_loss"] for row in history], color=colour, linestyle="--", label=f"{model} val (no smoothing)"
-        )
+        seeds = f" ({len(runs)} seeds)" if len(runs) > 1 else ""
+        for run_index, (history, best_epoch) in enumerate(zip(runs, best_epochs[model], strict=True)):
+            labelled = run_index == 0  # one legend entry per model and line type, not per seed
+
+            def label(text: str, labelled: bool = labelled) -> str | None:
+                return text if labelled else None
+
+            epochs = [row["epoch"] for row in history]
+            train_label = f"{model} train (label smoothing {smoothed:g}){seeds}" if smoothed else f"{model} train{seeds}"
+            loss_axis.plot(epochs, [row["train_loss"] for row in history], color=colour, alpha=0.8, label=label(train_label))
+            loss_axis.plot(
+                epochs,
+                [row["val_loss"] for row in history],
+                color=colour,
+                alpha=0.8,
+                linestyle="--",
+                label=label(f"{model} val (no smoothing)"),
+            )
+            acc_axis.plot(
+                epochs, [100 * row["train_acc"] for row in history], color=colour, alpha=0.8, label=label(f"{model} train{seeds}")
+            )
+            acc_axis.plot(
+                epochs,
+                [100 * row["val_acc"] for row in history],
+                color=colour,
+                alpha=0.8,
+                linestyle="--",
+                label=label(f"{model} val"),
+            )
+            best = next(row for row in history if row["epoch"] == best_epoch)
+            acc_axis.plot(
+                best["epoch"],
+                100 * best["val_acc"],
+                marker="o",
+                markersize=10,
+                fillstyle="none",
+                color=colour,
+                linestyle="none",
+                label=label(f"{model} best epoch"),
+            )
         if smoothed:
             floor = smoothed_loss_floor(smoothed, classes)
             loss_axis.axhline(floor, color=colour, linestyle=":", label=f"{model} train floor {floor:.2f}")
-        acc_axis.plot(epochs, [100 * row["train_acc"] for row in history], color=colour, label=f"{model} train")
-        acc_axis.plot(epochs, [100 * row["val_acc"] for row in history], color=colour, linestyle="--", label=f"{model} val")
-        best = next(row for row in history if row["epoch"] == best_epochs[model])
-        acc_axis.plot(
-            best["epoch"],
-            100 * best["val_acc"],
-            marker="o",
-            markersize=10,
-            fillstyle="none",
-            color=colour,
-            linestyle="none",
-            label=f"{model} best epoch",
-        )
     loss_axis.set(xlabel="epoch", ylabel="loss", title="Loss")
     acc_axis.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     for axis in (loss_axis, acc_axis):

@@ -1,38 +1,74 @@
 """Findings: short sentences generated from the measured numbers, never written by hand.
 
-Every comparison of two models on the same images carries its test: McNemar's for accuracy, the
-Wilcoxon signed-rank test for per-image heatmap measurements. A difference that is not significant
-at the 5 % level is reported as such.
+A statement that one model beats another is made at the level the numbers support. With three or more training
+seeds, a difference is stated for the architectures when it is larger than its uncertainty: the paired t-test over
+seeds (Holm-adjusted over every pair of models) below 5 % and a 95 % interval (seeds and test images resampled) that
+excludes zero. With fewer seeds, the findings compare the trained models of each seed (McNemar's test for accuracy,
+Wilcoxon's signed-rank test for per-image heatmap measurements) and say that another seed can change the verdict.
 """
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 import numpy as np
 from scipy.stats import wilcoxon
 
-from vitswin.report.stats import PairTest, holm, mcnemar_pairs, paired_bootstrap_interval
-
-SIGNIFICANCE = 0.05
+from vitswin.report.stats import (
+    ARCHITECTURE_SEEDS,
+    SIGNIFICANCE,
+    PairTest,
+    SeedComparison,
+    compare_across_seeds,
+    holm,
+    mcnemar_pairs,
+    paired_bootstrap_interval,
+)
 
 
 @dataclass(frozen=True)
 class ModelFacts:
-    """What the findings know about one model: per-image correctness on the shared test set, and its costs."""
+    """What the findings know about one model, over its seeds: per-image correctness on the shared test set, its
+    costs, its calibration and (where every seed was explained) per-image heatmap measurements."""
 
     name: str
-    correct: np.ndarray  # (N,) bool, in test-set order
-    seconds_per_epoch: float
-    train_time_s: float
+    seeds: list[int]
+    correct: np.ndarray  # (seeds, N) bool, in test-set order
+    epoch_times: np.ndarray  # (seeds,) the typical epoch's training time of each run
     parameters: int
     flops: float
-    ece: float
-    attention: dict[str, np.ndarray] = field(default_factory=dict)  # per-image heatmap measurements, same images
+    ece: np.ndarray  # (seeds,)
+    attention: dict[str, np.ndarray] = field(default_factory=dict)  # measure -> (seeds, images), same images
 
     @property
-    def accuracy(self) -> float:
-        return float(np.mean(self.correct))
+    def accuracy(self) -> np.ndarray:
+        """(seeds,) test accuracy of each run."""
+        return self.correct.mean(1)
 
+
+@dataclass(frozen=True)
+class Measure:
+    """How one compared number is named and printed."""
+
+    topic: str
+    value: Callable[[float], str]
+    difference: Callable[[float], str]
+
+
+ACCURACY = Measure("Test accuracy", lambda v: f"{100 * v:.2f} %", lambda d: f"{100 * d:+.2f} points")
+EPOCH_TIME = Measure(
+    "Training time per epoch (the median epoch after the first)", lambda v: f"{v:.1f} s", lambda d: f"{d:+.1f} s"
+)
+CALIBRATION = Measure("Expected calibration error", lambda v: f"{v:.3f}", lambda d: f"{d:+.3f}")
+ATTENTION = {  # per-image heatmap measurements; {method} is the explanation method
+    "top10_share": Measure(
+        "Share of {method} mass in the top 10 % of pixels", lambda v: f"{100 * v:.1f} %", lambda d: f"{100 * d:+.1f} points"
+    ),
+    "pointing_hit": Measure(
+        "{method} pointing game (the map's peak on the object)", lambda v: f"{100 * v:.0f} %", lambda d: f"{100 * d:+.0f} points"
+    ),
+    "deletion_auc": Measure("{method} deletion AUC (lower: more faithful)", lambda v: f"{v:.3f}", lambda d: f"{d:+.3f}"),
+}
 
 TEST_SELECTED = (
     "The test set also selected each model's checkpoint (data.val_split: test, the published protocol), so every "
@@ -40,150 +76,160 @@ TEST_SELECTED = (
 )
 
 
-def findings(models: list[ModelFacts], method: str = "gradcam", seed: int = 0, test_selected: bool = False) -> list[str]:
+def findings(models: list[ModelFacts], method: str = "gradcam", test_selected: bool = False) -> list[str]:
     """Sentences comparing every pair of models: accuracy, cost, calibration and (where measured) attention; first,
-    when `test_selected`, that the test accuracies are optimistic because the test set chose the checkpoints."""
+    when `test_selected`, that the test accuracies are optimistic, and with fewer than three seeds, that the
+    comparisons are of trained models, not architectures."""
+    seeds = models[0].seeds
     sentences = [TEST_SELECTED] if test_selected else []
-    tests = {(test.a, test.b): test for test in mcnemar_pairs({model.name: model.correct for model in models})}
-    attention_p = _wilcoxon_pairs(models)
-    for a, b in combinations(models, 2):
-        sentences.append(_accuracy(a, b, tests[(a.name, b.name)], seed))
-        sentences += _cost(a, b)
-        sentences.append(_calibration(a, b))
-        if a.attention and b.attention:
-            sentences += _attention(a, b, method, attention_p)
+    if len(models) < 2:
+        return sentences
+    if len(seeds) < ARCHITECTURE_SEEDS:
+        sentences.append(_trained_models_only(seeds))
+        sentences += _accuracy_per_seed(models)
+    else:
+        sentences += _across_seeds(models, ACCURACY, lambda m: m.correct)
+    sentences += _sizes(models)
+    sentences += _across_seeds(models, EPOCH_TIME, lambda m: m.epoch_times)
+    sentences += _across_seeds(models, CALIBRATION, lambda m: m.ece)
+    for key, template in ATTENTION.items():
+        measured = [model for model in models if key in model.attention]
+        if len(measured) < 2:
+            continue
+        measure = replace(template, topic=template.topic.format(method=method))
+        if len(seeds) < ARCHITECTURE_SEEDS:
+            sentences += _attention_per_seed(measured, key, measure)
+        else:
+            sentences += _across_seeds(measured, measure, lambda m, key=key: m.attention[key])
     return sentences
 
 
-def _accuracy(a: ModelFacts, b: ModelFacts, pair: PairTest, seed: int) -> str:
+def _trained_models_only(seeds: list[int]) -> str:
+    return (
+        f"With {len(seeds)} seed{'s' if len(seeds) > 1 else ''} per model, these findings compare trained models, not "
+        f"architectures: another seed (initialisation, batch order, augmentation) can change which model wins. Train "
+        f"at least {ARCHITECTURE_SEEDS}, e.g. --set 'seeds=[0,1,2]', for a comparison of the architectures."
+    )
+
+
+def _across_seeds(models: list[ModelFacts], measure: Measure, values: Callable[[ModelFacts], np.ndarray]) -> list[str]:
+    """One sentence per pair: a stated difference when it is larger than its uncertainty, else the numbers."""
+    arrays = {model.name: values(model) for model in models}
+    per_image = next(iter(arrays.values())).ndim > 1
+    resampled = "seeds and test images resampled" if per_image else "seeds resampled"
+    return [_seed_sentence(c, measure, resampled) for c in compare_across_seeds(arrays, models[0].seeds)]
+
+
+def _seed_sentence(c: SeedComparison, measure: Measure, resampled: str) -> str:
+    seeds = len(c.seeds)
+    mean_a, mean_b = float(c.per_seed_a.mean()), float(c.per_seed_b.mean())
+    over = f"mean over {seeds} seeds" if seeds > 1 else f"seed {c.seeds[0]}"
+    numbers = f"{c.a} {measure.value(mean_a)}, {c.b} {measure.value(mean_b)} ({over})"
+    if seeds < ARCHITECTURE_SEEDS:
+        return f"{measure.topic}: {numbers}; with fewer than {ARCHITECTURE_SEEDS} seeds no ranking is stated."
+    low, high = c.interval
+    holm_text = f", Holm-adjusted over {c.pairs} pairs {c.p_adjusted:.2g}" if c.pairs > 1 else ""
+    evidence = (
+        f"difference {c.a} - {c.b} {measure.difference(c.difference)}, 95 % interval {measure.difference(low)} to "
+        f"{measure.difference(high)} ({resampled}); paired t-test over seeds p = {c.p_value:.2g}"
+        f"{holm_text}"
+    )
+    if c.decided and measure.value(mean_a) != measure.value(mean_b):
+        higher, lower = (c.a, c.b) if mean_a > mean_b else (c.b, c.a)
+        return f"{measure.topic}: {higher} is higher than {lower} across {seeds} seeds: {numbers}; {evidence}."
+    return (
+        f"{measure.topic}: across {seeds} seeds {c.a} and {c.b} cannot be told apart: {numbers}; {evidence}{_split_verdicts(c)}."
+    )
+
+
+def _split_verdicts(c: SeedComparison) -> str:
+    """Which seeds each model won on, when the seeds disagree."""
+    differences = c.per_seed_difference
+    wins_a = [seed for seed, d in zip(c.seeds, differences, strict=True) if d > 0]
+    wins_b = [seed for seed, d in zip(c.seeds, differences, strict=True) if d < 0]
+    if not (wins_a and wins_b):
+        return ""
+    return f"; {c.a} was higher on {_seeds_text(wins_a)}, {c.b} on {_seeds_text(wins_b)}"
+
+
+def _seeds_text(seeds: list[int]) -> str:
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+
+
+def _accuracy_per_seed(models: list[ModelFacts]) -> list[str]:
+    """McNemar's test of the trained models of each seed, Holm-adjusted over the pairs."""
+    sentences = []
+    for index, seed in enumerate(models[0].seeds):
+        tests = {(test.a, test.b): test for test in mcnemar_pairs({model.name: model.correct[index] for model in models})}
+        for a, b in combinations(models, 2):
+            sentences.append(_mcnemar_sentence(a.name, b.name, a.correct[index], b.correct[index], tests[(a.name, b.name)], seed))
+    return sentences
+
+
+def _mcnemar_sentence(a: str, b: str, correct_a: np.ndarray, correct_b: np.ndarray, pair: PairTest, seed: int) -> str:
     test = pair.table
-    # With more than two models, significance is judged on the Holm-adjusted p-value over every pair.
     p_value = f"p = {test.p_value:.2g}" + (f", Holm-adjusted {pair.p_adjusted:.2g}" if pair.pairs > 1 else "")
-    if a.accuracy == b.accuracy:
+    accuracy_a, accuracy_b = float(correct_a.mean()), float(correct_b.mean())
+    if f"{100 * accuracy_a:.2f}" == f"{100 * accuracy_b:.2f}":
         return (
-            f"{a.name} and {b.name} are equally accurate ({100 * a.accuracy:.2f} % on {len(a.correct)} test images; "
-            f"McNemar {p_value})."
+            f"Seed {seed}: the trained {a} and {b} are equally accurate ({100 * accuracy_a:.2f} % on {len(correct_a)} test "
+            f"images; McNemar {p_value})."
         )
-    high, low = (a, b) if a.accuracy > b.accuracy else (b, a)
-    low_ci, high_ci = paired_bootstrap_interval(high.correct, low.correct, seed)
+    (high, high_correct), (low, low_correct) = sorted(
+        ((a, correct_a), (b, correct_b)), key=lambda item: float(item[1].mean()), reverse=True
+    )
+    low_ci, high_ci = paired_bootstrap_interval(high_correct, low_correct, seed)
     numbers = (
-        f"{100 * high.accuracy:.2f} % against {100 * low.accuracy:.2f} % on {len(a.correct)} test images, "
-        f"a difference of {100 * (high.accuracy - low.accuracy):.2f} points with 95 % CI {100 * low_ci:.2f} to "
+        f"{100 * high_correct.mean():.2f} % against {100 * low_correct.mean():.2f} % on {len(correct_a)} test images, "
+        f"a difference of {100 * (high_correct.mean() - low_correct.mean()):.2f} points with 95 % CI {100 * low_ci:.2f} to "
         f"{100 * high_ci:.2f}"
     )
     if pair.p_adjusted < SIGNIFICANCE:
         return (
-            f"{high.name} is more accurate than {low.name}: {numbers}; McNemar's test finds the difference "
-            f"significant ({p_value})."
+            f"Seed {seed}: the trained {high} is more accurate than the trained {low}: {numbers}; McNemar's test finds "
+            f"these two trained models different ({p_value}), which says nothing yet about the architectures."
         )
     return (
-        f"{high.name} scores higher than {low.name} ({numbers}), but the difference is not significant "
-        f"(McNemar {p_value}): on these test images the two cannot be told apart."
+        f"Seed {seed}: the trained {high} scores higher than the trained {low} ({numbers}), but the difference is not "
+        f"significant (McNemar {p_value}): on these test images the two cannot be told apart."
     )
 
 
-def _cost(a: ModelFacts, b: ModelFacts) -> list[str]:
-    fast, slow = sorted((a, b), key=lambda m: m.seconds_per_epoch)
-    cheap, dear = sorted((a, b), key=lambda m: _seconds_per_point(m))
-    small, large = sorted((a, b), key=lambda m: m.parameters)
-    return [
-        f"{fast.name} trains faster per epoch: {fast.seconds_per_epoch:.1f} s against {slow.seconds_per_epoch:.1f} s "
-        f"for {slow.name} ({slow.seconds_per_epoch / fast.seconds_per_epoch:.2f}x).",
-        f"Per point of test accuracy, {cheap.name} needed {_seconds_per_point(cheap):.2f} s of training against "
-        f"{_seconds_per_point(dear):.2f} s for {dear.name}.",
-        f"{small.name} has {small.parameters / 1e6:.2f} M parameters and {small.flops / 1e9:.3f} GFLOPs per image; "
-        f"{large.name} has {large.parameters / small.parameters:.2f}x the parameters ({large.parameters / 1e6:.2f} M) "
-        f"and {large.flops / small.flops:.2f}x the FLOPs ({large.flops / 1e9:.3f} GFLOPs).",
-    ]
-
-
-def _seconds_per_point(model: ModelFacts) -> float:
-    return model.train_time_s / max(100 * model.accuracy, 1e-9)
-
-
-def _calibration(a: ModelFacts, b: ModelFacts) -> str:
-    better, worse = sorted((a, b), key=lambda m: m.ece)
-    if better.ece == worse.ece:
-        return f"{a.name} and {b.name} are equally well calibrated (expected calibration error {a.ece:.3f})."
-    return (
-        f"{better.name} is better calibrated: expected calibration error {better.ece:.3f} against "
-        f"{worse.ece:.3f} for {worse.name}."
-    )
-
-
-ATTENTION_MEASURES = ("top10_share", "pointing_hit", "deletion_auc")
-
-
-def _wilcoxon_p(a: ModelFacts, b: ModelFacts, key: str) -> float:
-    differences = np.asarray(a.attention[key]) - np.asarray(b.attention[key])
-    return float(wilcoxon(differences).pvalue) if np.any(differences != 0) else 1.0
-
-
-def _wilcoxon_pairs(models: list[ModelFacts]) -> dict[tuple[str, str, str], tuple[float, float]]:
-    """(raw, Holm-adjusted) Wilcoxon p-value per (measure, model, model), adjusted over every pair of models
-    measured on that measure."""
-    tests = {}
-    for key in ATTENTION_MEASURES:
-        pairs = [(a, b) for a, b in combinations(models, 2) if key in a.attention and key in b.attention]
-        raw = [_wilcoxon_p(a, b, key) for a, b in pairs]
-        tests |= {(key, a.name, b.name): (p, q) for (a, b), p, q in zip(pairs, raw, holm(raw), strict=True)}
-    return tests
-
-
-def _attention(a: ModelFacts, b: ModelFacts, method: str, tests: dict[tuple[str, str, str], tuple[float, float]]) -> list[str]:
+def _sizes(models: list[ModelFacts]) -> list[str]:
+    """Parameters and FLOPs: properties of the networks, the same for every seed."""
     sentences = []
-    pairs = len({(first, second) for _, first, second in tests})
-
-    def paired(key: str, higher_wins: bool) -> _Paired | None:
-        return _paired(a, b, key, higher_wins, *tests[(key, a.name, b.name)], holm_adjusted=pairs > 1)
-
-    if c := paired("top10_share", higher_wins=True):
+    for a, b in combinations(models, 2):
+        small, large = sorted((a, b), key=lambda m: m.parameters)
         sentences.append(
-            f"{c.winner}'s {method} maps are more concentrated: {100 * c.win:.1f} % of the mass in the top "
-            f"10 % of pixels against {100 * c.lose:.1f} % for {c.loser} ({c.win / c.lose:.2f}x){c.verdict}."
-        )
-    if "pointing_hit" in a.attention and "pointing_hit" in b.attention:
-        chance = float(np.mean(a.attention["pointing_random"]))
-        if c := paired("pointing_hit", higher_wins=True):
-            sentences.append(
-                f"{c.winner}'s {method} maps point at the object more often: {100 * c.win:.0f} % of images "
-                f"against {100 * c.lose:.0f} % for {c.loser}, where a random map scores {100 * chance:.0f} %"
-                f"{c.verdict}."
-            )
-    if c := paired("deletion_auc", higher_wins=False):
-        sentences.append(
-            f"{c.winner}'s {method} maps are more faithful by deletion: area under the deletion curve "
-            f"{c.win:.3f} against {c.lose:.3f} for {c.loser}, lower being better{c.verdict}."
+            f"{small.name} has {small.parameters / 1e6:.2f} M parameters and {small.flops / 1e9:.3f} GFLOPs per image; "
+            f"{large.name} has {large.parameters / small.parameters:.2f}x the parameters ({large.parameters / 1e6:.2f} M) "
+            f"and {large.flops / small.flops:.2f}x the FLOPs ({large.flops / 1e9:.3f} GFLOPs)."
         )
     return sentences
 
 
-@dataclass(frozen=True)
-class _Paired:
-    """Which of two models does better on a per-image measurement, by how much, and the test's verdict."""
+def _attention_per_seed(models: list[ModelFacts], key: str, measure: Measure) -> list[str]:
+    """Wilcoxon's signed-rank test of the trained models of each seed, Holm-adjusted over the pairs."""
+    sentences = []
+    for index, seed in enumerate(models[0].seeds):
+        pairs = list(combinations(models, 2))
+        raw = [_wilcoxon_p(a.attention[key][index], b.attention[key][index]) for a, b in pairs]
+        for (a, b), p, q in zip(pairs, raw, holm(raw), strict=True):
+            mean_a, mean_b = float(np.mean(a.attention[key][index])), float(np.mean(b.attention[key][index]))
+            p_text = f"Wilcoxon p = {p:.2g}" + (f", Holm-adjusted {q:.2g}" if len(pairs) > 1 else "")
+            value = measure.value
+            numbers = f"{a.name} {value(mean_a)}, {b.name} {value(mean_b)} on {len(a.attention[key][index])} images"
+            if key == "pointing_hit" and "pointing_random" in a.attention:
+                numbers += f", where a random map scores {value(float(np.mean(a.attention['pointing_random'][index])))}"
+            verdict = (
+                "a significant difference between these trained models"
+                if q < SIGNIFICANCE and value(mean_a) != value(mean_b)
+                else "not a significant difference"
+            )
+            sentences.append(f"{measure.topic}, seed {seed}: {numbers}; {verdict} ({p_text}).")
+    return sentences
 
-    winner: str
-    loser: str
-    win: float
-    lose: float
-    verdict: str  # to end the sentence with
 
-
-def _paired(
-    a: ModelFacts, b: ModelFacts, key: str, higher_wins: bool, p_value: float, p_adjusted: float, holm_adjusted: bool
-) -> _Paired | None:
-    """Compare the models' means of a per-image measurement by its Wilcoxon signed-rank test (`p_adjusted` judges
-    significance: Holm-adjusted over every pair when there are more than two models); None if level."""
-    values_a, values_b = np.asarray(a.attention[key]), np.asarray(b.attention[key])
-    mean_a, mean_b = float(values_a.mean()), float(values_b.mean())
-    if mean_a == mean_b:
-        return None
-    p_text = f"Wilcoxon p = {p_value:.2g}" + (f", Holm-adjusted {p_adjusted:.2g}" if holm_adjusted else "")
-    verdict = (
-        f", a significant difference ({p_text})"
-        if p_adjusted < SIGNIFICANCE
-        else f"; the difference is not significant ({p_text}, {len(values_a)} images)"
-    )
-    if (mean_a > mean_b) == higher_wins:
-        return _Paired(a.name, b.name, mean_a, mean_b, verdict)
-    return _Paired(b.name, a.name, mean_b, mean_a, verdict)
+def _wilcoxon_p(values_a: np.ndarray, values_b: np.ndarray) -> float:
+    differences = np.asarray(values_a, dtype=np.float64) - np.asarray(values_b, dtype=np.float64)
+    return float(wilcoxon(differences).pvalue) if np.any(differences != 0) else 1.0

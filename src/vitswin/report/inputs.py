@@ -1,5 +1,6 @@
-"""What a report is built from, read once from the study folder: every run's records, predictions and
-measured cost, the explanations, the benchmarks, and the replicate studies with other seeds."""
+"""What a report is built from, read once from the study folder: every run's (every model's, every seed's)
+records, predictions and measured cost, the explanations, the benchmarks, and the runs of replicate studies
+(the same study trained into other folders with other seeds)."""
 
 from dataclasses import dataclass
 
@@ -7,7 +8,8 @@ import numpy as np
 
 from vitswin.config import ModelConfig, StudyConfig
 from vitswin.errors import VitswinError
-from vitswin.study_folder import ExplanationFolder, Predictions, RunFolder, StudyFolder
+from vitswin.report.stats import typical_epoch_time
+from vitswin.study_folder import ExplanationFolder, Predictions, RunFolder, StudyFolder, same_study
 
 EXPLANATION_FIRST = "gradcam"  # the method the findings use when there are several
 
@@ -27,9 +29,10 @@ class Cost:
 
 @dataclass(frozen=True)
 class Run:
-    """One finished run folder, read back."""
+    """One finished run folder (one model, one seed), read back."""
 
     key: str
+    seed: int
     model: ModelConfig
     train: dict
     history: list[dict[str, float]]
@@ -49,10 +52,19 @@ class Run:
     def correct(self) -> np.ndarray:
         return self.predictions.correct
 
+    @property
+    def accuracy(self) -> float:
+        return float(self.correct.mean())
+
+    @property
+    def epoch_time(self) -> float:
+        """The typical epoch's training time (the median after the first)."""
+        return typical_epoch_time([row["epoch_time_s"] for row in self.history])
+
 
 @dataclass(frozen=True)
 class Explanation:
-    """One explanation folder: its summary and per-image rows per model."""
+    """One explanation folder (one method, the models of one seed): its summary and per-image rows per model."""
 
     folder: ExplanationFolder
     summary: dict
@@ -62,64 +74,85 @@ class Explanation:
     def method(self) -> str:
         return self.folder.method
 
-
-@dataclass(frozen=True)
-class Replicates:
-    """Test accuracy per model over this study and the same study run with other seeds."""
-
-    seeds: list[int]
-    accuracies: dict[str, list[float]]
+    @property
+    def seed(self) -> int:
+        return self.folder.seed
 
 
 @dataclass(frozen=True)
 class StudyInputs:
     folder: StudyFolder
-    config: StudyConfig
-    runs: list[Run]
-    explanations: list[Explanation]  # the findings' method first
-    replicates: Replicates | None
+    config: StudyConfig  # the study's own config; its seeds joined by the replicates'
+    runs: dict[str, list[Run]]  # model key -> its runs, one per seed, in the order of `seeds`
+    explanations: dict[str, list[Explanation]]  # method -> one per explained seed; the findings' method first
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.config.seeds)
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.runs)
+
+    def first_runs(self) -> list[Run]:
+        """Every model's run with the first seed: for what is shown for one trained model (its recipe)."""
+        return [runs[0] for runs in self.runs.values()]
 
 
 def load_study(folder: StudyFolder, replicate_folders: tuple[StudyFolder, ...] = ()) -> StudyInputs:
-    """Everything the report of `folder` shows; one sentence when a file it needs is missing."""
+    """Everything the report of `folder` shows, with the runs of `replicate_folders` as more seeds; one sentence
+    when a file it needs is missing or the replicates are not the same study with other seeds."""
     config = folder.read_config()
-    runs = _load_runs(folder, config)
-    replicates = None
-    if replicate_folders:
-        accuracies = {run.key: [float(run.correct.mean())] for run in runs}
-        seeds = [config.seed]
-        for replicate in replicate_folders:
-            replicate_config = replicate.read_config()
-            seeds.append(replicate_config.seed)
-            for run in _load_runs(replicate, replicate_config):
-                accuracies.setdefault(run.key, []).append(float(run.correct.mean()))
-        replicates = Replicates(seeds, accuracies)
-    return StudyInputs(folder, config, runs, _load_explanations(folder), replicates)
+    runs = {key: [_load_run(folder.run(key, seed), model) for seed in config.seeds] for key, model in config.models.items()}
+    for replicate in replicate_folders:
+        other = replicate.read_config()
+        _check_replicate(folder, config, replicate, other)
+        for key, model in config.models.items():
+            runs[key] += [_load_run(replicate.run(key, seed), model) for seed in other.seeds]
+        config = config.model_copy(update={"seeds": (*config.seeds, *other.seeds)})
+    _check_paired(runs)
+    return StudyInputs(folder, config, runs, _load_explanations(folder, config))
 
 
-def _load_runs(folder: StudyFolder, config: StudyConfig) -> list[Run]:
-    runs = [_load_run(folder.run(key), model) for key, model in config.models.items()]
-    for run in runs[1:]:
-        if not np.array_equal(run.labels, runs[0].labels):
+def _check_replicate(folder: StudyFolder, config: StudyConfig, replicate: StudyFolder, other: StudyConfig) -> None:
+    if replicate.path.resolve() == folder.path.resolve() or not same_study(
+        other.model_copy(update={"seeds": config.seeds, "name": config.name}), config
+    ):
+        raise VitswinError(
+            f"{replicate.path} is not the same study as {folder.path} with other seeds (its config differs, or it is "
+            f"the same folder); pass replicate studies that differ only in their seeds."
+        )
+    if repeated := sorted(set(other.seeds) & set(config.seeds)):
+        raise VitswinError(
+            f"{replicate.path} repeats seed(s) {', '.join(map(str, repeated))} already in the report; a seed counted "
+            f"twice would shrink the spread, so pass replicates with other seeds."
+        )
+
+
+def _check_paired(runs: dict[str, list[Run]]) -> None:
+    """Every run must be tested on the same images, so every comparison is paired."""
+    first = next(iter(runs.values()))[0]
+    for run in (run for model_runs in runs.values() for run in model_runs):
+        if not np.array_equal(run.labels, first.labels):
             raise VitswinError(
-                f"{run.key} and {runs[0].key} were tested on different images; re-evaluate both "
-                f"with 'vitswin evaluate' so the comparison is paired."
+                f"{run.key} (seed {run.seed}) and {first.key} (seed {first.seed}) were tested on different images; "
+                f"re-evaluate both with 'vitswin evaluate' so the comparison is paired."
             )
-    return runs
 
 
 def _load_run(run: RunFolder, model: ModelConfig) -> Run:
     if missing := run.missing(RunFolder.REPORTED):
         raise VitswinError(
-            f"run folder {run.path} lacks {', '.join(missing)}; finish the study (or train that model with "
-            f"'vitswin train --model {run.key}'), then build the report with 'vitswin report', which measures "
-            f"any cost not yet measured."
+            f"run folder {run.path} lacks {', '.join(missing)}; finish the study (or train that run with "
+            f"'vitswin train --model {run.key} --set seeds=[{run.seed}]'), then build the report with 'vitswin report', "
+            f"which measures any cost not yet measured."
         )
     train, history, cost = run.read_train(), run.read_history(), run.read_cost()
-    epoch_time = float(np.mean([row["epoch_time_s"] for row in history]))
+    epoch_time = typical_epoch_time([row["epoch_time_s"] for row in history])
     train_images = train.get("train_images")
     return Run(
         run.key,
+        run.seed,
         model,
         train,
         history,
@@ -137,6 +170,12 @@ def _load_run(run: RunFolder, model: ModelConfig) -> Run:
     )
 
 
-def _load_explanations(folder: StudyFolder) -> list[Explanation]:
-    explanations = [Explanation(each, each.read_summary(), each.read_rows()) for each in folder.explanations()]
-    return sorted(explanations, key=lambda explanation: explanation.method != EXPLANATION_FIRST)
+def _load_explanations(folder: StudyFolder, config: StudyConfig) -> dict[str, list[Explanation]]:
+    """The study's explanations of its seeds, by method (the findings' method first), in seed order."""
+    explanations: dict[str, list[Explanation]] = {}
+    for each in folder.explanations():
+        if each.seed in config.seeds:
+            explanations.setdefault(each.method, []).append(Explanation(each, each.read_summary(), each.read_rows()))
+    for method in explanations:
+        explanations[method].sort(key=lambda explanation: config.seeds.index(explanation.seed))
+    return dict(sorted(explanations.items(), key=lambda item: item[0] != EXPLANATION_FIRST))

@@ -9,8 +9,16 @@ from vitswin.config import ModelConfig, StudyConfig
 from vitswin.report import figures
 from vitswin.report.document import Block, Bullets, Heading, Image, Paragraph, Plot, Table
 from vitswin.report.findings import ModelFacts
-from vitswin.report.inputs import Explanation, Replicates, Run
-from vitswin.report.stats import Calibration, bootstrap_interval, mcnemar_pairs, paired_bootstrap_interval
+from vitswin.report.inputs import Explanation, Run
+from vitswin.report.stats import (
+    ARCHITECTURE_SEEDS,
+    Calibration,
+    McNemar,
+    bootstrap_interval,
+    calibration,
+    compare_across_seeds,
+    mcnemar_pairs,
+)
 
 EXPLAIN_COLUMNS = (
     ("top10_share", "top-10 % share"),
@@ -29,20 +37,24 @@ EXPLAIN_COLUMNS = (
 )
 
 
-def model_facts(run: Run, ece: float, explanation: Explanation | None) -> ModelFacts:
-    """What the findings compare about one model."""
+def model_facts(runs: list[Run], calibrations: list[Calibration], explanations: list[Explanation]) -> ModelFacts:
+    """What the findings compare about one model, over its seeds (`runs`, one per seed, and their calibrations).
+    Heatmap measurements join only when `explanations` cover every one of the model's seeds."""
+    first = runs[0]
+    rows = {explanation.seed: explanation.rows.get(first.key) for explanation in explanations}
     attention = {}
-    if explanation and run.key in explanation.rows:
-        rows = explanation.rows[run.key]
-        attention = {key: np.array([float(row[key]) for row in rows]) for key in rows[0] if key in dict(EXPLAIN_COLUMNS)}
+    if all(rows.get(run.seed) for run in runs) and len({len(rows[run.seed]) for run in runs}) == 1:
+        per_seed = [rows[run.seed] for run in runs]
+        measured = [key for key in per_seed[0][0] if key in dict(EXPLAIN_COLUMNS)]
+        attention = {key: np.array([[float(row[key]) for row in seed_rows] for seed_rows in per_seed]) for key in measured}
     return ModelFacts(
-        run.key,
-        run.correct,
-        run.train["time_per_epoch_s"],
-        run.train["train_time_s"],
-        run.cost.parameters,
-        run.cost.flops,
-        ece,
+        first.key,
+        [run.seed for run in runs],
+        np.stack([run.correct for run in runs]),
+        np.array([run.epoch_time for run in runs]),
+        first.cost.parameters,
+        first.cost.flops,
+        np.array([calibration.ece for calibration in calibrations]),
         attention,
     )
 
@@ -104,7 +116,9 @@ def setup_section(config: StudyConfig, runs: list[Run]) -> list[Block]:
             [
                 f"Data: {source}, {data.image_size}-pixel images, {len(runs[0].metrics['class_names'])} classes; {sizes}.",
                 f"Protocol: {protocol}.",
-                f"Seed: {config.seed}; accelerator: {config.accelerator}, devices: {config.devices}.",
+                f"Seeds: {', '.join(map(str, config.seeds))} (each model trained once per seed: initialisation, batch "
+                f"order and augmentation); data seed {data.seed} (the same images for every run); accelerator: "
+                f"{config.accelerator}, devices: {config.devices}.",
                 *_environment(environment),
             ]
         ),
@@ -150,125 +164,184 @@ def _augmentation(model: ModelConfig) -> str:
     return ", ".join(parts) or "none"
 
 
-def results_section(runs: list[Run], replicates: Replicates | None) -> list[Block]:
-    """Test accuracy with its interval, epochs and times, parameters; the spread across seeds when known."""
-    rows = []
-    for run in runs:
-        low, high = bootstrap_interval(run.correct)
-        best = int(run.train["best_epoch"])
-        to_best = sum(row["epoch_time_s"] for row in run.history if row["epoch"] <= best)
-        rows.append(
-            [
-                run.key,
-                run.model.name,
-                _percent(run.correct.mean()),
-                f"{100 * low:.2f} to {100 * high:.2f}",
-                str(best),
-                str(int(run.train["epochs_run"])),
-                f"{run.train['train_time_s']:.1f} s",
-                f"{run.train['time_per_epoch_s']:.1f} s",
-                f"{to_best:.1f} s",
-                f"{run.cost.parameters / 1e6:.2f} M",
-            ]
-        )
+def results_section(runs: dict[str, list[Run]], seeds: list[int]) -> list[Block]:
+    """Test accuracy per model and seed with the mean and spread over seeds; then every run's details."""
+    spread = len(seeds) > 1
+    summary_rows = [
+        [
+            key,
+            model_runs[0].model.name,
+            *(_percent(run.accuracy) for run in model_runs),
+            *(
+                [_percent(np.mean([run.accuracy for run in model_runs])), _points_sd([run.accuracy for run in model_runs])]
+                if spread
+                else []
+            ),
+            f"{model_runs[0].cost.parameters / 1e6:.2f} M",
+        ]
+        for key, model_runs in runs.items()
+    ]
+    run_rows = []
+    for model_runs in runs.values():
+        for run in model_runs:
+            low, high = bootstrap_interval(run.correct)
+            best = int(run.train["best_epoch"])
+            to_best = sum(row["epoch_time_s"] for row in run.history if row["epoch"] <= best)
+            run_rows.append(
+                [
+                    run.key,
+                    str(run.seed),
+                    _percent(run.accuracy),
+                    f"{100 * low:.2f} to {100 * high:.2f}",
+                    str(best),
+                    str(int(run.train["epochs_run"])),
+                    f"{run.train['train_time_s']:.1f} s",
+                    f"{run.epoch_time:.1f} s",
+                    f"{to_best:.1f} s",
+                ]
+            )
     blocks: list[Block] = [
         Heading("Results"),
         Table(
             [
                 "model",
                 "architecture",
+                *(f"test accuracy, seed {seed}" for seed in seeds),
+                *(["mean", "standard deviation"] if spread else []),
+                "parameters",
+            ],
+            summary_rows,
+        ),
+        Table(
+            [
+                "model",
+                "seed",
                 "test accuracy",
-                "95 % CI (bootstrap)",
+                "95 % CI (test images resampled)",
                 "best epoch",
                 "epochs run",
                 "training time",
-                "time per epoch",
+                "time per epoch (median after the first)",
                 "time to best epoch",
-                "parameters",
             ],
-            rows,
+            run_rows,
         ),
     ]
-    return blocks + _replicates(replicates)
-
-
-def _replicates(replicates: Replicates | None) -> list[Block]:
-    """Mean and standard deviation of test accuracy over this study and its replicates with other seeds."""
-    if replicates is None:
-        return [
+    if len(seeds) < ARCHITECTURE_SEEDS:
+        blocks.append(
             Paragraph(
-                "One seed per model: pass the same study run with other seeds to 'vitswin report' "
-                "(vitswin report STUDY_DIR OTHER_SEED_DIR ...) for the spread across seeds."
+                f"{len(seeds)} seed{'s' if spread else ''} per model: each interval above covers the choice of test "
+                f"images, not the training seed, which can move a model's accuracy by more. Run at least "
+                f"{ARCHITECTURE_SEEDS} seeds (--set 'seeds=[0,1,2]') for the spread across seeds."
             )
-        ]
-    accuracies, seeds = replicates.accuracies, replicates.seeds
-    rows = [
-        [
-            key,
-            str(len(values)),
-            _percent(np.mean(values)),
-            f"{100 * np.std(values, ddof=1):.2f} points" if len(values) > 1 else "-",
-        ]
-        for key, values in accuracies.items()
-    ]
-    return [Paragraph(f"Across {len(seeds)} seeds:"), Table(["model", "seeds", "mean test accuracy", "standard deviation"], rows)]
+        )
+    return blocks
 
 
-def paired_section(runs: list[Run], seed: int) -> list[Block]:
-    """Every pair of models on the same test images: the 2x2 table, the difference with its interval, McNemar."""
+def _points_sd(accuracies: list[float]) -> str:
+    return f"{100 * np.std(accuracies, ddof=1):.2f} points"
+
+
+def paired_section(runs: dict[str, list[Run]], seeds: list[int]) -> list[Block]:
+    """Every pair of models on the same test images: per seed, the trained models' difference and McNemar's test;
+    over the seeds, the mean difference with its two-level interval and the t-test over seeds."""
     blocks: list[Block] = [Heading("Paired comparison")]
     if len(runs) < 2:
         return [*blocks, Paragraph("Only one model: nothing to compare.")]
-    tests = mcnemar_pairs({run.key: run.correct for run in runs})
-    runs_by_key = {run.key: run for run in runs}
-    for test in tests:
-        a, b, table = runs_by_key[test.a], runs_by_key[test.b], test.table
-        low, high = paired_bootstrap_interval(a.correct, b.correct, seed)
-        difference = a.correct.mean() - b.correct.mean()
-        blocks += [
-            Heading(f"{a.key} vs {b.key}", 3),
-            Table(
-                ["", f"{b.key} right", f"{b.key} wrong"],
+    per_seed = [
+        mcnemar_pairs({key: model_runs[index].correct for key, model_runs in runs.items()}) for index in range(len(seeds))
+    ]
+    across = {
+        (c.a, c.b): c
+        for c in compare_across_seeds(
+            {key: np.stack([run.correct for run in model_runs]) for key, model_runs in runs.items()}, seeds
+        )
+    }
+    for pair_index, ((a, b), comparison) in enumerate(across.items()):
+        rows = []
+        for seed, tests in zip(seeds, per_seed, strict=True):
+            test = tests[pair_index]
+            table = test.table
+            accuracy_a = (table.both_right + table.only_a_right) / _total(table)
+            accuracy_b = (table.both_right + table.only_b_right) / _total(table)
+            rows.append(
                 [
-                    [f"{a.key} right", str(table.both_right), str(table.only_a_right)],
-                    [f"{a.key} wrong", str(table.only_b_right), str(table.both_wrong)],
+                    str(seed),
+                    _percent(accuracy_a),
+                    _percent(accuracy_b),
+                    f"{100 * (accuracy_a - accuracy_b):+.2f}",
+                    str(table.only_a_right),
+                    str(table.only_b_right),
+                    f"{table.p_value:.3g}" + (f" (Holm {test.p_adjusted:.3g})" if test.pairs > 1 else ""),
+                ]
+            )
+        low, high = comparison.interval
+        blocks += [
+            Heading(f"{a} vs {b}", 3),
+            Table(
+                [
+                    "seed",
+                    f"{a} accuracy",
+                    f"{b} accuracy",
+                    "difference (points)",
+                    f"only {a} right",
+                    f"only {b} right",
+                    "McNemar p (these trained models)",
                 ],
+                rows,
             ),
             Paragraph(
-                f"Accuracy difference {a.key} - {b.key}: {100 * difference:+.2f} points, 95 % bootstrap CI "
-                f"{100 * low:+.2f} to {100 * high:+.2f}. McNemar's exact test on the "
-                f"{table.only_a_right + table.only_b_right} images where exactly one model is right: "
-                f"p = {table.p_value:.3g}"
-                + (f", Holm-adjusted over the {len(tests)} pairs: {test.p_adjusted:.3g}." if len(tests) > 1 else ".")
+                f"Over {len(seeds)} seed{'s' if len(seeds) > 1 else ''}: mean difference {a} - {b} "
+                f"{100 * comparison.difference:+.2f} points, 95 % interval {100 * low:+.2f} to {100 * high:+.2f} "
+                f"(seeds and test images resampled)"
+                + (
+                    f"; paired t-test over seeds p = {comparison.p_value:.3g}"
+                    + (
+                        f", Holm-adjusted over the {comparison.pairs} pairs: {comparison.p_adjusted:.3g}"
+                        if comparison.pairs > 1
+                        else ""
+                    )
+                    if len(seeds) > 1
+                    else ""
+                )
+                + ". McNemar's test compares the two trained models of one seed on these test images; only the "
+                "comparison over seeds speaks to the architectures (docs/report.md)."
             ),
         ]
     return blocks
 
 
-def curves_section(runs: list[Run]) -> list[Block]:
-    """Loss and accuracy per epoch of every model."""
+def _total(table: McNemar) -> int:
+    return table.both_right + table.only_a_right + table.only_b_right + table.both_wrong
+
+
+def curves_section(runs: dict[str, list[Run]]) -> list[Block]:
+    """Loss and accuracy per epoch of every model and seed."""
+    first = next(iter(runs.values()))[0]
     figure = figures.training_curves(
-        {run.key: run.history for run in runs},
-        {run.key: int(run.train["best_epoch"]) for run in runs},
-        {run.key: run.model.train.label_smoothing for run in runs},
-        len(runs[0].metrics["class_names"]),
+        {key: [run.history for run in model_runs] for key, model_runs in runs.items()},
+        {key: [int(run.train["best_epoch"]) for run in model_runs] for key, model_runs in runs.items()},
+        {key: model_runs[0].model.train.label_smoothing for key, model_runs in runs.items()},
+        len(first.metrics["class_names"]),
     )
     return [
         Heading("Training curves"),
         Plot(
             "training_curves",
             figure,
-            "Loss and accuracy per epoch: training solid, validation dashed, the selected epoch ringed. A training "
-            "loss with label smoothing cannot fall below its floor (dotted); validation loss is plain cross-entropy.",
+            "Loss and accuracy per epoch, one line per seed: training solid, validation dashed, each run's selected "
+            "epoch ringed. A training loss with label smoothing cannot fall below its floor (dotted); validation loss "
+            "is plain cross-entropy.",
         ),
     ]
 
 
-def confusion_section(runs: list[Run]) -> list[Block]:
-    """Confusion matrices, per-class accuracy and the most-confused class pairs."""
-    class_names = runs[0].metrics["class_names"]
-    matrices = {run.key: np.array(run.metrics["confusion_matrix"]) for run in runs}
-    accuracies = {run.key: np.array([run.metrics["per_class"][name]["accuracy"] for name in class_names]) for run in runs}
+def confusion_section(runs: dict[str, list[Run]]) -> list[Block]:
+    """Confusion matrices summed over seeds, per-class accuracy and the most-confused class pairs."""
+    first = next(iter(runs.values()))[0]
+    class_names = first.metrics["class_names"]
+    matrices = {key: sum(np.array(run.metrics["confusion_matrix"]) for run in model_runs) for key, model_runs in runs.items()}
+    accuracies = {key: np.diag(matrix) / np.maximum(matrix.sum(1), 1) for key, matrix in matrices.items()}
     confused = []
     for key, matrix in matrices.items():
         off_diagonal = [
@@ -281,56 +354,74 @@ def confusion_section(runs: list[Run]) -> list[Block]:
         confused.append(
             f"{key}: " + ("; ".join(f"{true} taken for {pred} {count} times" for count, true, pred in top) or "no confusions")
         )
+    seeds = len(next(iter(runs.values())))
+    over = f" summed over the {seeds} seeds" if seeds > 1 else ""
     return [
         Heading("Per class"),
         Plot(
             "confusion_matrices",
             figures.confusion_matrices(matrices, class_names),
-            "Confusion matrices, as counts and row-normalised (rows: true class).",
+            f"Confusion matrices{over}, as counts and row-normalised (rows: true class).",
         ),
         Table(
             ["class", *accuracies],
             [[name, *(_percent(values[i]) for values in accuracies.values())] for i, name in enumerate(class_names)],
         ),
-        Plot("per_class_accuracy", figures.per_class_accuracy(accuracies, class_names), "Per-class test accuracy."),
-        Paragraph("Most-confused class pairs:"),
+        Plot("per_class_accuracy", figures.per_class_accuracy(accuracies, class_names), f"Per-class test accuracy{over}."),
+        Paragraph(f"Most-confused class pairs{over}:"),
         Bullets(confused),
     ]
 
 
-def calibration_section(runs: list[Run], calibrations: dict[str, Calibration]) -> list[Block]:
-    """Expected calibration error, mean confidence and reliability diagrams."""
+def calibration_section(runs: dict[str, list[Run]], calibrations: dict[str, list[Calibration]]) -> list[Block]:
+    """Expected calibration error per seed, mean confidence, and reliability diagrams of every seed's predictions
+    pooled."""
     rows = [
-        [run.key, f"{calibrations[run.key].ece:.4f}", _percent(run.probabilities.max(1).mean()), _percent(run.correct.mean())]
-        for run in runs
+        [
+            key,
+            ", ".join(f"{calibration.ece:.4f}" for calibration in calibrations[key]),
+            f"{np.mean([calibration.ece for calibration in calibrations[key]]):.4f}",
+            _percent(np.mean([run.probabilities.max(1).mean() for run in model_runs])),
+            _percent(np.mean([run.accuracy for run in model_runs])),
+        ]
+        for key, model_runs in runs.items()
     ]
+    pooled = {
+        key: calibration(
+            np.concatenate([run.probabilities for run in model_runs]), np.concatenate([run.labels for run in model_runs])
+        )
+        for key, model_runs in runs.items()
+    }
     return [
         Heading("Calibration"),
-        Table(["model", "expected calibration error (15 bins)", "mean confidence", "accuracy"], rows),
+        Table(["model", "expected calibration error per seed (15 bins)", "mean ECE", "mean confidence", "accuracy"], rows),
         Plot(
             "reliability",
-            figures.reliability_diagrams(calibrations),
-            "Reliability diagrams: accuracy per confidence bin; bars below the diagonal mean overconfidence.",
+            figures.reliability_diagrams(pooled),
+            "Reliability diagrams of every seed's test predictions together: accuracy per confidence bin; bars below "
+            "the diagonal mean overconfidence.",
         ),
     ]
 
 
-def cost_section(runs: list[Run]) -> list[Block]:
-    """Parameters, FLOPs, training and inference speed, peak GPU memory, as measured and recorded."""
+def cost_section(runs: dict[str, list[Run]]) -> list[Block]:
+    """Parameters, FLOPs, training and inference speed (medians over seeds), peak GPU memory, as measured."""
     rows = []
-    for run in runs:
-        cost = run.cost
+    for key, model_runs in runs.items():
+        costs = [run.cost for run in model_runs]
+        training = [cost.train_images_per_s for cost in costs if cost.train_images_per_s]
+        memory = [cost.peak_gpu_memory_mb for cost in costs if cost.peak_gpu_memory_mb]
         rows.append(
             [
-                run.key,
-                f"{cost.parameters / 1e6:.2f} M",
-                f"{cost.flops / 1e9:.3f}",
-                f"{cost.train_images_per_s:.0f}" if cost.train_images_per_s else "-",
-                f"{cost.inference_images_per_s:.0f}",
-                f"{cost.peak_gpu_memory_mb:.0f} MB" if cost.peak_gpu_memory_mb else "- (CPU run)",
+                key,
+                f"{costs[0].parameters / 1e6:.2f} M",
+                f"{costs[0].flops / 1e9:.3f}",
+                f"{np.median(training):.0f}" if training else "-",
+                f"{np.median([cost.inference_images_per_s for cost in costs]):.0f}",
+                f"{max(memory):.0f} MB" if memory else "- (CPU run)",
             ]
         )
-    first = runs[0].cost
+    first = next(iter(runs.values()))[0].cost
     return [
         Heading("Cost"),
         Table(
@@ -338,69 +429,96 @@ def cost_section(runs: list[Run]) -> list[Block]:
                 "model",
                 "parameters",
                 "GFLOPs per image",
-                "training images/s (with validation)",
-                "inference images/s",
+                "training images/s (with validation; median over seeds)",
+                "inference images/s (median over seeds)",
                 "peak GPU memory",
             ],
             rows,
         ),
         Paragraph(
-            f"Training speed is measured during training; inference speed (batches of {first.inference_batch}, "
-            f"eval mode, on the CPU) and FLOPs (one forward pass, multiply and add counted separately) by the "
-            f"cost stage after training (cost.json in each run folder), on CPU {first.machine['cpu']}, "
-            f"GPU {first.machine['gpu']}."
+            f"Training speed is measured during training (the median epoch after the first); inference speed (batches "
+            f"of {first.inference_batch}, eval mode, on the CPU) and FLOPs (one forward pass, multiply and add counted "
+            f"separately) by the cost stage after training (cost.json in each run folder), on CPU "
+            f"{first.machine['cpu']}, GPU {first.machine['gpu']}. One timing on a shared machine is not a speed "
+            f"difference: the findings rank speeds only across three or more seeds."
         ),
     ]
 
 
-def explanation_section(explanations: list[Explanation]) -> list[Block]:
-    """Each explanation's figures, its measures per model and class, and the agreement between models."""
+def explanation_section(explanations: dict[str, list[Explanation]]) -> list[Block]:
+    """Per method: the first seed's figures; each measure per model as the mean over the explained seeds (with the
+    per-seed values); the agreement between models and the per-class measures, averaged over seeds."""
     if not explanations:
         return [
             Heading("Explanations"),
             Paragraph("No explanations yet: run 'vitswin explain' on the run folders, then rebuild the report."),
         ]
     blocks: list[Block] = [Heading("Explanations")]
-    for explanation in explanations:
-        summary = explanation.summary
-        models = list(summary["per_model"])
-        columns = [(key, label) for key, label in EXPLAIN_COLUMNS if key in summary["per_model"][models[0]]]
+    for method, per_seed in explanations.items():
+        first = per_seed[0]
+        summaries = [explanation.summary for explanation in per_seed]
+        models = list(first.summary["per_model"])
+        columns = [(key, label) for key, label in EXPLAIN_COLUMNS if key in first.summary["per_model"][models[0]]]
+        seeds = ", ".join(str(explanation.seed) for explanation in per_seed)
         blocks += [
-            Heading(f"{explanation.method} on {summary['images']} test images", 3),
+            Heading(f"{method} on {first.summary['images']} test images, seed{'s' * (len(per_seed) > 1)} {seeds}", 3),
             Image(
-                explanation.folder.overlay,
-                f"{explanation.method}: each model's heatmap over the image, titled with its prediction.",
+                first.folder.overlay,
+                f"{method}, seed {first.seed}: each model's heatmap over the image, titled with its prediction.",
             ),
-            Image(explanation.folder.heatmaps, f"{explanation.method}: the heatmaps alone."),
+            Image(first.folder.heatmaps, f"{method}, seed {first.seed}: the heatmaps alone."),
             *[
-                Paragraph(f"{model} is not explained by {explanation.method}: {reason}")
-                for model, reason in summary.get("skipped", {}).items()
+                Paragraph(f"{model} is not explained by {method}: {reason}")
+                for model, reason in first.summary.get("skipped", {}).items()
             ],
             Table(
-                ["measure (mean per image)", *models],
-                [[label, *(f"{summary['per_model'][model][key]:.3f}" for model in models)] for key, label in columns],
+                [f"measure (mean per image{', mean over seeds; per seed' if len(per_seed) > 1 else ''})", *models],
+                [
+                    [label, *(_over_seeds([summary["per_model"][model][key] for summary in summaries]) for model in models)]
+                    for key, label in columns
+                ],
             ),
         ]
-        if summary["agreement"]:
+        if first.summary["agreement"]:
             blocks.append(
                 Table(
                     ["models", "rank correlation", "top-20 % IoU"],
                     [
-                        [pair, f"{values['rank_corr']:.3f}", f"{values['top20_iou']:.3f}"]
-                        for pair, values in summary["agreement"].items()
+                        [
+                            pair,
+                            *(
+                                _over_seeds([summary["agreement"][pair][key] for summary in summaries])
+                                for key in ("rank_corr", "top20_iou")
+                            ),
+                        ]
+                        for pair in first.summary["agreement"]
                     ],
                 )
             )
-        per_class_keys = [key for key in ("top10_share", "pointing_hit") if key in summary["per_model"][models[0]]]
-        class_names = list(summary["per_class"][models[0]])
+        per_class_keys = [key for key in ("top10_share", "pointing_hit") if key in first.summary["per_model"][models[0]]]
+        class_names = list(first.summary["per_class"][models[0]])
         blocks.append(
             Table(
                 ["class", *(f"{model} {dict(EXPLAIN_COLUMNS)[key]}" for model in models for key in per_class_keys)],
                 [
-                    [name, *(f"{summary['per_class'][model][name][key]:.3f}" for model in models for key in per_class_keys)]
+                    [
+                        name,
+                        *(
+                            f"{np.mean([summary['per_class'][model][name][key] for summary in summaries]):.3f}"
+                            for model in models
+                            for key in per_class_keys
+                        ),
+                    ]
                     for name in class_names
                 ],
             )
         )
     blocks.append(Paragraph("Definitions of every measure: docs/explain.md in the vitswin repository."))
     return blocks
+
+
+def _over_seeds(values: list[float]) -> str:
+    """A measure's mean over seeds, followed by its value on each seed when there are several."""
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.mean(values):.3f} ({', '.join(f'{value:.3f}' for value in values)})"

@@ -1,13 +1,17 @@
-"""Statistics for comparing classifiers on one test set: bootstrap intervals, McNemar's test, calibration."""
+"""Statistics for comparing classifiers: on one test set (bootstrap intervals, McNemar's test, calibration), and
+across training seeds (a two-level bootstrap interval and a paired t-test over seeds, Holm-adjusted over pairs of
+models). docs/report.md explains them in plain words."""
 
 from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
-from scipy.stats import binom
+from scipy.stats import binom, ttest_1samp
 
 BOOTSTRAP_SAMPLES = 2000
 CALIBRATION_BINS = 15
+SIGNIFICANCE = 0.05
+ARCHITECTURE_SEEDS = 3  # the fewest seeds for a statement about architectures rather than trained models
 
 
 def bootstrap_interval(
@@ -109,6 +113,12 @@ def smoothed_loss_floor(smoothing: float, classes: int) -> float:
     return float(-true * np.log(true) - (classes - 1) * other * np.log(other))
 
 
+def typical_epoch_time(epoch_times: list[float]) -> float:
+    """The median epoch time after the first: the first epoch also pays for start-up (compilation, caches, the
+    first validation), and a median shrugs off epochs slowed by other work on a shared machine."""
+    return float(np.median(epoch_times[1:] if len(epoch_times) > 1 else epoch_times))
+
+
 def holm(p_values: list[float]) -> list[float]:
     """Holm's step-down adjustment of p-values for testing several hypotheses at once (every pair of models):
     the k-th smallest is multiplied by (m - k + 1), made non-decreasing, capped at 1. Controls the chance of any
@@ -120,3 +130,82 @@ def holm(p_values: list[float]) -> list[float]:
         running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
         adjusted[index] = running
     return adjusted.tolist()
+
+
+def two_level_interval(
+    differences: np.ndarray, seed: int = 0, level: float = 0.95, samples: int = BOOTSTRAP_SAMPLES
+) -> tuple[float, float]:
+    """Percentile interval of the mean of `differences` (seeds x test images: model a's value minus model b's, same
+    seed, same image) that includes both sources of chance: which training seeds were drawn, and which test
+    images. Each bootstrap sample draws seeds with replacement and, independently, test images with replacement,
+    and averages the chosen rows over the chosen columns; seeds and images are crossed, not nested, because every
+    seed is tested on the same images (Owen 2007, the "pigeonhole" bootstrap, slightly conservative). With one
+    column per seed (a number measured once per run) it is a bootstrap over seeds alone."""
+    differences = np.asarray(differences, dtype=np.float64)
+    seeds, images = differences.shape
+    rng = np.random.default_rng(seed)
+    means = np.empty(samples)
+    for index in range(samples):
+        rows = rng.integers(0, seeds, seeds)
+        columns = rng.integers(0, images, images)
+        means[index] = differences[rows][:, columns].mean()
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
+def seed_t_test(per_seed_differences: np.ndarray) -> float:
+    """Two-sided p-value of a paired t-test over seeds (Student's t with seeds - 1 degrees of freedom on the
+    per-seed differences): could the expected difference over training seeds be zero? 1 when every difference is
+    zero, 0 when they are equal and not zero, NaN with a single seed (nothing to test)."""
+    differences = np.asarray(per_seed_differences, dtype=np.float64)
+    if len(differences) < 2:
+        return float("nan")
+    if np.all(differences == differences[0]):
+        return 1.0 if differences[0] == 0 else 0.0
+    return float(ttest_1samp(differences, 0.0).pvalue)
+
+
+@dataclass(frozen=True)
+class SeedComparison:
+    """Two models compared over the same training seeds: per-seed means, the mean difference a - b with its
+    two-level interval, and the t-test over seeds (raw and Holm-adjusted over every pair of models compared)."""
+
+    a: str
+    b: str
+    seeds: list[int]
+    per_seed_a: np.ndarray  # (seeds,) model a's mean per seed
+    per_seed_b: np.ndarray
+    interval: tuple[float, float]  # of the mean difference a - b
+    p_value: float
+    p_adjusted: float
+    pairs: int
+
+    @property
+    def per_seed_difference(self) -> np.ndarray:
+        return self.per_seed_a - self.per_seed_b
+
+    @property
+    def difference(self) -> float:
+        return float(self.per_seed_difference.mean())
+
+    @property
+    def decided(self) -> bool:
+        """Whether the difference is larger than its uncertainty, for the architectures: at least three seeds, the
+        Holm-adjusted t-test below 5 % and an interval that excludes zero."""
+        low, high = self.interval
+        return len(self.seeds) >= ARCHITECTURE_SEEDS and self.p_adjusted < SIGNIFICANCE and (low > 0 or high < 0)
+
+
+def compare_across_seeds(values: dict[str, np.ndarray], seeds: list[int], seed: int = 0) -> list[SeedComparison]:
+    """Every pair of models compared over seeds. `values[model]` is (seeds, images) (a per-image measurement such as
+    correctness, same images for every seed and model) or (seeds,) (a number per run such as the calibration error).
+    The t-tests are Holm-adjusted over the pairs."""
+    arrays = {name: np.asarray(array, dtype=np.float64).reshape(len(seeds), -1) for name, array in values.items()}
+    pairs = list(combinations(arrays, 2))
+    intervals = [two_level_interval(arrays[a] - arrays[b], seed) for a, b in pairs]
+    raw = [seed_t_test(arrays[a].mean(1) - arrays[b].mean(1)) for a, b in pairs]
+    adjusted = holm([1.0 if np.isnan(p) else p for p in raw])
+    return [
+        SeedComparison(a, b, list(seeds), arrays[a].mean(1), arrays[b].mean(1), interval, p, q, len(pairs))
+        for (a, b), interval, p, q in zip(pairs, intervals, raw, adjusted, strict=True)
+    ]
