@@ -46,6 +46,7 @@ def test_artifact_names_are_known_to_the_study_folder_alone() -> None:
     for name, text in sources().items():
         if name != "study_folder.py":
             assert not [artifact for artifact in artifacts if f'"{artifact}"' in text], name
+            assert "seed-{" not in text, name  # how run and explanation folders are named per seed
 
 
 @pytest.mark.skipif(not RUFF.is_file(), reason="needs ruff (./setup.sh --dev installs it)")

@@ -134,8 +134,13 @@ def test_a_finished_run_is_reused_and_a_changed_config_refused(tmp_path: Path, c
     stamp = weights.stat().st_mtime_ns
     assert main(["train", str(path), "--model", "vit", "--out", str(out)]) == 0
     assert weights.stat().st_mtime_ns == stamp  # not retrained
+    config_before = (out / "tiny" / "config.yaml").read_bytes()
     assert main(["train", str(path), "--model", "vit", "--out", str(out), "--set", "models.vit.train.lr=0.1"]) == 2
-    assert "holds a run with a different config; choose another --out" in capsys.readouterr().err
+    assert "holds a study with a different config; choose another --out" in capsys.readouterr().err
+    assert (out / "tiny" / "config.yaml").read_bytes() == config_before  # the refused config is not written
+    # The same study with its output folder spelled another way is the same study: reused, not refused.
+    assert main(["train", str(path), "--model", "vit", "--out", f"{out}/"]) == 0
+    assert weights.stat().st_mtime_ns == stamp
 
 
 WRITER = """

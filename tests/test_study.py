@@ -5,6 +5,8 @@ import json
 import logging
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from vitswin.evaluation import Evaluation, evaluate_run
 from vitswin.explain.options import ExplainOptions
 from vitswin.explain.runner import explain_runs
 from vitswin.study import report_study, run_study, train_model, train_models
+from vitswin.study_folder import StudyFolder
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +235,39 @@ def test_a_vit_a_swin_a_convnext_and_a_resnet_are_trained_explained_and_reported
         assert checks["pointing_game"] > checks["pointing_random"], (model, checks)
     markdown = (config.study_dir / "report.md").read_text()
     assert markdown.count("Holm-adjusted over the 6 pairs") == 6 and "### convnext vs resnet" in markdown
+
+
+@pytest.mark.slow
+def test_separate_processes_train_a_grid_into_one_study_folder(tmp_path: Path) -> None:
+    """docs/distributed.md: one `vitswin train --model M --set seeds=[K]` per job, all at once, into one folder; a
+    duplicate job is refused while the first holds its run; `vitswin report` then collects every run."""
+    raw = tiny_study(tmp_path, train_size=300, test_size=60)
+    for model in raw["models"].values():
+        model["train"].update(max_epochs=2, patience=0)
+    raw["models"]["vit"]["train"]["max_epochs"] = 12  # long enough for the twin job to find it in training
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = tmp_path / "shared"
+
+    def job(model: str, seed: int) -> subprocess.Popen:
+        command = [sys.executable, "-m", "vitswin.cli", "train", str(path), "--model", model, "--set", f"seeds=[{seed}]"]
+        return subprocess.Popen([*command, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    # Two identical jobs at once: one trains the run, the other is refused while the first holds it.
+    twins = [job("vit", 0), job("vit", 0)]
+    others = [job(model, seed) for model, seed in (("vit", 1), ("swin", 0), ("swin", 1))]
+    errors = [process.communicate(timeout=600)[1] for process in (*twins, *others)]
+    outcomes = sorted((process.returncode, err) for process, err in zip((*twins, *others), errors, strict=True))
+    assert [code for code, _ in outcomes] == [0, 0, 0, 0, 2], outcomes
+    refused = outcomes[-1][1]
+    assert "vit/seed-0 is being trained by process" in refused and len(refused.strip().splitlines()) == 1, refused
+
+    study = StudyFolder(out / "tiny")
+    assert sorted(study.read_config().seeds) == [0, 1]
+    rows = json.loads(study.summary_json.read_text())["runs"]
+    assert sorted((row["model"], row["seed"]) for row in rows) == [("swin", 0), ("swin", 1), ("vit", 0), ("vit", 1)]
+    for json_file in study.path.rglob("*.json"):
+        json.loads(json_file.read_text())  # every file whole
+    assert not list(study.path.rglob(".*.tmp"))
+    markdown = report_study(study.path)[1].read_text()
+    assert "each trained with 2 seeds" in markdown

@@ -61,7 +61,7 @@ def train_model(config: StudyConfig, key: str, seed: int, splits: DataSplits) ->
         log.info("=== Training %s (%s), seed %d ===", key, config.models[key].name, seed)
         summary = _train_and_test(this_run, key, seed, splits, run, main)
     if main:
-        study.record_stage(f"train/{key}/seed-{seed}")
+        study.record_stage(run.stage)
     return summary
 
 

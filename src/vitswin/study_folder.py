@@ -146,6 +146,11 @@ class RunFolder:
         """How reports and logs name the run: model and seed."""
         return f"{self.key} seed {self.seed}"
 
+    @property
+    def stage(self) -> str:
+        """The run's training stage in stages.json."""
+        return f"train/{self.key}/{self.path.name}"
+
     def __repr__(self) -> str:
         return f"RunFolder({self.path})"
 
@@ -263,6 +268,11 @@ class ExplanationFolder:
     @property
     def seed(self) -> int:
         return _seed_of(self.path)
+
+    @property
+    def stage(self) -> str:
+        """The explanation's stage in stages.json."""
+        return f"explain/{self.method}/{self.path.name}"
 
     def is_complete(self) -> bool:
         return self.summary_file.is_file()

@@ -1,6 +1,6 @@
 """`vitswin explain`: heatmaps, figures and attention measurements for finished runs on the same images.
 
-Writes into `<study>/explain/<method>/`: overlay.png and heatmaps.png (the published figures),
+Writes into `<study>/explain/<method>/seed-<k>/`: overlay.png and heatmaps.png (the published figures),
 maps.npz (raw maps at each model's input size), attention.csv (one row per model and image),
 agreement.csv (one row per model pair and image) and attention.json (means per model and class,
 agreement, and the built-in sanity checks).
@@ -79,7 +79,7 @@ def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | 
         raise VitswinError(f"no model could be explained with {options.method}: " + " ".join(skipped.values()))
     _write_outputs(folder, chosen, chosen_indices, explanations, options, skipped)
     if out_dir is None:
-        study.record_stage(f"explain/{options.method}/seed-{runs[0].seed}")
+        study.record_stage(folder.stage)
     return folder.path
 
 

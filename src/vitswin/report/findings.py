@@ -59,7 +59,7 @@ ACCURACY = Measure("Test accuracy", lambda v: f"{100 * v:.2f} %", lambda d: f"{1
 EPOCH_TIME = Measure(
     "Training time per epoch (the median epoch after the first)", lambda v: f"{v:.1f} s", lambda d: f"{d:+.1f} s"
 )
-CALIBRATION = Measure("Expected calibration error", lambda v: f"{v:.3f}", lambda d: f"{d:+.3f}")
+CALIBRATION = Measure("Expected calibration error (lower: better calibrated)", lambda v: f"{v:.3f}", lambda d: f"{d:+.3f}")
 ATTENTION = {  # per-image heatmap measurements; {method} is the explanation method
     "top10_share": Measure(
         "Share of {method} mass in the top 10 % of pixels", lambda v: f"{100 * v:.1f} %", lambda d: f"{100 * d:+.1f} points"
