@@ -79,6 +79,25 @@ def _seed_of(path: Path) -> int:
     return int(name.removeprefix(SEED_PREFIX))
 
 
+class _SeedFolder:
+    """A folder of one seed within a group (a model's runs, a method's explanations): `<group>/seed-<k>/`."""
+
+    STAGE = ""  # the kind of stage its completion is recorded as in stages.json
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def seed(self) -> int:
+        """The training seed (from the folder's name, seed-<k>)."""
+        return _seed_of(self.path)
+
+    @property
+    def stage(self) -> str:
+        """The stage this folder's completion is recorded as, e.g. "train/vit/seed-0"."""
+        return f"{self.STAGE}/{self.path.parent.name}/{self.path.name}"
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """One run's headline numbers: the first fields of its train.json, and its row of the study summary."""
@@ -108,8 +127,10 @@ class Predictions:
         return self.probabilities.argmax(1) == self.labels
 
 
-class RunFolder:
+class RunFolder(_SeedFolder):
     """One model trained with one seed: `<study>/<model>/seed-<k>/`."""
+
+    STAGE = "train"
 
     # What a finished run holds (the cost is a later stage of its own); what the report reads from a run; what the
     # cost stage needs (the architecture and its number of classes).
@@ -118,7 +139,7 @@ class RunFolder:
     EVALUATED = ("config.yaml", "metrics.json")
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.config_file = self.path / CONFIG
         self.history_file = self.path / "history.csv"
         self.checkpoints = self.path / "checkpoints"
@@ -137,19 +158,9 @@ class RunFolder:
         return self.path.parent.name
 
     @property
-    def seed(self) -> int:
-        """The training seed (from the folder's name, seed-<k>)."""
-        return _seed_of(self.path)
-
-    @property
     def label(self) -> str:
         """How reports and logs name the run: model and seed."""
         return f"{self.key} seed {self.seed}"
-
-    @property
-    def stage(self) -> str:
-        """The run's training stage in stages.json."""
-        return f"train/{self.key}/{self.path.name}"
 
     def __repr__(self) -> str:
         return f"RunFolder({self.path})"
@@ -249,11 +260,13 @@ class RunFolder:
         write_json(cost, self.cost_file)
 
 
-class ExplanationFolder:
+class ExplanationFolder(_SeedFolder):
     """One explanation method's outputs for the runs of one seed: `<study>/explain/<method>/seed-<k>/`."""
 
+    STAGE = "explain"
+
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.overlay = self.path / "overlay.png"
         self.heatmaps = self.path / "heatmaps.png"
         self.maps_file = self.path / "maps.npz"
@@ -264,15 +277,6 @@ class ExplanationFolder:
     @property
     def method(self) -> str:
         return self.path.parent.name
-
-    @property
-    def seed(self) -> int:
-        return _seed_of(self.path)
-
-    @property
-    def stage(self) -> str:
-        """The explanation's stage in stages.json."""
-        return f"explain/{self.method}/{self.path.name}"
 
     def is_complete(self) -> bool:
         return self.summary_file.is_file()
