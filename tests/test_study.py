@@ -3,8 +3,10 @@
 import csv
 import json
 import logging
+import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -155,8 +157,15 @@ def test_evaluation_metrics_on_a_hand_made_case() -> None:
 def test_run_study_trains_measures_explains_and_reports(tmp_path: Path) -> None:
     """The whole pipeline from Python, as `vitswin study` runs it."""
     config = validate_config(tiny_study(tmp_path))
-    summaries = run_study(config)
+    previous = os.umask(0o022)
+    try:
+        summaries = run_study(config)
+    finally:
+        os.umask(previous)
     study_dir = config.study_dir
+    # A colleague in the group, or a web server showing runs/, can read every file (0644 under umask 022).
+    unreadable = [path for path in study_dir.rglob("*") if path.is_file() and stat.S_IMODE(path.stat().st_mode) & 0o044 != 0o044]
+    assert not unreadable
     assert [summary.model for summary in summaries] == ["vit", "swin"]
     for key in ("vit", "swin"):
         cost = json.loads((study_dir / key / "seed-0" / "cost.json").read_text())

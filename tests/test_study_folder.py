@@ -2,6 +2,7 @@
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_study
+from vitswin.artifacts import write_json
 from vitswin.config import validate_config
 from vitswin.errors import VitswinError
 from vitswin.study import run_config
@@ -125,3 +127,14 @@ def test_an_explanation_holds_until_the_weights_change(tmp_path: Path) -> None:
     later = explanation.summary_file.stat().st_mtime + 10
     os.utime(run.weights_file, (later, later))  # retrained after the explanation was made
     assert not explanation.is_newer_than([run])
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_get_the_permissions_the_umask_gives(tmp_path: Path, umask: int, mode: int) -> None:
+    previous = os.umask(umask)
+    try:
+        write_json({"a": 1}, tmp_path / "a.json")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == mode
+    assert [path.name for path in tmp_path.iterdir()] == ["a.json"]  # no temporary left beside it
