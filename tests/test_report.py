@@ -33,6 +33,7 @@ from vitswin.report.stats import (
     seed_t_test,
     smoothed_loss_floor,
     two_level_interval,
+    typical_epoch_time,
 )
 from vitswin.study import report_study, run_config
 from vitswin.study_folder import ExplanationFolder, StudyFolder
@@ -514,3 +515,9 @@ def test_reliability_panels_wrap_for_many_models() -> None:
     visible = [axis for axis in figure.axes if axis.axison]
     assert len(figure.axes) == 6 and len(visible) == 5  # 2 rows of 3, the last place left empty
     assert figure.get_size_inches()[0] == pytest.approx(3 * 4.0)
+
+
+def test_time_per_epoch_is_the_median_epoch_after_the_first() -> None:
+    # The ViT run: start-up and other work on the machine slowed the first epochs.
+    assert typical_epoch_time([31.9, 13.4, 21.5, 17.9, 9.7, 8.8, 8.8, 9.1]) == pytest.approx(9.7)
+    assert typical_epoch_time([4.0]) == 4.0 and typical_epoch_time([9.0, 2.0, 3.0]) == pytest.approx(2.5)
