@@ -1,11 +1,15 @@
 """The `vitswin` command: parse arguments, build the config, call one library function per command.
 
-Errors from bad input reach the user as one line on stderr and exit code 2, never a traceback.
+The error boundary: errors from bad input reach the user as one line on stderr and exit code 2; any other
+exception as one line naming a log file that holds its traceback, and exit code 1 (`--debug` or VITSWIN_DEBUG=1
+shows the traceback instead). Never a traceback by surprise.
 """
 
 import argparse
 import logging
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from tqdm import tqdm
@@ -69,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune, evaluate and compare Vision and Swin Transformers on your images.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=os.environ.get("VITSWIN_DEBUG", "") not in ("", "0"),
+        help="show the full traceback of an unexpected error instead of writing it to a log file (also VITSWIN_DEBUG=1)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -254,7 +264,8 @@ class _TqdmHandler(logging.Handler):
     """Log lines printed through tqdm, so they do not break a progress bar in the middle."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        tqdm.write(self.format(record), file=sys.stdout)
+        # A file name that is not valid UTF-8 is shown escaped rather than failing to print.
+        tqdm.write(self.format(record).encode("utf-8", "backslashreplace").decode(), file=sys.stdout)
 
 
 def _configure_logging() -> None:
@@ -331,11 +342,39 @@ def _bench(args: argparse.Namespace) -> None:
     log.info("Written to %s (and .csv)", path)
 
 
+def _working_folder(args: argparse.Namespace) -> Path | None:
+    """The study or run folder the command works on, where an unexpected error's log is kept (None: none yet)."""
+    for name in ("run_dir", "study_dir"):
+        if getattr(args, name, None) is not None:
+            return getattr(args, name)
+    if getattr(args, "run_dirs", None):
+        return args.run_dirs[0]
+    if hasattr(args, "config") and args.command != "bench":
+        try:
+            return _config(args).study_dir
+        except Exception:  # a config that cannot be read has no folder: the log goes elsewhere
+            return None
+    return None
+
+
+def _report_unexpected(args: argparse.Namespace, error: BaseException) -> None:
+    from vitswin.study_folder import write_error_log
+
+    details = f"vitswin {' '.join(sys.argv[1:])}\n\n{''.join(traceback.format_exception(error))}"
+    log_path = write_error_log(details, _working_folder(args))
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    print(
+        f"vitswin: error: '{args.command}' stopped on an unexpected {type(error).__name__} ({reason}); the details "
+        f"are in {log_path} (rerun with --debug to see them here; please report it if the cause is not your input).",
+        file=sys.stderr,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command in `argv` (default: the process's arguments); return the exit code."""
     args = build_parser().parse_args(argv)
-    _configure_logging()
     try:
+        _configure_logging()
         run(args)
     except VitswinError as error:
         print(f"vitswin: error: {error}", file=sys.stderr)
@@ -346,6 +385,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        _report_unexpected(args, error)
+        return 1
     return 0
 
 

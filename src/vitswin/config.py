@@ -5,6 +5,7 @@ rejected before any work starts, with one sentence that names the key, the value
 """
 
 import difflib
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,9 @@ from vitswin.errors import VitswinError
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class _Strict(BaseModel):
@@ -175,16 +179,32 @@ class StudyConfig(_Strict):
             raise ValueError("must not repeat a seed")
         return seeds
 
+    @field_validator("name")
+    @classmethod
+    def _plain_study_name(cls, name: str) -> str:
+        return _plain_folder_name(name)
+
     @field_validator("models")
     @classmethod
     def _not_empty(cls, models: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
         if not models:
             raise ValueError("must name at least one model")
+        for key in models:
+            _plain_folder_name(key, f"model key {key!r}")
         return models
 
     @property
     def study_dir(self) -> Path:
         return Path(self.out_dir).expanduser() / self.name
+
+
+def _plain_folder_name(name: str, what: str = "it") -> str:
+    """A study name or model key becomes a folder inside --out: refuse anything that could lead out of it."""
+    if not PLAIN_NAME.fullmatch(name):
+        raise ValueError(
+            f"{what} is not a plain folder name; use letters, digits, '.', '_' and '-' only, starting with a letter or digit"
+        )
+    return name
 
 
 def default_config_path() -> Path:
@@ -222,7 +242,13 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         if not isinstance(child, dict):
             raise VitswinError(f"override '{override}': '{part}' holds a value, not a section of keys.")
         node = child
-    node[leaf] = yaml.safe_load(text) if text.strip() else None
+    try:
+        node[leaf] = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or "it is not valid YAML"
+        raise VitswinError(
+            f"override '{override}': the value is not valid YAML ({problem}); quote it or close its brackets."
+        ) from None
 
 
 def validate_config(raw: dict[str, Any]) -> StudyConfig:

@@ -5,7 +5,9 @@ then measured (cost), explained (Grad-CAM) and compared in a report.
 Every stage reads and writes its files through `vitswin.study_folder`, so each can also run on its own.
 """
 
+import errno
 import logging
+import os
 import shutil
 import tempfile
 from contextlib import nullcontext
@@ -15,7 +17,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
-from vitswin.architecture import network_facts
+from vitswin.architecture import final_reduction, network_facts
 from vitswin.classifier import build_classifier, load_weights
 from vitswin.config import ModelConfig, StudyConfig
 from vitswin.cost import measure_costs
@@ -83,6 +85,7 @@ def _train_and_test(config: StudyConfig, key: str, seed: int, splits: DataSplits
             "train_images": len(splits.train),
             "val_images": len(splits.val),
             "test_images": len(splits.test),
+            "skipped_images": splits.skipped_images,
             "processes": process_group()[1],
             "peak_gpu_memory_mb": _peak_gpu_memory_mb(),
             "network": network_facts(module.network),
@@ -122,20 +125,30 @@ def _peak_gpu_memory_mb() -> float | None:
 
 
 def preflight(config: StudyConfig) -> None:
-    """Fail before any data is read or any model trained: unknown models, unusable hardware settings, an
+    """Fail before any data is read, any file written or any model trained: unknown models, weights files (or hub
+    weights) that cannot be read or do not fit, inputs too small for a model, unusable hardware settings, an
     unwritable output folder, too little disk space for the checkpoints."""
-    for model in config.models.values():
+    needed = 0
+    for key, model in config.models.items():
         check_model_name(model.name)
+        # On the meta device: shapes only, no memory for the network; its configured weights are read (and
+        # fetched into the hub cache, as training would) and checked against the shapes, then dropped.
+        with torch.device("meta"):
+            network = build_network(model, num_classes=1000)
+            _check_input_size(key, model, network)
+        needed += _checkpoint_bytes(network)
     study_hardware(config).world_size()  # hardware this machine or launcher cannot provide fails here
     study_dir = config.study_dir
+    # The nearest folder that exists: a refused run must not leave even an empty study folder behind.
+    existing = next(folder for folder in (study_dir, *study_dir.parents) if folder.exists())
     try:
-        study_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=study_dir):
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
         raise VitswinError(f"cannot write to {study_dir} ({error.strerror}); choose a writable folder with --out.") from None
-    needed = sum(_checkpoint_bytes(model) for model in config.models.values())
-    free = shutil.disk_usage(study_dir).free
+    free = shutil.disk_usage(existing).free
     if free < needed:
         raise VitswinError(
             f"{study_dir} has {free / 2**20:.0f} MB free but the checkpoints need about "
@@ -143,11 +156,23 @@ def preflight(config: StudyConfig) -> None:
         )
 
 
-def _checkpoint_bytes(model: ModelConfig) -> int:
+def _check_input_size(key: str, model: ModelConfig, network: torch.nn.Module) -> None:
+    """One forward pass on the meta device: an input smaller than a patch or a downsampling step fails here, in
+    the user's terms, instead of in the first training step."""
+    size = model.input_size
+    try:
+        network(torch.zeros(1, 3, size, size))
+    except RuntimeError:
+        step = final_reduction(network)
+        raise VitswinError(
+            f"models.{key}.input_size {size} is too small for {model.name} with these options (one position of its "
+            f"last feature map spans {step} pixels); use a multiple of {step}, e.g. {step * max(1, -(-size // step))}."
+        ) from None
+
+
+def _checkpoint_bytes(network: torch.nn.Module) -> int:
     """Disk a model's run needs: best and last checkpoints (weights and two AdamW moments each), a temporary
     copy while one is rewritten, and the exported weights; float32 throughout."""
-    with torch.device("meta"):  # shapes only: no memory, no weights downloaded
-        network = build_network(model, num_classes=1000, weights="random")
     parameters = sum(parameter.numel() for parameter in network.parameters())
     return parameters * 4 * (3 * 3 + 1)
 

@@ -21,6 +21,7 @@ re-run alone on the files the others left.
             overlay.png, heatmaps.png, maps.npz, attention.csv, agreement.csv, attention.json
         bench/<benchmark>.json, .csv    what 'vitswin bench' measured
         report.html, report.md, report_files/
+        vitswin-error.log               the traceback of the last unexpected error of a command on this study
 
 Every (model, seed) run is independent: separate processes (one per run, on as many machines) can train into
 one study folder at once; each run folder is locked by the process training it, and the study-level files are
@@ -29,6 +30,8 @@ updated under the study's lock.
 
 import csv
 import json
+import os
+import tempfile
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
 
 CONFIG = "config.yaml"
 LOCK = ".lock"
+ERROR_LOG = "vitswin-error.log"
 SEED_PREFIX = "seed-"
 
 
@@ -58,6 +62,21 @@ def same_study(a: StudyConfig, b: StudyConfig) -> bool:
 
 def _what(config: StudyConfig) -> StudyConfig:
     return config.model_copy(update={"out_dir": "", "data": config.data.model_copy(update={"cache_dir": ""})})
+
+
+def write_error_log(text: str, folder: Path | None) -> Path:
+    """Keep the details of an unexpected error in `folder` (the study or run folder the command worked on), or in
+    a temporary file where there is none or it cannot be written; returns the log's path."""
+    if folder is not None and folder.is_dir():
+        try:
+            atomic_write_text(text, folder / ERROR_LOG)
+            return folder / ERROR_LOG
+        except OSError:
+            pass
+    handle, name = tempfile.mkstemp(prefix="vitswin-error-", suffix=".log")
+    with os.fdopen(handle, "w") as log_file:
+        log_file.write(text)
+    return Path(name)
 
 
 def _read_json(path: Path) -> Any:

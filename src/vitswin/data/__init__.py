@@ -1,6 +1,6 @@
 """Data: every source yields resident uint8 ImageSets; `load_data` adds the size limits and validation split."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vitswin.config import DataConfig
@@ -9,6 +9,7 @@ from vitswin.data.imagefolder import check_same_classes, class_folders, has_spli
 from vitswin.data.imageset import ImageSet
 from vitswin.data.shapes import make_shapes
 from vitswin.data.splits import stratified_split
+from vitswin.errors import VitswinError
 
 __all__ = ["DataSplits", "ImageSet", "load_data", "read_source"]
 
@@ -27,6 +28,11 @@ class DataSplits:
     @property
     def class_names(self) -> list[str]:
         return self.train.class_names
+
+    @property
+    def skipped_images(self) -> int:
+        """Unreadable image files of the source left out (data.bad_images=skip)."""
+        return self.train.skipped + self.test.skipped
 
 
 def read_source(config: DataConfig) -> tuple[ImageSet, ImageSet]:
@@ -51,7 +57,8 @@ def read_source(config: DataConfig) -> tuple[ImageSet, ImageSet]:
         )
     everything = read_image_folder(root, config.image_size, cache_dir, skip_bad)
     train_idx, test_idx = stratified_split(everything.labels, config.test_split, seed)
-    return everything.subset(train_idx), everything.subset(test_idx)
+    # Both parts come from one folder: its skipped files are counted once, with the training part.
+    return everything.subset(train_idx), replace(everything.subset(test_idx), skipped=0)
 
 
 def load_data(config: DataConfig) -> DataSplits:
@@ -65,6 +72,26 @@ def load_data(config: DataConfig) -> DataSplits:
         if config.test_size and config.test_size < len(test):
             test = test.subset(stratified_split(test.labels, config.test_size, seed)[1])
     if config.val_split == "test":
-        return DataSplits(train=train, val=test, test=test, val_is_test=True)
-    train_idx, val_idx = stratified_split(train.labels, config.val_split, seed)
-    return DataSplits(train=train.subset(train_idx), val=train.subset(val_idx), test=test, val_is_test=False)
+        splits = DataSplits(train=train, val=test, test=test, val_is_test=True)
+    else:
+        train_idx, val_idx = stratified_split(train.labels, config.val_split, seed)
+        splits = DataSplits(train=train.subset(train_idx), val=train.subset(val_idx), test=test, val_is_test=False)
+    check_usable(splits)
+    return splits
+
+
+def check_usable(splits: DataSplits) -> None:
+    """Refuse data no classifier can be trained and selected on, before anything is written."""
+    if len(splits.class_names) < 2:
+        raise VitswinError(
+            f"the data has a single class ({splits.class_names[0]!r}); a classifier needs images of at least two "
+            f"classes, one class folder each."
+        )
+    sizes = {"training": len(splits.train), "validation": len(splits.val), "test": len(splits.test)}
+    empty = [name for name, size in sizes.items() if size == 0]
+    if empty:
+        counts = ", ".join(f"{size} {name}" for name, size in sizes.items())
+        raise VitswinError(
+            f"the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty ({counts} images); "
+            f"raise data.train_size or data.test_size, or lower data.val_split."
+        )

@@ -3,7 +3,8 @@
 Layouts: `root/train/<class>/*` and `root/test/<class>/*`, or `root/<class>/*` (split by the tool).
 Every image is converted to RGB (grayscale, RGBA, palette, 16-bit) and resized to a square of
 `image_size`. Decoded sets are cached on disk, keyed by the files' names, sizes and times, so a
-second run does not decode the images again.
+second run does not decode the images again; a damaged cache entry is decoded again, and a cache folder that
+cannot be written is only a warning.
 """
 
 import hashlib
@@ -39,7 +40,23 @@ def class_folders(root: Path) -> list[str]:
     names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
         raise VitswinError(f"data folder {root} has no class subfolders; put the images in {root}/<class name>/.")
+    for name in names:
+        if not name.isprintable() or _undecodable(name):
+            # A class name is shown in every table and figure; an image's own file name never is.
+            raise VitswinError(
+                f"class folder {name!a} in {root} has a name that is not printable text; rename it "
+                f"(image files with such names are read as they are)."
+            )
     return names
+
+
+def _undecodable(name: str) -> bool:
+    """Whether a file name held bytes that are not valid in the file system's encoding (Python's surrogates)."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def check_same_classes(train: list[str], test: list[str]) -> None:
@@ -69,9 +86,9 @@ def read_image_folder(root: Path, image_size: int, cache_dir: Path, skip_bad: bo
         labels += [index] * len(members)
 
     cache_file = cache_dir / f"imagefolder-{_fingerprint(root, files, image_size, skip_bad)}.pt"
-    if cache_file.is_file():
-        cached = torch.load(cache_file, weights_only=True)
-        return ImageSet(cached["images"], cached["labels"], classes)
+    cached = _read_cache(cache_file, classes)
+    if cached is not None:
+        return cached
 
     images = np.zeros((len(files), image_size, image_size, 3), dtype=np.uint8)
     readable = np.ones(len(files), dtype=bool)
@@ -96,16 +113,47 @@ def read_image_folder(root: Path, image_size: int, cache_dir: Path, skip_bad: bo
                 f"{first} is not a readable image ({reason}){others}; replace or delete it, "
                 f"or set data.bad_images=skip to skip unreadable files."
             )
-        log.warning("skipped %d unreadable image file(s) under %s, first: %s (%s)", len(bad), root, first, reason)
 
     keep = torch.from_numpy(readable)
     image_set = ImageSet(
         images=torch.from_numpy(images).permute(0, 3, 1, 2)[keep].contiguous(),
         labels=torch.tensor(labels, dtype=torch.long)[keep],
         class_names=classes,
+        skipped=len(bad),
     )
-    atomic_torch_save({"images": image_set.images, "labels": image_set.labels}, cache_file)
+    if bad:
+        log.warning("skipped %d unreadable image file(s) under %s, first: %s (%s)", len(bad), root, first, reason)
+    _write_cache(image_set, cache_file)
     return image_set
+
+
+def _read_cache(cache_file: Path, classes: list[str]) -> ImageSet | None:
+    """The decoded set cached in `cache_file`, or None when there is none or it is damaged (then it is removed)."""
+    if not cache_file.is_file():
+        return None
+    try:
+        cached = torch.load(cache_file, weights_only=True)
+        image_set = ImageSet(cached["images"], cached["labels"], classes, skipped=int(cached.get("skipped", 0)))
+    except Exception as error:  # any damage (truncated, overwritten, foreign): decode again
+        log.warning("the decoded-images cache %s is damaged (%s); decoding the images again.", cache_file, type(error).__name__)
+        cache_file.unlink(missing_ok=True)
+        return None
+    if image_set.skipped:
+        log.warning("%d unreadable image file(s) were skipped when this set was decoded (%s)", image_set.skipped, cache_file)
+    return image_set
+
+
+def _write_cache(image_set: ImageSet, cache_file: Path) -> None:
+    """Keep the decoded set for the next run; a cache that cannot be written only costs decoding time."""
+    try:
+        atomic_torch_save({"images": image_set.images, "labels": image_set.labels, "skipped": image_set.skipped}, cache_file)
+    except OSError as error:
+        log.warning(
+            "could not write the decoded-images cache to %s (%s); continuing without it (set data.cache_dir to a "
+            "writable folder with free space to decode only once).",
+            cache_file.parent,
+            error.strerror or error,
+        )
 
 
 def load_rgb(path: Path, image_size: int) -> np.ndarray:
@@ -127,5 +175,6 @@ def _fingerprint(root: Path, files: list[Path], image_size: int, skip_bad: bool)
     digest = hashlib.sha256(f"{_CACHE_VERSION}|{root.resolve()}|{image_size}|{skip_bad}".encode())
     for path in files:
         stat = path.stat()
-        digest.update(f"|{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        # os.fsencode: a file name that is not valid UTF-8 is hashed as the bytes it has on disk.
+        digest.update(b"|" + os.fsencode(path.relative_to(root)) + f"|{stat.st_size}|{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:20]

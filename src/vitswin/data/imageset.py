@@ -10,13 +10,15 @@ class ImageSet:
     """A labelled image set kept resident in memory.
 
     images: uint8 tensor (N, 3, H, W); labels: int64 tensor (N,) indexing `class_names`;
-    masks: optional bool tensor (N, H, W) marking the object (synthetic data only).
+    masks: optional bool tensor (N, H, W) marking the object (synthetic data only);
+    skipped: unreadable image files left out when the set was read (data.bad_images=skip).
     """
 
     images: torch.Tensor
     labels: torch.Tensor
     class_names: list[str]
     masks: torch.Tensor | None = None
+    skipped: int = 0
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:
@@ -38,4 +40,5 @@ class ImageSet:
             labels=self.labels[indices],
             class_names=self.class_names,
             masks=None if self.masks is None else self.masks[indices],
+            skipped=self.skipped,
         )

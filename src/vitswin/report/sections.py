@@ -109,6 +109,9 @@ def setup_section(config: StudyConfig, runs: list[Run]) -> list[Block]:
         ],
         ["augmentation", *(_augmentation(run.model) for run in runs)],
     ]
+    skipped = first.get("skipped_images", 0)
+    if skipped:
+        sizes += f"; {skipped} unreadable image file(s) were skipped (data.bad_images: skip)"
     environment = first.get("environment")
     return [
         Heading("Set-up"),
