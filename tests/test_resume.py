@@ -260,3 +260,44 @@ def test_a_run_killed_in_epoch_4_trains_only_epochs_4_and_5_again(tmp_path: Path
     trained = [line.split(",")[0] for line in resumed.stdout.splitlines() if line.startswith("Epoch ")]
     assert trained == ["Epoch 4/5", "Epoch 5/5"]
     assert last_epoch() == 5 and len(read_history(run_dir)) == 5
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Path:
+    """A 4 MB tmpfs to fill up; skipped where this process may not mount one (not root, no mount namespace)."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here to fill up")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_up_mid_training_stops_with_one_sentence_and_resumes(
+    config: Path, uninterrupted: tuple, small_disk: Path
+) -> None:
+    out = small_disk / "runs"
+    run_dir = out / "tiny" / "vit" / "seed-0"
+    filler = small_disk / "filler"
+    process = subprocess.Popen(train_command(config, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: (run_dir / "history.csv").exists() and len(read_history(run_dir)) >= 1, process)
+    # Leave too little for the next epoch's checkpoint (about 150 kB here).
+    filler.write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - 16 * 1024))
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 2, err[-2000:]
+    assert err.strip().splitlines() == [
+        f"vitswin: error: the disk holding {out / 'tiny'} is full (No space left on device); free some space and run the "
+        f"same command again to resume: finished files and the last complete checkpoint are kept."
+    ]
+    assert not list(run_dir.rglob("*.tmp"))  # no partial file left behind
+    for path in run_dir.rglob("*"):
+        if path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".ckpt":
+            assert torch.load(path, weights_only=True)["epoch"] >= 0
+    assert len(read_history(run_dir)) >= 1
+    filler.unlink()
+    subprocess.run(train_command(config, out), check=True, capture_output=True)
+    assert outcome(run_dir) == uninterrupted

@@ -6,6 +6,7 @@ shows the traceback instead). Never a traceback by surprise.
 """
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -20,6 +21,7 @@ from vitswin.errors import VitswinError
 from vitswin.explain import METHODS, SLOW_METHODS, ExplainOptions
 
 log = logging.getLogger("vitswin")
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 EXAMPLES = """examples:
   vitswin study                                     # built-in default: small ViT and Swin on synthetic shapes
@@ -385,12 +387,26 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except OSError as error:
+        if error.errno not in DISK_FULL:
+            return _unexpected(args, error)
+        folder = _working_folder(args)
+        print(
+            f"vitswin: error: the disk{f' holding {folder}' if folder else ''} is full ({error.strerror}); free some space "
+            f"and run the same command again to resume: finished files and the last complete checkpoint are kept.",
+            file=sys.stderr,
+        )
+        return 2
     except Exception as error:
-        if args.debug:
-            raise
-        _report_unexpected(args, error)
-        return 1
+        return _unexpected(args, error)
     return 0
+
+
+def _unexpected(args: argparse.Namespace, error: Exception) -> int:
+    if args.debug:
+        raise error
+    _report_unexpected(args, error)
+    return 1
 
 
 if __name__ == "__main__":

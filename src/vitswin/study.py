@@ -124,12 +124,13 @@ def _peak_gpu_memory_mb() -> float | None:
     return peak
 
 
-def preflight(config: StudyConfig) -> None:
-    """Fail before any data is read, any file written or any model trained: unknown models, weights files (or hub
-    weights) that cannot be read or do not fit, inputs too small for a model, unusable hardware settings, an
-    unwritable output folder, too little disk space for the checkpoints."""
+def preflight(config: StudyConfig, keys: list[str]) -> None:
+    """Fail before any data is read, any file written or any model trained: for the models `keys`, weights files
+    (or hub weights) that cannot be read or do not fit and inputs too small for the model; unusable hardware
+    settings, an unwritable output folder, too little disk space for the checkpoints."""
     needed = 0
-    for key, model in config.models.items():
+    for key in keys:
+        model = config.models[key]
         check_model_name(model.name)
         # On the meta device: shapes only, no memory for the network; its configured weights are read (and
         # fetched into the hub cache, as training would) and checked against the shapes, then dropped.
@@ -184,7 +185,7 @@ def train_models(config: StudyConfig, keys: list[str] | None = None) -> list[Run
     keys = list(config.models) if keys is None else keys
     for key in keys:
         run_config(config, key, config.seeds[0])  # an unknown model fails before anything is read or written
-    preflight(config)
+    preflight(config, keys)
     splits = load_data(config.data)
     log.info(
         "Data: %d train, %d validation (%s), %d test images, %d classes; %d seed(s): %s",
