@@ -344,6 +344,12 @@ def _bench(args: argparse.Namespace) -> None:
     log.info("Written to %s (and .csv)", path)
 
 
+def one_line(text: str) -> str:
+    """`text` with control characters (newlines, form feeds, escapes) written as escapes: an error stays one line,
+    however odd the input it quotes."""
+    return "".join(char if char.isprintable() or char == " " else repr(char)[1:-1] for char in text)
+
+
 def _working_folder(args: argparse.Namespace) -> Path | None:
     """The study or run folder the command works on, where an unexpected error's log is kept (None: none yet)."""
     for name in ("run_dir", "study_dir"):
@@ -364,7 +370,7 @@ def _report_unexpected(args: argparse.Namespace, error: BaseException) -> None:
 
     details = f"vitswin {' '.join(sys.argv[1:])}\n\n{''.join(traceback.format_exception(error))}"
     log_path = write_error_log(details, _working_folder(args))
-    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    reason = one_line((str(error).strip().splitlines() or [type(error).__name__])[0][:200])
     print(
         f"vitswin: error: '{args.command}' stopped on an unexpected {type(error).__name__} ({reason}); the details "
         f"are in {log_path} (rerun with --debug to see them here; please report it if the cause is not your input).",
@@ -379,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         _configure_logging()
         run(args)
     except VitswinError as error:
-        print(f"vitswin: error: {error}", file=sys.stderr)
+        print(f"vitswin: error: {one_line(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

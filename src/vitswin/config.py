@@ -245,7 +245,7 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     try:
         node[leaf] = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError as error:
-        problem = getattr(error, "problem", None) or "it is not valid YAML"
+        problem = getattr(error, "problem", None) or str(error).strip().splitlines()[0]
         raise VitswinError(
             f"override '{override}': the value is not valid YAML ({problem}); quote it or close its brackets."
         ) from None
