@@ -122,6 +122,14 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(config: Path, uninterrupted: t
     assert outcome(run_dir) == uninterrupted
 
 
+def files_with_times(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(path.relative_to(folder)): (path.read_bytes(), path.stat().st_mtime_ns)
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
 def test_a_finished_run_is_reused_and_a_changed_config_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     raw = tiny_study(tmp_path)
     raw["models"]["vit"]["train"]["max_epochs"] = 1
@@ -134,10 +142,14 @@ def test_a_finished_run_is_reused_and_a_changed_config_refused(tmp_path: Path, c
     stamp = weights.stat().st_mtime_ns
     assert main(["train", str(path), "--model", "vit", "--out", str(out)]) == 0
     assert weights.stat().st_mtime_ns == stamp  # not retrained
-    config_before = (out / "tiny" / "config.yaml").read_bytes()
+    before = files_with_times(out)
     assert main(["train", str(path), "--model", "vit", "--out", str(out), "--set", "models.vit.train.lr=0.1"]) == 2
     assert "holds a study with a different config; choose another --out" in capsys.readouterr().err
-    assert (out / "tiny" / "config.yaml").read_bytes() == config_before  # the refused config is not written
+    (tmp_path / "bad.safetensors").write_bytes(b"not weights")
+    assert main(["study", str(path), "--out", str(out), "--set", f"models.swin.pretrained={tmp_path / 'bad.safetensors'}"]) == 2
+    assert "bad.safetensors could not be read" in capsys.readouterr().err
+    assert main(["train", str(path), "--model", "vit", "--out", str(out), "--set", "data.train_size=2"]) == 2
+    assert files_with_times(out) == before  # refused runs change nothing, not even a timestamp
     # The same study with its output folder spelled another way is the same study: reused, not refused.
     assert main(["train", str(path), "--model", "vit", "--out", f"{out}/"]) == 0
     assert weights.stat().st_mtime_ns == stamp

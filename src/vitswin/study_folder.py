@@ -384,18 +384,26 @@ class StudyFolder:
     def register(self, config: StudyConfig) -> StudyConfig:
         """Record that `config`'s runs are trained into this folder and return the study config it now holds:
         the same study with every seed trained into it so far (other processes may add theirs). Refuses a
-        folder that holds a different study, before anything is written."""
+        folder that holds a different study before anything is written, not even the lock file."""
+        self._held_config_if_same(config)  # config.yaml is written atomically: whole without the lock
         with self.locked():
-            if self.config_file.is_file():
-                held = self.read_config()
-                if not same_study(held.model_copy(update={"seeds": config.seeds}), config):
-                    raise VitswinError(
-                        f"{self.path} holds a study with a different config; choose another --out or study name, "
-                        f"or delete that folder to start it again."
-                    )
+            held = self._held_config_if_same(config)  # again: another process may have registered meanwhile
+            if held is not None:
                 config = held.model_copy(update={"seeds": (*held.seeds, *(s for s in config.seeds if s not in held.seeds))})
             atomic_write_text(to_yaml(config), self.config_file)
         return config
+
+    def _held_config_if_same(self, config: StudyConfig) -> StudyConfig | None:
+        """The config this folder holds (None when it holds none yet); refuses one that is another study."""
+        if not self.config_file.is_file():
+            return None
+        held = self.read_config()
+        if not same_study(held.model_copy(update={"seeds": config.seeds}), config):
+            raise VitswinError(
+                f"{self.path} holds a study with a different config; choose another --out or study name, "
+                f"or delete that folder to start it again."
+            )
+        return held
 
     def update_summary(self) -> list[dict]:
         """Rewrite summary.json and summary.csv from every finished run of the study (one row per model and seed,
