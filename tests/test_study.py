@@ -1,6 +1,7 @@
 """Training and evaluation end to end on tiny models: learning, artifacts, metrics, selection."""
 
 import csv
+import importlib.util
 import json
 import logging
 import os
@@ -280,3 +281,30 @@ def test_separate_processes_train_a_grid_into_one_study_folder(tmp_path: Path) -
     assert not list(study.path.rglob(".*.tmp"))
     markdown = report_study(study.path)[1].read_text()
     assert "each trained with 2 seeds" in markdown
+
+
+def test_tensorboard_finds_every_epoch_of_every_run(finished_study: tuple) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config, summaries, _ = finished_study
+    assert config.logger == "tensorboard"  # Lightning's own default
+    for summary in summaries:
+        events = EventAccumulator(str(Path(summary.run_dir) / "logs"))
+        events.Reload()
+        assert {"train_loss", "train_acc", "val_loss", "val_acc"} <= set(events.Tags()["scalars"])
+        val_acc = [event.value for event in events.Scalars("val_acc")]
+        history = list(csv.DictReader((Path(summary.run_dir) / "history.csv").read_text().splitlines()))
+        assert val_acc == pytest.approx([float(row["val_acc"]) for row in history])
+
+
+def test_the_csv_logger_and_no_logger(tmp_path: Path) -> None:
+    raw = tiny_study(tmp_path, train_size=200, test_size=40)
+    raw["models"]["vit"]["train"]["max_epochs"] = 2
+    train_models(validate_config({**raw, "logger": "csv", "name": "csv"}), ["vit"])
+    rows = list(csv.DictReader((tmp_path / "runs" / "csv" / "vit" / "seed-0" / "logs" / "metrics.csv").read_text().splitlines()))
+    assert len([row for row in rows if row["val_acc"]]) == 2
+    train_models(validate_config({**raw, "logger": "none", "name": "none"}), ["vit"])
+    assert not (tmp_path / "runs" / "none" / "vit" / "seed-0" / "logs").exists()
+    if importlib.util.find_spec("mlflow") is None:
+        with pytest.raises(VitswinError, match="logger 'mlflow' needs the mlflow package"):
+            train_models(validate_config({**raw, "logger": "mlflow", "name": "mlflow"}), ["vit"])

@@ -148,6 +148,9 @@ class StudyConfig(_Strict):
     devices: int | Literal["auto"] = Field(1, gt=0)  # devices (GPUs, or CPU processes) per node; "auto": all
     num_nodes: int = Field(1, gt=0)  # machines; more than one needs torchrun or SLURM (docs/distributed.md)
     strategy: Literal["auto", "ddp", "fsdp"] = "auto"  # "auto": DDP when there is more than one process
+    # Lightning's logger for each run's curves, in <run>/logs/ ("mlflow": <study>/mlruns, needs the mlflow
+    # package); history.csv is written whatever is chosen.
+    logger: Literal["tensorboard", "csv", "mlflow", "none"] = "tensorboard"
     data: DataConfig = DataConfig()
     models: dict[str, ModelConfig]
 

@@ -28,6 +28,7 @@ from vitswin.errors import VitswinError
 from vitswin.evaluation import predict
 from vitswin.explain.options import ExplainOptions
 from vitswin.explain.runner import explain_runs
+from vitswin.loggers import check_logger, run_logger
 from vitswin.models import build_network, check_model_name
 from vitswin.report.build import build_report
 from vitswin.report.stats import typical_epoch_time
@@ -71,7 +72,7 @@ def _train_and_test(config: StudyConfig, key: str, seed: int, splits: DataSplits
     pl.seed_everything(seed, verbose=False)
     module = build_classifier(config, key, len(splits.class_names))
     hardware = study_hardware(config)
-    result = fit(module, splits.train, splits.val, run, hardware, seed)
+    result = fit(module, splits.train, splits.val, run, hardware, seed, logger=run_logger(config.logger, run))
     load_weights(module, run)
     # Every process predicts its share of the test set; all of them get the whole set's predictions back.
     evaluation = predict(module, splits.test, hardware)
@@ -138,6 +139,7 @@ def preflight(config: StudyConfig, keys: list[str]) -> None:
             network = build_network(model, num_classes=1000)
             _check_input_size(key, model, network)
         needed += _checkpoint_bytes(network)
+    check_logger(config.logger)
     study_hardware(config).world_size()  # hardware this machine or launcher cannot provide fails here
     study_dir = config.study_dir
     # The nearest folder that exists: a refused run must not leave even an empty study folder behind.

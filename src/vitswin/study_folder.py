@@ -17,6 +17,7 @@ re-run alone on the files the others left.
             train.json                  the run's summary, sizes, hardware and software
             metrics.json, predictions.npz   the test set, evaluated once
             cost.json                   parameters, FLOPs and inference speed (the cost stage)
+            logs/                       the configured Lightning logger's files (TensorBoard events by default)
         explain/<method>/seed-<k>/      ExplanationFolder: every model of one seed, on the same test images
             overlay.png, heatmaps.png, maps.npz, attention.csv, agreement.csv, attention.json
         bench/<benchmark>.json, .csv    what 'vitswin bench' measured
@@ -56,12 +57,13 @@ SEED_PREFIX = "seed-"
 
 def same_study(a: StudyConfig, b: StudyConfig) -> bool:
     """Whether two configs describe the same study, wherever their files are kept: the output folder (however it
-    was spelled: runs, runs/, the absolute path) and the decoded-image cache are not part of what the results are."""
+    was spelled: runs, runs/, the absolute path), the decoded-image cache and the logger are not part of what the
+    results are."""
     return _what(a) == _what(b)
 
 
 def _what(config: StudyConfig) -> StudyConfig:
-    return config.model_copy(update={"out_dir": "", "data": config.data.model_copy(update={"cache_dir": ""})})
+    return config.model_copy(update={"out_dir": "", "logger": "none", "data": config.data.model_copy(update={"cache_dir": ""})})
 
 
 def write_error_log(text: str, folder: Path | None) -> Path:
@@ -170,6 +172,7 @@ class RunFolder(_SeedFolder):
         self.metrics_file = self.path / "metrics.json"
         self.predictions_file = self.path / "predictions.npz"
         self.cost_file = self.path / "cost.json"
+        self.logs = self.path / "logs"  # Lightning's logger (TensorBoard events, CSV, ...)
 
     @property
     def key(self) -> str:

@@ -22,6 +22,7 @@ KNOWN_WARNINGS = (
     ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",  # inside Lightning
     ".*Checkpoint directory .* exists and is not empty.*",  # a resumed run
     ".*but have no `val_dataloader`.*",  # the benchmarks time training alone
+    ".*smaller than the logging interval.*",  # metrics are logged once per epoch, not every n steps
     # Harmless with timm's class token and position embedding (their gradients are views), and repeated by
     # every process; Lightning's own all_gather still uses the deprecated function.
     ".*Grad strides do not match bucket view strides.*",
@@ -40,12 +41,11 @@ def build_trainer(hardware: Hardware, precision: str, network: nn.Module, **opti
     return pl.Trainer(
         **hardware.trainer_arguments(block_types(network)),
         precision=precision,
-        logger=False,
         num_sanity_val_steps=0,
         enable_model_summary=False,
         enable_progress_bar=show_progress(),
         use_distributed_sampler=False,  # vitswin's batch samplers already give each process its share
-        **options,
+        **{"logger": False, **options},  # training passes the study's logger; benchmarks and prediction log nothing
     )
 
 

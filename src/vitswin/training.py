@@ -11,6 +11,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import Logger
 from safetensors.torch import save as safetensors_bytes
 from torch.utils.data import DataLoader
 
@@ -160,13 +161,15 @@ def fit(
     run: RunFolder,
     hardware: Hardware = ONE_DEVICE,
     seed: int = 0,
+    logger: Logger | bool = False,
 ) -> FitResult:
     """Train `module` with early stopping and checkpoints in `run`; export the best weights as safetensors.
 
     Resumes from the run's last checkpoint when there is one, and returns at once when the run folder
     records a finished fit. In a distributed run every process calls this; each step's `recipe.batch_size`
     images are split between the processes (and into micro-batches when `recipe.micro_batch_size` asks for
-    gradient accumulation), and only the main process writes files.
+    gradient accumulation), and only the main process writes files. `logger` (a Lightning logger) receives
+    the per-epoch metrics as well.
     """
     if run.is_trained():
         saved = run.read_fit()
@@ -183,6 +186,7 @@ def fit(
         callbacks=[report, *selection],
         default_root_dir=run.path,
         plugins=[AtomicCheckpointIO()],
+        logger=logger,
     )
     last = run.last_checkpoint
     if last.is_file():
