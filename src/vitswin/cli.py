@@ -32,6 +32,7 @@ EXAMPLES = """examples:
   vitswin evaluate runs/cpu-cifar10/vit/seed-0
   vitswin explain runs/default/vit/seed-0 runs/default/swin/seed-0 --images 16 --method gradcam
   vitswin report runs/default                       # rebuild report.html and report.md
+  vitswin predict runs/default/vit/seed-0 runs/default/swin/seed-0 photos/ --out predictions.csv --cam cams/
   vitswin bench models configs/seed-cifar10.yaml --compare-options   # speed, FLOPs, memory, share of peak
   vitswin bench scaling                             # ViT-B and Swin-B cost from 32 to 384 pixels
   vitswin bench epoch configs/seed-cifar10.yaml --set models.vit.train.precision=bf16-mixed   # GPU epoch time
@@ -139,8 +140,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="the same study trained into other folders with other seeds: their runs join this study's as more "
         "seeds (every seed once)",
     )
+    _add_predict_parser(commands)
     _add_bench_parser(commands)
     return parser
+
+
+def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
+    predict = commands.add_parser(
+        "predict",
+        help="classify new images with trained runs, side by side",
+        description="Classify images with one or more finished run folders (e.g. every model of a study): the "
+        "first arguments that are run folders are the models, the rest are images, folders of images (searched "
+        "recursively) or glob patterns. Images are read as the imagefolder source reads them (any format and "
+        "mode, resized to the run's data.image_size) and batched on the device. Prints each run's top classes "
+        "per image; an unreadable image gets one sentence and the rest are still classified (exit code 2 then).",
+    )
+    predict.add_argument(
+        "paths", nargs="+", metavar="RUN_DIR... INPUT", help="run folders, then images, folders or glob patterns"
+    )
+    predict.add_argument("--top-k", type=int, default=3, help="classes listed per image and run (default: 3)")
+    predict.add_argument("--out", type=Path, help="also write the predictions to this .csv or .json file")
+    predict.add_argument("--cam", type=Path, metavar="DIR", help="write a Grad-CAM overlay figure per image into DIR")
 
 
 def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
@@ -292,8 +312,8 @@ def _config(args: argparse.Namespace):
     return load_config(args.config, overrides)
 
 
-def run(args: argparse.Namespace) -> None:
-    """Carry out one parsed command."""
+def run(args: argparse.Namespace) -> int:
+    """Carry out one parsed command; return its exit code."""
     from vitswin.evaluation import evaluate_run
     from vitswin.study import report_study, run_study, summary_table, train_models
 
@@ -322,8 +342,38 @@ def run(args: argparse.Namespace) -> None:
         log.info("Figures, maps and measurements written to %s", explain_runs(args.run_dirs, options, args.out))
     elif args.command == "report":
         report_study(args.study_dir, tuple(args.replicates))
+    elif args.command == "predict":
+        return _predict(args)
     elif args.command == "bench":
         _bench(args)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from vitswin.predict import check_out_file, classify, write_predictions
+    from vitswin.study_folder import RunFolder
+
+    paths = [Path(path) for path in args.paths]
+    count = next((index for index, path in enumerate(paths) if not RunFolder(path).weights_file.is_file()), len(paths))
+    if count == 0:
+        raise VitswinError(f"{paths[0]} is not a finished run folder; start with one or more, e.g. runs/default/vit/seed-0.")
+    if count == len(paths):
+        raise VitswinError("no images given after the run folders; add image files, folders or glob patterns.")
+    if args.out:
+        check_out_file(args.out)
+    classified = classify(paths[:count], args.paths[count:], args.top_k, args.cam)
+    for index, image in enumerate(classified.images):
+        guesses = " | ".join(
+            f"{name}: " + ", ".join(f"{label} {probability:.3f}" for label, probability in classified.top[name][index])
+            for name in classified.runs
+        )
+        log.info("%s: %s", image, guesses)
+    if args.out:
+        write_predictions(classified, args.out)
+        log.info("Predictions of %d image(s) written to %s", len(classified.images), args.out)
+    for problem in classified.problems:
+        print(f"vitswin: error: {one_line(problem)}", file=sys.stderr)
+    return 2 if classified.problems else 0
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -383,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         _configure_logging()
-        run(args)
+        code = run(args)
     except VitswinError as error:
         print(f"vitswin: error: {one_line(str(error))}", file=sys.stderr)
         return 2
@@ -405,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as error:
         return _unexpected(args, error)
-    return 0
+    return code
 
 
 def _unexpected(args: argparse.Namespace, error: Exception) -> int:

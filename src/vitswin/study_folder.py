@@ -282,6 +282,17 @@ class RunFolder(_SeedFolder):
         write_json(cost, self.cost_file)
 
 
+def run_names(runs: list[RunFolder]) -> list[str]:
+    """How tables and figures name runs shown side by side: the model keys, or keys with seeds when one model
+    appears with several seeds."""
+    names = [run.key for run in runs]
+    if len(set(names)) < len(names):
+        names = [run.label for run in runs]
+    if len(set(names)) < len(names):
+        raise VitswinError("the same run folder is given twice; pass each run once.")
+    return names
+
+
 class ExplanationFolder(_SeedFolder):
     """One explanation method's outputs for the runs of one seed: `<study>/explain/<method>/seed-<k>/`."""
 

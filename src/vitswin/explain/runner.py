@@ -27,7 +27,7 @@ from vitswin.explain.options import ExplainOptions
 from vitswin.explain.selection import select_images
 from vitswin.explain.targets import UnexplainableModelError, cam_target
 from vitswin.models import build_network
-from vitswin.study_folder import ExplanationFolder, RunFolder, StudyFolder
+from vitswin.study_folder import ExplanationFolder, RunFolder, StudyFolder, run_names
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | 
         if getattr(options, name) < 1:
             raise VitswinError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(options, name)}.")
     runs = [RunFolder(run_dir) for run_dir in run_dirs]
-    names = _run_names(runs)
+    names = run_names(runs)
     configs = [run.trained_config() for run in runs]
     _check_same_data(runs, configs)
     test = load_data(configs[0].data).test
@@ -91,16 +91,6 @@ def _study_folder_for(runs: list[RunFolder], study: StudyFolder, method: str) ->
             "choose a folder for their explanations with --out."
         )
     return study.explanation(method, runs[0].seed)
-
-
-def _run_names(runs: list[RunFolder]) -> list[str]:
-    """The model keys, or keys with seeds when one model appears with several seeds."""
-    names = [run.key for run in runs]
-    if len(set(names)) < len(names):
-        names = [run.label for run in runs]
-    if len(set(names)) < len(names):
-        raise VitswinError("the same run folder is given twice; pass each run once.")
-    return names
 
 
 def _check_same_data(runs: list[RunFolder], configs: list) -> None:
