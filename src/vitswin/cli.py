@@ -32,6 +32,7 @@ EXAMPLES = """examples:
   vitswin evaluate runs/cpu-cifar10/vit/seed-0
   vitswin explain runs/default/vit/seed-0 runs/default/swin/seed-0 --images 16 --method gradcam
   vitswin report runs/default                       # rebuild report.html and report.md
+  vitswin export runs/default/swin/seed-0 --format onnx --out exported/swin
   vitswin predict runs/default/vit/seed-0 runs/default/swin/seed-0 photos/ --out predictions.csv --cam cams/
   vitswin bench models configs/seed-cifar10.yaml --compare-options   # speed, FLOPs, memory, share of peak
   vitswin bench scaling                             # ViT-B and Swin-B cost from 32 to 384 pixels
@@ -141,6 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
         "seeds (every seed once)",
     )
     _add_predict_parser(commands)
+    export = commands.add_parser(
+        "export",
+        help="a trained run's weights for timm or ONNX Runtime",
+        description="Write a finished run's selected weights in a form other code loads without vitswin, checked "
+        "on export against PyTorch on the run's test images: 'timm' writes model.safetensors and config.json "
+        "(timm.create_model('local-dir:DIR', pretrained=True) loads it, label names and preprocessing included); "
+        "'onnx' writes model.onnx and preprocessing.json (see README, 'Using the trained models').",
+    )
+    export.add_argument("run_dir", type=Path, help="a finished run folder, e.g. runs/default/vit/seed-0")
+    export.add_argument("--format", dest="form", choices=("timm", "onnx"), required=True, help="what to write")
+    export.add_argument("--out", type=Path, required=True, help="folder for the exported files")
     _add_bench_parser(commands)
     return parser
 
@@ -344,6 +356,10 @@ def run(args: argparse.Namespace) -> int:
         report_study(args.study_dir, tuple(args.replicates))
     elif args.command == "predict":
         return _predict(args)
+    elif args.command == "export":
+        from vitswin.export import export_run
+
+        export_run(args.run_dir, args.form, args.out)
     elif args.command == "bench":
         _bench(args)
     return 0

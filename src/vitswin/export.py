@@ -1,0 +1,128 @@
+"""`vitswin export`: a trained run's selected weights in forms other code loads without vitswin, checked on export.
+
+`timm`: model.safetensors and config.json in timm's own hub layout (architecture, model_args, label names,
+input size, mean and std), loaded by `timm.create_model("local-dir:DIR", pretrained=True)`. `onnx`: model.onnx
+(input "image", a batch of normalised images at the model's input size; output "logits") and preprocessing.json,
+checked under onnxruntime against PyTorch on the run's test images.
+"""
+
+import importlib.util
+import io
+import logging
+import tempfile
+from pathlib import Path
+
+import timm
+import torch
+
+from vitswin.artifacts import atomic_write_bytes, write_json
+from vitswin.classifier import ImageClassifier, load_trained
+from vitswin.config import StudyConfig
+from vitswin.data import load_data
+from vitswin.errors import VitswinError
+from vitswin.study_folder import RunFolder
+
+log = logging.getLogger(__name__)
+FORMATS = ("timm", "onnx")
+CHECK_IMAGES = 32  # test images the exported model is checked on
+TOLERANCE = 1e-4  # largest difference from PyTorch's logits an export may have
+
+
+def export_run(run_dir: Path, form: str, out: Path) -> list[Path]:
+    """Export the run's selected weights as `form` ("timm" or "onnx") into folder `out`; returns the files written.
+    The exported model is loaded back and must give PyTorch's outputs on the run's test images."""
+    if form not in FORMATS:
+        raise VitswinError(f"unknown export format '{form}'; choose one of: {', '.join(FORMATS)}.")
+    if form == "onnx":
+        missing = [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise VitswinError(f"ONNX export needs the {' and '.join(missing)} package(s); pip install 'vitswin[export]'.")
+    run = RunFolder(run_dir)
+    config = run.trained_config()
+    if not run.metrics_file.is_file():
+        raise VitswinError(f"{run.path} has no metrics.json with the class names; run 'vitswin evaluate {run.path}' first.")
+    class_names = list(run.read_metrics()["class_names"])
+    module = load_trained(run, len(class_names)).eval()
+    if out.exists() and not out.is_dir():
+        raise VitswinError(f"--out {out} is a file; give a folder for the exported model.")
+    test = load_data(config.data).test
+    inputs = module.transform(test.images[:CHECK_IMAGES])
+    with torch.no_grad():
+        expected = module.network(inputs)
+    if form == "timm":
+        files = _export_timm(module, config, class_names, out)
+        try:
+            reloaded = timm.create_model(f"local-dir:{out}", pretrained=True).eval()
+            with torch.no_grad():
+                _check(reloaded(inputs), expected, "timm")
+        except VitswinError:
+            for path in files:
+                path.unlink()
+            raise
+    else:
+        files = _export_onnx(module, config, class_names, inputs, expected, out)
+    log.info("Exported %s (%s) to %s: %s", run.label, form, out, ", ".join(path.name for path in files))
+    return files
+
+
+def preprocessing(module: ImageClassifier, config: StudyConfig, class_names: list[str]) -> dict:
+    """What turns an image file into the exported model's input, as vitswin's evaluation does it."""
+    return {
+        "class_names": class_names,
+        "image_size": config.data.image_size,
+        "input_size": [3, module.transform.output_size, module.transform.output_size],
+        "mean": list(config.data.mean),
+        "std": list(config.data.std),
+        "steps": (
+            "read the image as RGB, resize it to image_size x image_size (bilinear), scale to [0, 1], subtract mean "
+            "and divide by std per channel, then resize to the input size (bilinear, antialiased when shrinking); "
+            "the logits' softmax gives the class probabilities, in the order of class_names"
+        ),
+    }
+
+
+def _export_timm(module: ImageClassifier, config: StudyConfig, class_names: list[str], out: Path) -> list[Path]:
+    size = module.transform.output_size
+    data_config = {"input_size": (3, size, size), "mean": config.data.mean, "std": config.data.std, "crop_pct": 1.0}
+    data_config["interpolation"] = "bilinear"
+    extra = {"label_names": class_names, "vitswin_preprocessing": preprocessing(module, config, class_names)}
+    with tempfile.TemporaryDirectory() as folder:
+        # timm's own writer, into a scratch folder; the files then reach `out` atomically.
+        timm.models.save_for_hf(module.network, folder, model_config=extra, safe_serialization=True, data_config=data_config)
+        for name in ("model.safetensors", "config.json"):
+            atomic_write_bytes((Path(folder) / name).read_bytes(), out / name)
+    return [out / "model.safetensors", out / "config.json"]
+
+
+def _export_onnx(
+    module: ImageClassifier, config: StudyConfig, class_names: list[str], inputs: torch.Tensor, expected: torch.Tensor, out: Path
+) -> list[Path]:
+    import onnxruntime
+
+    buffer = io.BytesIO()
+    # The TorchScript exporter: seconds where the dynamo exporter takes minutes for a base model on a CPU; the
+    # check below holds either to PyTorch's outputs.
+    torch.onnx.export(
+        module.network,
+        (inputs[:1],),
+        buffer,
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        dynamo=False,
+    )
+    session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    _check(torch.from_numpy(session.run(None, {"image": inputs.numpy()})[0]), expected, "ONNX")
+    atomic_write_bytes(buffer.getvalue(), out / "model.onnx")
+    write_json(preprocessing(module, config, class_names), out / "preprocessing.json")
+    return [out / "model.onnx", out / "preprocessing.json"]
+
+
+def _check(outputs: torch.Tensor, expected: torch.Tensor, form: str) -> None:
+    difference = float((outputs - expected).abs().max())
+    if difference > TOLERANCE:
+        raise VitswinError(
+            f"the {form} export's outputs differ from PyTorch's by up to {difference:.2g} (more than {TOLERANCE:g}); "
+            f"nothing was kept. Please report it with the model name."
+        )
+    log.info("%s export checked: largest difference from PyTorch %.2g on %d test images", form, difference, len(outputs))

@@ -1,0 +1,80 @@
+"""`vitswin export`: timm and ONNX exports load back and reproduce the run's test predictions."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+import timm
+import torch
+
+from conftest import tiny_study
+from vitswin.cli import main
+from vitswin.config import validate_config
+from vitswin.data import load_data
+from vitswin.study import train_models
+from vitswin.study_folder import RunFolder
+from vitswin.transforms import BatchTransform
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    raw = tiny_study(tmp_path_factory.mktemp("export"), train_size=300, test_size=60)
+    for model in raw["models"].values():
+        model["train"]["max_epochs"] = 1
+    return [Path(summary.run_dir) for summary in train_models(validate_config(raw))]
+
+
+def exported_input(run_dir: Path) -> tuple[torch.Tensor, np.ndarray]:
+    """The run's test images as the exported model's input (by its preprocessing.json or config.json), and the
+    class predictions the run saved for them."""
+    run = RunFolder(run_dir)
+    config = run.trained_config()
+    model = next(iter(config.models.values()))
+    images = load_data(config.data).test.images
+    transform = BatchTransform(model.input_size, config.data.mean, config.data.std, model.augment)
+    return transform(images), run.read_predictions().probabilities.argmax(1)
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["vit", "swin"])
+def test_the_timm_export_loads_both_ways_and_predicts_as_the_run(runs: list[Path], tmp_path: Path, index: int) -> None:
+    out = tmp_path / "timm"
+    assert main(["export", str(runs[index]), "--format", "timm", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["label_names"] == RunFolder(runs[index]).read_predictions().class_names
+    inputs, saved = exported_input(runs[index])
+    by_folder = timm.create_model(f"local-dir:{out}", pretrained=True).eval()
+    by_overlay = timm.create_model(
+        config["architecture"],
+        pretrained=True,
+        pretrained_cfg_overlay={"file": str(out / "model.safetensors"), "num_classes": config["num_classes"]},
+        **config["model_args"],
+    ).eval()
+    with torch.no_grad():
+        for model in (by_folder, by_overlay):
+            np.testing.assert_array_equal(model(inputs).argmax(1).numpy(), saved)
+    assert config["pretrained_cfg"]["mean"] == pytest.approx(list(RunFolder(runs[index]).trained_config().data.mean))
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["vit", "swin"])
+def test_the_onnx_export_predicts_as_the_run(runs: list[Path], tmp_path: Path, index: int) -> None:
+    out = tmp_path / "onnx"
+    assert main(["export", str(runs[index]), "--format", "onnx", "--out", str(out)]) == 0
+    steps = json.loads((out / "preprocessing.json").read_text())
+    inputs, saved = exported_input(runs[index])
+    assert steps["input_size"] == list(inputs.shape[1:])
+    session = onnxruntime.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"image": inputs.numpy()})[0]
+    np.testing.assert_array_equal(logits.argmax(1), saved)
+
+
+def test_bad_export_arguments(runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["export", str(tmp_path), "--format", "timm", "--out", str(tmp_path / "x")]) == 2
+    assert "is not a finished run folder" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert main(["export", str(runs[0]), "--format", "onnx", "--out", str(tmp_path / "file")]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"vitswin: error: --out {tmp_path / 'file'} is a file; give a folder for the exported model."
+    )
