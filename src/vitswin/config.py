@@ -95,11 +95,25 @@ class ModelConfig(_Strict):
         return pretrained
 
 
+class HFConfig(_Strict):
+    """A Hugging Face `datasets` dataset (data.source: hf): by hub name, or a local copy."""
+
+    # A hub name (e.g. "uoft-cs/cifar10", downloaded into the cache once), or a local path: a save_to_disk folder,
+    # a parquet or arrow file, or a folder of them (split names from the file names, e.g. train-*.parquet).
+    path: str
+    name: str | None = None  # the dataset's configuration (subset), where it has several
+    train: str = "train"  # split to train (and validate) on
+    test: str | None = "test"  # split to test on; None, or a split the dataset lacks: data.test_split of train
+    image_column: str | None = None  # default: the first column of images
+    label_column: str | None = None  # default: the first column of class labels, else one named "label(s)"
+
+
 class DataConfig(_Strict):
     """Where the images come from and how they are split and normalised."""
 
-    source: Literal["shapes", "cifar10", "imagefolder"] = "shapes"
+    source: Literal["shapes", "cifar10", "imagefolder", "hf"] = "shapes"
     root: str | None = None  # cifar10: download/cache folder; imagefolder: the image folder
+    hf: HFConfig | None = None  # source hf: which dataset, splits and columns
     download: bool = True  # cifar10: download when the files are not in `root`
     cache_dir: str = "~/.cache/vitswin"  # decoded image folders are cached here as uint8 tensors
     image_size: int = Field(32, gt=0)  # images are stored resident at this size (models resize on the device)
@@ -132,6 +146,8 @@ class DataConfig(_Strict):
     def _root_where_needed(self) -> "DataConfig":
         if self.source == "imagefolder" and not self.root:
             raise ValueError("data.root must name the image folder when data.source is imagefolder")
+        if self.source == "hf" and self.hf is None:
+            raise ValueError("data.hf.path must name the dataset (a hub name or a local copy) when data.source is hf")
         return self
 
 

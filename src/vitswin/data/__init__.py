@@ -5,6 +5,7 @@ from pathlib import Path
 
 from vitswin.config import DataConfig
 from vitswin.data.cifar10 import read_cifar10
+from vitswin.data.hf import read_hf
 from vitswin.data.imagefolder import check_same_classes, class_folders, has_split_folders, read_image_folder
 from vitswin.data.imageset import ImageSet
 from vitswin.data.shapes import make_shapes
@@ -44,20 +45,27 @@ def read_source(config: DataConfig) -> tuple[ImageSet, ImageSet]:
         # Separate streams for train and test, so no data seed's test images are another's training images.
         return make_shapes(train_size, config.image_size, 2 * seed), make_shapes(test_size, config.image_size, 2 * seed + 1)
     cache_dir = Path(config.cache_dir).expanduser()
+    skip_bad = config.bad_images == "skip"
+    if config.source == "hf":
+        train, test = read_hf(config.hf, config.image_size, cache_dir, skip_bad)
+        return (train, test) if test is not None else split_for_test(train, config)
     root = Path(config.root).expanduser() if config.root else cache_dir / "cifar10"
     if config.source == "cifar10" and not has_split_folders(root):
         return read_cifar10(root, config.download)
     # An image folder, or a local copy of CIFAR-10 as train/ and test/ class folders of images.
-    skip_bad = config.bad_images == "skip"
     if has_split_folders(root):
         check_same_classes(class_folders(root / "train"), class_folders(root / "test"))
         return (
             read_image_folder(root / "train", config.image_size, cache_dir, skip_bad),
             read_image_folder(root / "test", config.image_size, cache_dir, skip_bad),
         )
-    everything = read_image_folder(root, config.image_size, cache_dir, skip_bad)
-    train_idx, test_idx = stratified_split(everything.labels, config.test_split, seed)
-    # Both parts come from one folder: its skipped files are counted once, with the training part.
+    return split_for_test(read_image_folder(root, config.image_size, cache_dir, skip_bad), config)
+
+
+def split_for_test(everything: ImageSet, config: DataConfig) -> tuple[ImageSet, ImageSet]:
+    """A source without a test set of its own: data.test_split of it (stratified, data seed) becomes the test set."""
+    train_idx, test_idx = stratified_split(everything.labels, config.test_split, config.seed)
+    # Both parts come from one read: its skipped files are counted once, with the training part.
     return everything.subset(train_idx), replace(everything.subset(test_idx), skipped=0)
 
 

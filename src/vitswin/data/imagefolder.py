@@ -8,10 +8,12 @@ cannot be written is only a warning.
 """
 
 import hashlib
+import io
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -86,24 +88,41 @@ def read_image_folder(root: Path, image_size: int, cache_dir: Path, skip_bad: bo
         labels += [index] * len(members)
 
     cache_file = cache_dir / f"imagefolder-{_fingerprint(root, files, image_size, skip_bad)}.pt"
-    cached = _read_cache(cache_file, classes)
+    cached = read_cache(cache_file, classes)
     if cached is not None:
         return cached
 
-    images = np.zeros((len(files), image_size, image_size, 3), dtype=np.uint8)
-    readable = np.ones(len(files), dtype=bool)
-    bad: list[tuple[Path, str]] = []
+    image_set = decode_images(files, [str(path) for path in files], labels, classes, image_size, skip_bad, root.name)
+    write_cache(image_set, cache_file)
+    return image_set
+
+
+def decode_images(
+    sources: list[Path | bytes],
+    names: list[str],
+    labels: list[int],
+    classes: list[str],
+    image_size: int,
+    skip_bad: bool,
+    what: str,
+) -> ImageSet:
+    """Decode image files (paths, or the files' bytes) into a resident ImageSet, in parallel with a progress bar
+    labelled `what`. An unreadable image is named in one sentence, or skipped and counted when `skip_bad`."""
+    images = np.zeros((len(sources), image_size, image_size, 3), dtype=np.uint8)
+    readable = np.ones(len(sources), dtype=bool)
+    bad: list[tuple[str, str]] = []
 
     def decode(index: int) -> None:
+        source = sources[index]
         try:
-            images[index] = load_rgb(files[index], image_size)
+            images[index] = load_rgb(io.BytesIO(source) if isinstance(source, bytes) else source, image_size)
         except (OSError, ValueError, Image.DecompressionBombError) as error:
             readable[index] = False
-            bad.append((files[index], str(error).split("\n")[0] or type(error).__name__))
+            bad.append((names[index], str(error).split("\n")[0] or type(error).__name__))
 
     # PIL releases the GIL while decoding, so threads decode in parallel.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(tqdm(pool.map(decode, range(len(files))), total=len(files), desc=f"decoding {root.name}", unit="img", disable=None))
+        list(tqdm(pool.map(decode, range(len(sources))), total=len(sources), desc=f"decoding {what}", unit="img", disable=None))
     if bad:
         bad.sort()
         first, reason = bad[0]
@@ -113,21 +132,17 @@ def read_image_folder(root: Path, image_size: int, cache_dir: Path, skip_bad: bo
                 f"{first} is not a readable image ({reason}){others}; replace or delete it, "
                 f"or set data.bad_images=skip to skip unreadable files."
             )
-
+        log.warning("skipped %d unreadable image file(s) in %s, first: %s (%s)", len(bad), what, first, reason)
     keep = torch.from_numpy(readable)
-    image_set = ImageSet(
+    return ImageSet(
         images=torch.from_numpy(images).permute(0, 3, 1, 2)[keep].contiguous(),
         labels=torch.tensor(labels, dtype=torch.long)[keep],
         class_names=classes,
         skipped=len(bad),
     )
-    if bad:
-        log.warning("skipped %d unreadable image file(s) under %s, first: %s (%s)", len(bad), root, first, reason)
-    _write_cache(image_set, cache_file)
-    return image_set
 
 
-def _read_cache(cache_file: Path, classes: list[str]) -> ImageSet | None:
+def read_cache(cache_file: Path, classes: list[str]) -> ImageSet | None:
     """The decoded set cached in `cache_file`, or None when there is none or it is damaged (then it is removed)."""
     if not cache_file.is_file():
         return None
@@ -143,7 +158,7 @@ def _read_cache(cache_file: Path, classes: list[str]) -> ImageSet | None:
     return image_set
 
 
-def _write_cache(image_set: ImageSet, cache_file: Path) -> None:
+def write_cache(image_set: ImageSet, cache_file: Path) -> None:
     """Keep the decoded set for the next run; a cache that cannot be written only costs decoding time."""
     try:
         atomic_torch_save({"images": image_set.images, "labels": image_set.labels, "skipped": image_set.skipped}, cache_file)
@@ -156,8 +171,9 @@ def _write_cache(image_set: ImageSet, cache_file: Path) -> None:
         )
 
 
-def load_rgb(path: Path, image_size: int) -> np.ndarray:
-    """One image file as an RGB uint8 array (image_size, image_size, 3), whatever its mode and size."""
+def load_rgb(path: Path | BinaryIO, image_size: int) -> np.ndarray:
+    """One image file (a path or an open binary file) as an RGB uint8 array (image_size, image_size, 3), whatever
+    its mode and size."""
     with Image.open(path) as image:
         image.load()
         if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):

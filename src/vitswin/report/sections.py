@@ -71,6 +71,8 @@ def setup_section(config: StudyConfig, runs: list[Run]) -> list[Block]:
     """Data, protocol, seed, hardware and software, and the recipes side by side."""
     data, first = config.data, runs[0].train
     source = "synthetic shapes" if data.source == "shapes" else f"{data.source} from {data.root or data.cache_dir}"
+    if data.source == "hf":
+        source = f"Hugging Face dataset {data.hf.path}" + (f" ({data.hf.name})" if data.hf.name else "")
     protocol = (
         "the test set also selected each model's checkpoint (the published protocol; optimistic)"
         if first.get("validation") == "test"

@@ -1,0 +1,134 @@
+"""`hf`: a Hugging Face `datasets` dataset, by hub name or from a local copy (a save_to_disk folder, parquet or
+arrow files), decoded once into resident uint8 ImageSets and cached like image folders.
+
+Images are read from the files' bytes with the same conversions as the imagefolder source (any mode to RGB,
+resized to data.image_size), so an unreadable image is named or skipped by the same rule.
+"""
+
+import hashlib
+import importlib.util
+import logging
+from pathlib import Path
+from typing import Any
+
+from vitswin.config import HFConfig
+from vitswin.data.imagefolder import decode_images, read_cache, write_cache
+from vitswin.data.imageset import ImageSet
+from vitswin.errors import VitswinError
+
+log = logging.getLogger(__name__)
+_CACHE_VERSION = 1
+_FILE_BUILDERS = {".parquet": "parquet", ".arrow": "arrow"}
+
+
+def read_hf(config: HFConfig, image_size: int, cache_dir: Path, skip_bad: bool) -> tuple[ImageSet, ImageSet | None]:
+    """The configured dataset's train split and its test split (None when it has none: the caller splits train)."""
+    if importlib.util.find_spec("datasets") is None:
+        raise VitswinError("data.source hf needs the datasets package; pip install 'vitswin[hf]'.")
+    splits = _open(config, cache_dir)
+    if config.train not in splits:
+        raise VitswinError(
+            f"the dataset {config.path} has no split '{config.train}' (it has: {', '.join(splits)}); set data.hf.train."
+        )
+    train = splits[config.train]
+    test = splits[config.test] if config.test and config.test in splits else None
+    image_column, label_column = _columns(config, train)
+    classes = _class_names(train, label_column, test)
+    return tuple(  # type: ignore[return-value]
+        None if part is None else _decode(part, name, image_column, label_column, classes, image_size, cache_dir, skip_bad)
+        for name, part in ((config.train, train), (config.test, test))
+    )
+
+
+def _open(config: HFConfig, cache_dir: Path) -> dict[str, Any]:
+    """The dataset's splits by name."""
+    import datasets
+
+    path = Path(config.path).expanduser()
+    try:
+        if path.is_dir() and any((path / name).is_file() for name in ("dataset_dict.json", "dataset_info.json", "state.json")):
+            loaded = datasets.load_from_disk(str(path))
+        elif path.is_file() and path.suffix in _FILE_BUILDERS:
+            loaded = datasets.load_dataset(_FILE_BUILDERS[path.suffix], data_files=str(path), cache_dir=str(cache_dir / "hf"))
+        elif path.is_dir():
+            builders = {_FILE_BUILDERS[p.suffix] for p in path.rglob("*") if p.suffix in _FILE_BUILDERS}
+            if len(builders) != 1:
+                raise VitswinError(
+                    f"{path} holds no dataset vitswin can read (a save_to_disk folder, or parquet or arrow files); "
+                    f"set data.hf.path to one."
+                )
+            loaded = datasets.load_dataset(builders.pop(), data_dir=str(path), cache_dir=str(cache_dir / "hf"))
+        else:
+            loaded = datasets.load_dataset(config.path, config.name, cache_dir=str(cache_dir / "hf"))
+    except VitswinError:
+        raise
+    except Exception as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        where = "read" if path.exists() else "found in the local cache or downloaded"
+        raise VitswinError(
+            f"the Hugging Face dataset {config.path} could not be {where} ({reason}); connect to the internet once to "
+            f"fill the cache, or save the dataset with save_to_disk (or as parquet files) and set data.hf.path to it."
+        ) from None
+    return dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {config.train: loaded}
+
+
+def _columns(config: HFConfig, dataset: Any) -> tuple[str, str]:
+    """The image column and the label column: as configured, else detected from the features."""
+    import datasets
+
+    features = dataset.features
+    image = config.image_column or next((k for k, f in features.items() if isinstance(f, datasets.Image)), None)
+    label = config.label_column or next((k for k, f in features.items() if isinstance(f, datasets.ClassLabel)), None)
+    label = label or next((k for k in ("label", "labels") if k in features), None)
+    for kind, column in (("image", image), ("label", label)):
+        if column is None or column not in features:
+            described = f"has no column '{column}'" if column else f"has no {kind} column vitswin recognises"
+            raise VitswinError(
+                f"the dataset {config.path} {described} (its columns: {', '.join(features)}); set data.hf.{kind}_column."
+            )
+    return image, label  # type: ignore[return-value]
+
+
+def _class_names(train: Any, label_column: str, test: Any | None) -> list[str]:
+    """Class names from a ClassLabel feature, else the sorted distinct labels of both splits."""
+    import datasets
+
+    feature = train.features[label_column]
+    if isinstance(feature, datasets.ClassLabel):
+        return list(feature.names)
+    values = set(train[label_column]) | (set(test[label_column]) if test is not None else set())
+    return [str(value) for value in sorted(values)]
+
+
+def _decode(
+    dataset: Any,
+    split: str,
+    image_column: str,
+    label_column: str,
+    classes: list[str],
+    image_size: int,
+    cache_dir: Path,
+    skip_bad: bool,
+) -> ImageSet:
+    import datasets
+
+    key = f"{_CACHE_VERSION}|{dataset._fingerprint}|{image_column}|{label_column}|{classes}|{image_size}|{skip_bad}"
+    cache_file = cache_dir / f"hf-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
+    cached = read_cache(cache_file, classes)
+    if cached is not None:
+        return cached
+    # The files' bytes, not datasets' decoded PIL images: one decoder and one rule for unreadable images.
+    raw = dataset.cast_column(image_column, datasets.Image(decode=False))
+    sources, names, labels = [], [], []
+    ids = {name: index for index, name in enumerate(classes)}
+    is_class_label = isinstance(dataset.features[label_column], datasets.ClassLabel)
+    for row, (image, label) in enumerate(zip(raw[image_column], raw[label_column], strict=True)):
+        if image is None or not (image.get("bytes") or image.get("path")):
+            sources.append(b"")
+        else:
+            sources.append(image["bytes"] if image.get("bytes") else Path(image["path"]))
+        names.append(f"{split} row {row}" + (f" ({image['path']})" if image and image.get("path") else ""))
+        labels.append(int(label) if is_class_label else ids[str(label)])
+    image_set = decode_images(sources, names, labels, classes, image_size, skip_bad, f"{split} split")
+    write_cache(image_set, cache_file)
+    return image_set
