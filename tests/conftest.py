@@ -10,6 +10,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="vitswin-hf-")
 
 import numpy as np
+import pytest
 import yaml
 from PIL import Image
 
@@ -47,6 +48,21 @@ def tiny_study(tmp_path: Path, **data: object) -> dict:
             },
         },
     }
+
+
+def run_cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
+    """Run the `vitswin` command in this process; its exit code and what it wrote to stderr."""
+    from vitswin.cli import main
+
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+def write_config(tmp_path: Path, raw: dict) -> str:
+    """Save a raw config as `tmp_path/study.yaml`; its path."""
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
 
 
 def write_vit_study(tmp_path: Path, max_epochs: int, train_size: int = 500) -> Path:

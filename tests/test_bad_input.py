@@ -10,24 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
-from conftest import make_image_folder, tiny_study
+from conftest import make_image_folder, run_cli, tiny_study, write_config
 from test_data import folder_config
 from vitswin.cli import main
 from vitswin.data import load_data, read_source
 from vitswin.errors import VitswinError
-
-
-def run_cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
-    code = main(list(args))
-    return code, capsys.readouterr().err
-
-
-def write_config(tmp_path: Path, raw: dict) -> str:
-    path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return str(path)
 
 
 def files_under(folder: Path) -> dict[str, bytes]:

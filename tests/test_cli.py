@@ -6,21 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import make_image_folder, tiny_study
+from conftest import make_image_folder, run_cli, tiny_study, write_config
 from vitswin.cli import main
-
-
-def run_cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
-    code = main(list(args))
-    return code, capsys.readouterr().err
-
-
-def write_config(tmp_path: Path, raw: dict) -> str:
-    path = tmp_path / "study.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return str(path)
 
 
 @pytest.mark.parametrize("command", [[], ["study"], ["train"], ["evaluate"], ["explain"], ["report"]])
