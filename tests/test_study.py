@@ -308,3 +308,15 @@ def test_the_csv_logger_and_no_logger(tmp_path: Path) -> None:
     if importlib.util.find_spec("mlflow") is None:
         with pytest.raises(VitswinError, match="logger 'mlflow' needs the mlflow package"):
             train_models(validate_config({**raw, "logger": "mlflow", "name": "mlflow"}), ["vit"])
+
+
+def test_every_file_of_a_finished_study_is_readable_by_group_and_others(finished_study: tuple) -> None:
+    config = finished_study[0]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    if umask & 0o044:
+        pytest.skip(f"this process's umask {umask:03o} keeps files from group or others")
+    files = [path for path in config.study_dir.rglob("*") if path.is_file()]
+    assert len(files) > 20
+    unreadable = [str(path) for path in files if stat.S_IMODE(path.stat().st_mode) & 0o044 != 0o044]
+    assert not unreadable
