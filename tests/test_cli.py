@@ -11,7 +11,7 @@ from conftest import make_image_folder, run_cli, tiny_study, write_config
 from vitswin.cli import main
 
 
-@pytest.mark.parametrize("command", [[], ["study"], ["train"], ["evaluate"], ["explain"], ["report"]])
+@pytest.mark.parametrize("command", [[], ["study"], ["train"], ["evaluate"], ["explain"], ["report"], ["predict"], ["export"]])
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_code:
         main([*command, "--help"])
