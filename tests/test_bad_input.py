@@ -169,6 +169,7 @@ def test_an_unexpected_error_is_one_sentence_naming_a_log_with_the_traceback(
         f"(rerun with --debug to see them here; please report it if the cause is not your input)."
     )
     details = log_file.read_text()
+    assert details.startswith(f"vitswin train {config} --model vit\n")
     assert "Traceback (most recent call last)" in details and "in broken_stage" in details and "a bug deep inside" in details
     with pytest.raises(RuntimeError, match="a bug deep inside"):
         main(["--debug", "train", config, "--model", "vit"])

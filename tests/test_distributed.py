@@ -4,6 +4,7 @@ to a single process's (2 CPU processes, gloo)."""
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -161,7 +162,9 @@ def cli(*arguments: str) -> list[str]:
 
 
 def files_under(folder: Path) -> list[str]:
-    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+    """Every file's path; TensorBoard event files are named by time, host and process, so by their kind alone."""
+    names = (str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+    return sorted(re.sub(r"events\.out\.tfevents\..*", "events.out.tfevents", name) for name in names)
 
 
 def read_history(run_dir: Path) -> list[dict]:

@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a trained run's weights for timm or ONNX Runtime",
         description="Write a finished run's selected weights in a form other code loads without vitswin, checked "
         "on export against PyTorch on the run's test images: 'timm' writes model.safetensors and config.json "
-        "(timm.create_model('local-dir:DIR', pretrained=True) loads it, label names and preprocessing included); "
+        "(timm loads it with create_model('local-dir:DIR', pretrained=True), label names and preprocessing included); "
         "'onnx' writes model.onnx and preprocessing.json (see README, 'Using the trained models').",
     )
     export.add_argument("run_dir", type=Path, help="a finished run folder, e.g. runs/default/vit/seed-0")
@@ -434,7 +434,7 @@ def _working_folder(args: argparse.Namespace) -> Path | None:
 def _report_unexpected(args: argparse.Namespace, error: BaseException) -> None:
     from vitswin.study_folder import write_error_log
 
-    details = f"vitswin {' '.join(sys.argv[1:])}\n\n{''.join(traceback.format_exception(error))}"
+    details = f"vitswin {' '.join(args.command_line)}\n\n{''.join(traceback.format_exception(error))}"
     log_path = write_error_log(details, _working_folder(args))
     reason = one_line((str(error).strip().splitlines() or [type(error).__name__])[0][:200])
     print(
@@ -447,6 +447,7 @@ def _report_unexpected(args: argparse.Namespace, error: BaseException) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command in `argv` (default: the process's arguments); return the exit code."""
     args = build_parser().parse_args(argv)
+    args.command_line = sys.argv[1:] if argv is None else argv  # for the error log
     try:
         _configure_logging()
         code = run(args)
