@@ -11,6 +11,7 @@ os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="vitswin-hf-")
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from PIL import Image
 
@@ -108,3 +109,27 @@ def make_two_colour_folder(root: Path, per_class: int = 600, size: int = 16) -> 
                 pixels[..., channel] += 120
                 Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i}.png")
     return root
+
+
+@pytest.fixture(scope="session")
+def colour_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path], list[Path]]:
+    """A finished two-model study (ViT and Swin, 2 epochs) on the easy two-colour task, shared by the tests that use
+    trained runs; returns the data root, the run folders and the test image files in the order of the runs'
+    predictions.npz."""
+    from vitswin.config import validate_config
+    from vitswin.data.imagefolder import IMAGE_SUFFIXES
+    from vitswin.data.splits import stratified_split
+    from vitswin.study import train_models
+
+    tmp_path = tmp_path_factory.mktemp("colour-study")
+    root = make_two_colour_folder(tmp_path / "colours", per_class=150)
+    raw = tiny_study(tmp_path, source="imagefolder", root=str(root), test_size=40)
+    for model in raw["models"].values():
+        model["train"]["max_epochs"] = 2
+    config = validate_config(raw)
+    summaries = train_models(config)
+    classes = sorted(p.name for p in (root / "test").iterdir())
+    files = [f for c in classes for f in sorted((root / "test" / c).rglob("*")) if f.suffix in IMAGE_SUFFIXES]
+    labels = np.repeat(np.arange(len(classes)), [len(list((root / "test" / c).iterdir())) for c in classes])
+    chosen = stratified_split(torch.from_numpy(labels), 40, config.data.seed)[1]
+    return root, [Path(s.run_dir) for s in summaries], [files[i] for i in chosen.tolist()]

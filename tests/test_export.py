@@ -9,21 +9,15 @@ import pytest
 import timm
 import torch
 
-from conftest import tiny_study
 from vitswin.cli import main
-from vitswin.config import validate_config
 from vitswin.data import load_data
-from vitswin.study import train_models
 from vitswin.study_folder import RunFolder
 from vitswin.transforms import BatchTransform
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    raw = tiny_study(tmp_path_factory.mktemp("export"), train_size=300, test_size=60)
-    for model in raw["models"].values():
-        model["train"]["max_epochs"] = 1
-    return [Path(summary.run_dir) for summary in train_models(validate_config(raw))]
+@pytest.fixture
+def runs(colour_study: tuple) -> list[Path]:
+    return colour_study[1]
 
 
 def exported_input(run_dir: Path) -> tuple[torch.Tensor, np.ndarray]:

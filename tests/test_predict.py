@@ -4,40 +4,16 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-from conftest import make_two_colour_folder, tiny_study, write_image
+from conftest import write_image
 from vitswin.cli import main
-from vitswin.config import validate_config
-from vitswin.data.imagefolder import IMAGE_SUFFIXES
-from vitswin.data.splits import stratified_split
 from vitswin.predict import classify
-from vitswin.study import train_models
 from vitswin.study_folder import RunFolder
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path], list[Path]]:
-    """A two-model study on the easy two-colour task; returns the data root, the run folders and the test files in
-    the order of the runs' predictions.npz."""
-    tmp_path = tmp_path_factory.mktemp("predict")
-    root = make_two_colour_folder(tmp_path / "colours", per_class=150)
-    raw = tiny_study(tmp_path, source="imagefolder", root=str(root), test_size=40)
-    for model in raw["models"].values():
-        model["train"]["max_epochs"] = 2
-    config = validate_config(raw)
-    summaries = train_models(config)
-    classes = sorted(p.name for p in (root / "test").iterdir())
-    files = [f for c in classes for f in sorted((root / "test" / c).rglob("*")) if f.suffix in IMAGE_SUFFIXES]
-    labels = np.repeat(np.arange(len(classes)), [len(list((root / "test" / c).iterdir())) for c in classes])
-    chosen = stratified_split(torch.from_numpy(labels), 40, config.data.seed)[1]
-    return root, [Path(s.run_dir) for s in summaries], [files[i] for i in chosen.tolist()]
-
-
-def test_predictions_equal_the_runs_test_predictions(trained: tuple) -> None:
-    _, runs, test_files = trained
+def test_predictions_equal_the_runs_test_predictions(colour_study: tuple) -> None:
+    _, runs, test_files = colour_study
     classified = classify(runs, [str(path) for path in test_files], top_k=2)
     assert classified.images == test_files and not classified.problems
     for run_dir, name in zip(runs, classified.runs, strict=True):
@@ -49,9 +25,9 @@ def test_predictions_equal_the_runs_test_predictions(trained: tuple) -> None:
 
 
 def test_mixed_folder_with_a_corrupt_file_from_the_command_line(
-    trained: tuple, tmp_path: Path, capsys: pytest.CaptureFixture
+    colour_study: tuple, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    _, runs, test_files = trained
+    _, runs, test_files = colour_study
     photos = tmp_path / "photos"
     photos.mkdir()
     (photos / "warm.png").write_bytes(test_files[-1].read_bytes())
@@ -87,8 +63,8 @@ def test_mixed_folder_with_a_corrupt_file_from_the_command_line(
         (["RUN", "missing/*.png"], "missing/*.png does not exist and matches no file; pass image files"),
     ],
 )
-def test_bad_predict_arguments(trained: tuple, capsys: pytest.CaptureFixture, arguments: list[str], expected: str) -> None:
-    _, runs, test_files = trained
+def test_bad_predict_arguments(colour_study: tuple, capsys: pytest.CaptureFixture, arguments: list[str], expected: str) -> None:
+    _, runs, test_files = colour_study
     arguments = [{"RUN": str(runs[0]), "IMAGE": str(test_files[0])}.get(a, a) for a in arguments]
     assert main(["predict", *arguments]) == 2
     err = capsys.readouterr().err.strip().splitlines()

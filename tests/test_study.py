@@ -25,6 +25,7 @@ from vitswin.errors import VitswinError
 from vitswin.evaluation import Evaluation, evaluate_run
 from vitswin.explain.options import ExplainOptions
 from vitswin.explain.runner import explain_runs
+from vitswin.loggers import run_logger
 from vitswin.study import report_study, run_study, train_model, train_models
 from vitswin.study_folder import StudyFolder
 
@@ -298,16 +299,16 @@ def test_tensorboard_finds_every_epoch_of_every_run(finished_study: tuple) -> No
 
 
 def test_the_csv_logger_and_no_logger(tmp_path: Path) -> None:
-    raw = tiny_study(tmp_path, train_size=200, test_size=40)
+    raw = tiny_study(tmp_path, train_size=120, test_size=20)
     raw["models"]["vit"]["train"]["max_epochs"] = 2
-    train_models(validate_config({**raw, "logger": "csv", "name": "csv"}), ["vit"])
-    rows = list(csv.DictReader((tmp_path / "runs" / "csv" / "vit" / "seed-0" / "logs" / "metrics.csv").read_text().splitlines()))
-    assert len([row for row in rows if row["val_acc"]]) == 2
-    train_models(validate_config({**raw, "logger": "none", "name": "none"}), ["vit"])
-    assert not (tmp_path / "runs" / "none" / "vit" / "seed-0" / "logs").exists()
+    train_models(validate_config({**raw, "logger": "csv"}), ["vit"])
+    run = StudyFolder(tmp_path / "runs" / "tiny").run("vit", 0)
+    rows = list(csv.DictReader((run.logs / "metrics.csv").read_text().splitlines()))
+    assert [float(row["val_acc"]) for row in rows if row["val_acc"]] == pytest.approx([r["val_acc"] for r in run.read_history()])
+    assert run_logger("none", run) is False
     if importlib.util.find_spec("mlflow") is None:
         with pytest.raises(VitswinError, match="logger 'mlflow' needs the mlflow package"):
-            train_models(validate_config({**raw, "logger": "mlflow", "name": "mlflow"}), ["vit"])
+            run_logger("mlflow", run)
 
 
 def test_every_file_of_a_finished_study_is_readable_by_group_and_others(finished_study: tuple) -> None:
