@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up vitswin in ./.venv (created when missing): the package, pinned PyTorch, and with --dev the test tools
-# (pytest, ruff, and Chromium for the report's rendering test, from Debian's packages when it is missing).
+# (pytest, Hypothesis, ruff), the export and hf extras, and Chromium for the report's rendering test (from
+# Debian's packages when it is missing).
 set -euo pipefail
 cd "$(dirname "$0")"
 extras=""
