@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from vitswin.artifacts import write_csv, write_json, write_png
 from vitswin.classifier import ImageClassifier, load_trained
-from vitswin.data.imagefolder import IMAGE_SUFFIXES, load_rgb
+from vitswin.data.imagefolder import IMAGE_SUFFIXES, decode_files
 from vitswin.data.imageset import ImageSet
 from vitswin.distributed import Hardware
 from vitswin.errors import VitswinError
@@ -139,20 +138,9 @@ def _load(run: RunFolder) -> tuple[_Model, list[str]]:
 
 def _decode(paths: list[Path], size: int) -> tuple[list[Path], torch.Tensor, list[str]]:
     """The readable images of `paths` as uint8 (N, 3, size, size), and one sentence per unreadable file."""
-    readable, arrays, problems = [], [], []
-    for path in paths:
-        try:
-            arrays.append(load_rgb(path, size))
-            readable.append(path)
-        except (OSError, ValueError, Image.DecompressionBombError) as error:
-            reason = str(error).split("\n")[0] or type(error).__name__
-            problems.append(f"{path} is not a readable image ({reason}); it was left out.")
-    images = (
-        torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-        if arrays
-        else torch.empty(0, 3, size, size, dtype=torch.uint8)
-    )
-    return readable, images, problems
+    images, keep, bad = decode_files(paths, [str(path) for path in paths], size, "images")
+    readable = [path for path, kept in zip(paths, keep.tolist(), strict=True) if kept]
+    return readable, images, [f"{name} is not a readable image ({reason}); it was left out." for name, reason in bad]
 
 
 def _probabilities(model: _Model, images: torch.Tensor, class_names: list[str]) -> torch.Tensor:

@@ -7,7 +7,6 @@ resized to data.image_size), so an unreadable image is named or skipped by the s
 
 import hashlib
 import importlib.util
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from vitswin.data.imagefolder import decode_images, read_cache, write_cache
 from vitswin.data.imageset import ImageSet
 from vitswin.errors import VitswinError
 
-log = logging.getLogger(__name__)
 _CACHE_VERSION = 1
 _FILE_BUILDERS = {".parquet": "parquet", ".arrow": "arrow"}
 

@@ -43,22 +43,14 @@ def class_folders(root: Path) -> list[str]:
     if not names:
         raise VitswinError(f"data folder {root} has no class subfolders; put the images in {root}/<class name>/.")
     for name in names:
-        if not name.isprintable() or _undecodable(name):
-            # A class name is shown in every table and figure; an image's own file name never is.
+        # Not printable covers names that are not valid in the file system's encoding (Python's surrogates). A class
+        # name is shown in every table and figure; an image's own file name never is.
+        if not name.isprintable():
             raise VitswinError(
                 f"class folder {name!a} in {root} has a name that is not printable text; rename it "
                 f"(image files with such names are read as they are)."
             )
     return names
-
-
-def _undecodable(name: str) -> bool:
-    """Whether a file name held bytes that are not valid in the file system's encoding (Python's surrogates)."""
-    try:
-        name.encode()
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def check_same_classes(train: list[str], test: list[str]) -> None:
@@ -108,6 +100,25 @@ def decode_images(
 ) -> ImageSet:
     """Decode image files (paths, or the files' bytes) into a resident ImageSet, in parallel with a progress bar
     labelled `what`. An unreadable image is named in one sentence, or skipped and counted when `skip_bad`."""
+    images, keep, bad = decode_files(sources, names, image_size, what)
+    if bad:
+        first, reason = bad[0]
+        others = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        if not skip_bad:
+            raise VitswinError(
+                f"{first} is not a readable image ({reason}){others}; replace or delete it, "
+                f"or set data.bad_images=skip to skip unreadable files."
+            )
+        log.warning("skipped %d unreadable image file(s) in %s, first: %s (%s)", len(bad), what, first, reason)
+    return ImageSet(images, torch.tensor(labels, dtype=torch.long)[keep], classes, skipped=len(bad))
+
+
+def decode_files(
+    sources: list[Path | bytes], names: list[str], image_size: int, what: str
+) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, str]]]:
+    """Decode image files (paths, or the files' bytes) in parallel, with a progress bar labelled `what`: the readable
+    ones as uint8 (N, 3, image_size, image_size), which of `sources` they are (a bool mask), and (name, reason) for
+    each unreadable one, sorted by name."""
     images = np.zeros((len(sources), image_size, image_size, 3), dtype=np.uint8)
     readable = np.ones(len(sources), dtype=bool)
     bad: list[tuple[str, str]] = []
@@ -123,23 +134,8 @@ def decode_images(
     # PIL releases the GIL while decoding, so threads decode in parallel.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         list(tqdm(pool.map(decode, range(len(sources))), total=len(sources), desc=f"decoding {what}", unit="img", disable=None))
-    if bad:
-        bad.sort()
-        first, reason = bad[0]
-        others = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        if not skip_bad:
-            raise VitswinError(
-                f"{first} is not a readable image ({reason}){others}; replace or delete it, "
-                f"or set data.bad_images=skip to skip unreadable files."
-            )
-        log.warning("skipped %d unreadable image file(s) in %s, first: %s (%s)", len(bad), what, first, reason)
     keep = torch.from_numpy(readable)
-    return ImageSet(
-        images=torch.from_numpy(images).permute(0, 3, 1, 2)[keep].contiguous(),
-        labels=torch.tensor(labels, dtype=torch.long)[keep],
-        class_names=classes,
-        skipped=len(bad),
-    )
+    return torch.from_numpy(images).permute(0, 3, 1, 2)[keep].contiguous(), keep, sorted(bad)
 
 
 def read_cache(cache_file: Path, classes: list[str]) -> ImageSet | None:
