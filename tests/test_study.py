@@ -205,6 +205,7 @@ def test_a_model_that_cannot_be_explained_is_left_out_and_the_report_says_so(fin
 FOUR_FAMILIES = """
 name: four
 data: {source: shapes, image_size: 32, train_size: 1600, test_size: 100, val_split: 0.1}
+explain: {images: 40, road: false}   # ROAD is the slow measure
 models:
   vit:
     name: vit_tiny_patch16_224
@@ -239,9 +240,10 @@ def test_a_vit_a_swin_a_convnext_and_a_resnet_are_trained_explained_and_reported
     path = tmp_path / "four.yaml"
     path.write_text(FOUR_FAMILIES)
     config = load_config(path, [f"out_dir={tmp_path / 'runs'}", f"data.cache_dir={tmp_path / 'cache'}"])
-    run_study(config, explain_options=ExplainOptions(images=40, road=False))  # ROAD is the slow measure
+    run_study(config)
     summary = json.loads((config.study_dir / "explain" / "gradcam" / "seed-0" / "attention.json").read_text())
     assert list(summary["per_model"]) == ["vit", "swin", "convnext", "resnet"] and not summary["skipped"]
+    assert summary["images"] == 40 and "road" not in summary["per_model"]["vit"]  # the config's explain section
     for model, checks in summary["sanity"].items():
         assert checks["pointing_game"] > checks["pointing_random"], (model, checks)
     markdown = (config.study_dir / "report.md").read_text()

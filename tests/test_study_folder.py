@@ -15,7 +15,7 @@ from vitswin.artifacts import write_json
 from vitswin.config import validate_config
 from vitswin.errors import VitswinError
 from vitswin.study import run_config
-from vitswin.study_folder import Predictions, RunFolder, StudyFolder
+from vitswin.study_folder import Predictions, RunFolder, StudyFolder, same_study
 
 
 def test_a_run_is_finished_only_with_every_artifact(tmp_path: Path) -> None:
@@ -73,6 +73,13 @@ def test_seeds_trained_into_a_study_join_its_config(tmp_path: Path) -> None:
     with pytest.raises(VitswinError, match="holds a study with a different config"):
         study.register(other)
     assert study.config_file.read_bytes() == before  # a refused study changes nothing
+
+
+def test_where_files_go_and_how_a_study_explains_do_not_make_a_different_study(tmp_path: Path) -> None:
+    config = validate_config(tiny_study(tmp_path))
+    moved = validate_config({**tiny_study(tmp_path / "elsewhere"), "logger": "csv", "explain": {"images": 8, "road": False}})
+    assert same_study(config, moved)
+    assert not same_study(config, config.model_copy(update={"seeds": (0, 1)}))
 
 
 def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path: Path) -> None:

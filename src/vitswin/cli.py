@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="train, evaluate and explain every model of a study, then write the report",
         description="Train and evaluate every model of the study once per seed of 'seeds' (the default "
         "study: three), one run after another on the same data, print a summary table, explain the models "
-        "of each seed with Grad-CAM ('vitswin explain' defaults) and write the report (report.html, "
+        "of each seed with Grad-CAM (as 'vitswin explain' does, with the config's explain.images and explain.road) "
+        "and write the report (report.html, "
         "report.md). Results go to <out>/<name>/, one folder per model and seed (<model>/seed-<k>/). "
         "More seeds later (--set 'seeds=[3,4]') train only the new runs and join the same report.",
     )

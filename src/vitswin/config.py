@@ -151,6 +151,14 @@ class DataConfig(_Strict):
         return self
 
 
+class StudyExplainConfig(_Strict):
+    """How `vitswin study` explains the models of each seed: Grad-CAM as `vitswin explain` does it, with these."""
+
+    images: int = Field(64, gt=0)  # test images measured per seed
+    # ROAD faithfulness: one sparse solve per image and removal step, the slowest measure on small models.
+    road: bool = True
+
+
 class StudyConfig(_Strict):
     """A whole study: data, the models compared on it, and where the results go."""
 
@@ -169,6 +177,7 @@ class StudyConfig(_Strict):
     logger: Literal["tensorboard", "csv", "mlflow", "none"] = "tensorboard"
     data: DataConfig = DataConfig()
     models: dict[str, ModelConfig]
+    explain: StudyExplainConfig = StudyExplainConfig()
 
     @model_validator(mode="before")
     @classmethod

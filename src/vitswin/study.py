@@ -209,11 +209,11 @@ def train_models(config: StudyConfig, keys: list[str] | None = None) -> list[Run
     return summaries
 
 
-def run_study(config: StudyConfig, explain: bool = True, explain_options: ExplainOptions | None = None) -> list[RunSummary]:
+def run_study(config: StudyConfig, explain: bool = True) -> list[RunSummary]:
     """The whole study, as `vitswin study` runs it: train and evaluate every model with every seed, measure each
-    run's cost, explain the models of each seed (unless `explain` is False; by default Grad-CAM as 'vitswin
-    explain' does it, else as `explain_options` say; an explanation newer than its runs' weights is reused) and
-    write the report. In a distributed run only the main process measures, explains and reports.
+    run's cost, explain the models of each seed (unless `explain` is False; Grad-CAM as 'vitswin explain' does it,
+    with the config's `explain` options; an explanation newer than its runs' weights is reused) and write the
+    report. In a distributed run only the main process measures, explains and reports.
     """
     summaries = train_models(config)
     if not is_main_process():
@@ -221,7 +221,7 @@ def run_study(config: StudyConfig, explain: bool = True, explain_options: Explai
     log.info("\n%s", summary_table(summaries))
     study = StudyFolder.of(config)
     if explain:
-        options = explain_options or ExplainOptions()
+        options = ExplainOptions(images=config.explain.images, road=config.explain.road)
         for seed in config.seeds:
             _explain_seed(study, config, seed, options)
     report_study(study.path)

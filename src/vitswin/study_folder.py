@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vitswin.artifacts import atomic_write_text, remove_stale_temporaries, write_csv, write_json, write_npz, write_png
-from vitswin.config import StudyConfig, load_config, to_yaml
+from vitswin.config import StudyConfig, StudyExplainConfig, load_config, to_yaml
 from vitswin.errors import VitswinError
 from vitswin.locking import locked
 
@@ -58,12 +58,19 @@ SEED_PREFIX = "seed-"
 def same_study(a: StudyConfig, b: StudyConfig) -> bool:
     """Whether two configs describe the same study, wherever their files are kept: the output folder (however it
     was spelled: runs, runs/, the absolute path), the decoded-image cache and the logger are not part of what the
-    results are."""
+    results are, nor how the study explains its models (explanations are files of their own)."""
     return _what(a) == _what(b)
 
 
 def _what(config: StudyConfig) -> StudyConfig:
-    return config.model_copy(update={"out_dir": "", "logger": "none", "data": config.data.model_copy(update={"cache_dir": ""})})
+    return config.model_copy(
+        update={
+            "out_dir": "",
+            "logger": "none",
+            "explain": StudyExplainConfig(),
+            "data": config.data.model_copy(update={"cache_dir": ""}),
+        }
+    )
 
 
 def write_error_log(text: str, folder: Path | None) -> Path:
