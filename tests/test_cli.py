@@ -138,3 +138,11 @@ def test_a_diverging_run_stops_with_one_sentence_and_keeps_its_checkpoints(capsy
         err,
         "the training loss became nan at epoch 1, batch 2; training stopped, the checkpoints of the epochs before are kept in",
     )
+
+
+def test_main_run_twice_in_one_process_prints_each_line_once() -> None:
+    from vitswin import cli
+
+    cli._configure_logging()
+    cli._configure_logging()
+    assert sum(isinstance(handler, cli._TqdmHandler) for handler in cli.log.handlers) == 1

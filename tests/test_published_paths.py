@@ -19,7 +19,7 @@ def test_seed_recipe_runs_at_224_pixels_when_shrunk(tmp_path: Path) -> None:
     overrides = [
         f"out_dir={tmp_path}",
         "data.source=shapes",
-        "data.train_size=8",
+        "data.train_size=4",
         "data.test_size=4",
         "data.val_split=test",
         "seeds=[0]",  # one of the config's three seeds: the paths are the same for each
@@ -35,21 +35,35 @@ def test_seed_recipe_runs_at_224_pixels_when_shrunk(tmp_path: Path) -> None:
     assert config.models["swin"].input_size == 224 and config.models["swin"].augment.affine
 
 
+# A CNN beside the default's ViT and Swin, in the default's recipe: output stride 8, so the last feature map is
+# 4x4 at 32 px and Grad-CAM has something to localise.
+RESNET = (
+    "models.resnet={name: resnet18, input_size: 32, augment: {hflip: true}, options: {output_stride: 8,"
+    " layers: [1, 1, 1, 1], channels: [16, 32, 64, 128]}, train: {batch_size: 64, max_epochs: 4, lr: 2.0e-3,"
+    " weight_decay: 0.05, label_smoothing: 0.1, warmup_epochs: 1, patience: 0}}"
+)
+
+
 @pytest.mark.slow
 def test_default_study_learns_explains_and_reports(tmp_path: Path) -> None:
-    """The default study as `vitswin study` runs it, called from Python: both models learn, their Grad-CAM maps
-    pass the sanity checks, and the report has every section."""
+    """The default study as `vitswin study` runs it, called from Python, with a ResNet beside its ViT and Swin: the
+    default's models learn and their Grad-CAM maps pass the sanity checks, the CNN's maps point at the objects, and
+    the report compares the three pair by pair in every section."""
     # One seed of the three the default trains (the suite's time); `vitswin study` runs all of them.
-    run_study(load_config(None, [f"out_dir={tmp_path}", f"data.cache_dir={tmp_path / 'cache'}", "seeds=[0]"]))
+    run_study(load_config(None, [f"out_dir={tmp_path}", f"data.cache_dir={tmp_path / 'cache'}", "seeds=[0]", RESNET]))
     study_dir = tmp_path / "default"
     summaries = json.loads((study_dir / "summary.json").read_text())["runs"]
-    assert {s["model"]: s["test_acc"] > 0.85 for s in summaries} == {"vit": True, "swin": True}, summaries
+    assert {s["model"]: s["test_acc"] > 0.85 for s in summaries if s["model"] in ("vit", "swin")} == {"vit": True, "swin": True}
 
-    sanity = json.loads((study_dir / "explain" / "gradcam" / "seed-0" / "attention.json").read_text())["sanity"]
-    for checks in sanity.values():
-        assert checks["pointing_game"] >= 2 * checks["pointing_random"], sanity  # at the objects, not anywhere
-        assert checks["deletion_auc"] < checks["random_deletion_auc"], sanity  # faithful to the model
-        assert checks["randomisation_rank_corr"] < 0.5, sanity  # depends on the learned weights
+    explained = json.loads((study_dir / "explain" / "gradcam" / "seed-0" / "attention.json").read_text())
+    assert list(explained["per_model"]) == ["vit", "swin", "resnet"] and not explained["skipped"]
+    for model, checks in explained["sanity"].items():
+        assert checks["pointing_game"] > checks["pointing_random"], (model, checks)  # at the objects
+        if model in ("vit", "swin"):
+            assert checks["pointing_game"] >= 2 * checks["pointing_random"], (model, checks)
+            assert checks["deletion_auc"] < checks["random_deletion_auc"], (model, checks)  # faithful to the model
+            assert checks["randomisation_rank_corr"] < 0.5, (model, checks)  # depends on the learned weights
+    assert "road" not in explained["per_model"]["vit"]  # the default's explain section
 
     markdown = (study_dir / "report.md").read_text()
     for section in (
@@ -64,4 +78,5 @@ def test_default_study_learns_explains_and_reports(tmp_path: Path) -> None:
         "Explanations",
     ):
         assert f"## {section}" in markdown
+    assert markdown.count("(Holm ") == 3 and "### swin vs resnet" in markdown  # McNemar, Holm-adjusted over the pairs
     assert "gradcam on 64 test images" in markdown and (study_dir / "report.html").stat().st_size > 100_000

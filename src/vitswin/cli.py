@@ -306,9 +306,10 @@ class _TqdmHandler(logging.Handler):
 def _configure_logging() -> None:
     import lightning.pytorch  # noqa: F401 - Lightning sets its loggers' levels on import; quiet them after that
 
-    handler = _TqdmHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log.addHandler(handler)
+    if not any(isinstance(handler, _TqdmHandler) for handler in log.handlers):  # once, however often main() runs
+        handler = _TqdmHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
     # In a distributed run every process runs the command; the others' lines would repeat the main one's.
     log.setLevel(logging.INFO if is_main_process() else logging.WARNING)
     for noisy in ("lightning.pytorch", "lightning.fabric"):
