@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up vitswin in ./.venv (created when missing): the package, pinned PyTorch, and with --dev the test tools
-# (pytest, Hypothesis, ruff), the export and hf extras, and Chromium for the report's rendering test (from
+# (pytest, pytest-xdist, Hypothesis, ruff), the export and hf extras, and Chromium for the report's rendering test (from
 # Debian's packages when it is missing).
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -8,6 +8,11 @@ from pathlib import Path
 # fail at once instead of retrying for a minute, and nothing reaches the network.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="vitswin-hf-")
+# Tests run in parallel workers (pytest-xdist, pyproject's addopts): each gets its share of the cores for PyTorch's
+# threads rather than all of them, and the processes its tests start inherit the same share, so a run trained in
+# this process and one trained in a child compute alike.
+if workers := os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(workers)))
 
 import numpy as np
 import pytest
