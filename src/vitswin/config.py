@@ -14,6 +14,7 @@ import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vitswin.errors import VitswinError
+from vitswin.explain.options import ExplainOptions
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -154,9 +155,9 @@ class DataConfig(_Strict):
 class StudyExplainConfig(_Strict):
     """How `vitswin study` explains the models of each seed: Grad-CAM as `vitswin explain` does it, with these."""
 
-    images: int = Field(64, gt=0)  # test images measured per seed
+    images: int = Field(ExplainOptions.images, gt=0)  # test images measured per seed
     # ROAD faithfulness: one sparse solve per image and removal step, the slowest measure on small models.
-    road: bool = True
+    road: bool = ExplainOptions.road
 
 
 class StudyConfig(_Strict):
