@@ -58,6 +58,8 @@ def test_overrides_set_nested_values_with_yaml_types() -> None:
     [
         ("models.swin.train.lrr=1", "unknown config key 'models.swin.train.lrr'; did you mean 'lr'?"),
         ("dataa.source=shapes", "unknown config key 'dataa'; did you mean 'data'?"),
+        ("explain.rod=false", "unknown config key 'explain.rod'; did you mean 'road'?"),
+        ("explain.images=0", "config key 'explain.images' has bad value 0: input should be greater than 0."),
         ("models.vit.train.lr=-0.1", "config key 'models.vit.train.lr' has bad value -0.1: input should be greater than 0."),
         (
             "models.vit.train.scheduler=step",
