@@ -60,6 +60,8 @@ def test_overrides_set_nested_values_with_yaml_types() -> None:
         ("dataa.source=shapes", "unknown config key 'dataa'; did you mean 'data'?"),
         ("explain.rod=false", "unknown config key 'explain.rod'; did you mean 'road'?"),
         ("explain.images=0", "config key 'explain.images' has bad value 0: input should be greater than 0."),
+        ("jobs=0", "config key 'jobs' has bad value 0: must be a whole number of at least 1, or 'auto'."),
+        ("devices=all", "config key 'devices' has bad value 'all': must be a whole number of at least 1, or 'auto'."),
         ("models.vit.train.lr=-0.1", "config key 'models.vit.train.lr' has bad value -0.1: input should be greater than 0."),
         (
             "models.vit.train.scheduler=step",

@@ -75,9 +75,11 @@ def test_seeds_trained_into_a_study_join_its_config(tmp_path: Path) -> None:
     assert study.config_file.read_bytes() == before  # a refused study changes nothing
 
 
-def test_where_files_go_and_how_a_study_explains_do_not_make_a_different_study(tmp_path: Path) -> None:
+def test_where_files_go_how_many_train_at_once_and_how_a_study_explains_do_not_make_a_different_study(tmp_path: Path) -> None:
     config = validate_config(tiny_study(tmp_path))
-    moved = validate_config({**tiny_study(tmp_path / "elsewhere"), "logger": "csv", "explain": {"images": 8, "road": False}})
+    moved = validate_config(
+        {**tiny_study(tmp_path / "elsewhere"), "logger": "csv", "jobs": "auto", "explain": {"images": 8, "road": False}}
+    )
     assert same_study(config, moved)
     assert not same_study(config, config.model_copy(update={"seeds": (0, 1)}))
 

@@ -70,6 +70,15 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_jobs_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--jobs",
+        help="runs (model and seed) trained at once, each in its own process with its share of the CPU threads; "
+        "'auto': one per CPU thread when training on the CPU, else one (default: the config's jobs, 1; "
+        "the built-in study: auto)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `vitswin` argument parser with every command and its options."""
     parser = argparse.ArgumentParser(
@@ -90,13 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
         "study",
         help="train, evaluate and explain every model of a study, then write the report",
         description="Train and evaluate every model of the study once per seed of 'seeds' (the default "
-        "study: three), one run after another on the same data, print a summary table, explain the models "
+        "study: three), all on the same data and 'jobs' runs at a time, print a summary table, explain the models "
         "of each seed with Grad-CAM (as 'vitswin explain' does, with the config's explain.images and explain.road) "
         "and write the report (report.html, "
         "report.md). Results go to <out>/<name>/, one folder per model and seed (<model>/seed-<k>/). "
         "More seeds later (--set 'seeds=[3,4]') train only the new runs and join the same report.",
     )
     _add_config_arguments(study)
+    _add_jobs_argument(study)
     study.add_argument(
         "--no-explain",
         dest="explain",
@@ -114,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(docs/distributed.md).",
     )
     _add_config_arguments(train)
+    _add_jobs_argument(train)
     train.add_argument("--model", required=True, help="key of the model under 'models' in the config")
 
     evaluate = commands.add_parser(
@@ -320,8 +331,8 @@ def _config(args: argparse.Namespace):
     overrides = list(args.overrides)
     if args.out:
         overrides.append(f"out_dir={args.out}")
-    for key in ("accelerator", "devices", "num_nodes", "strategy"):
-        if getattr(args, key) is not None:
+    for key in ("accelerator", "devices", "num_nodes", "strategy", "jobs"):
+        if getattr(args, key, None) is not None:  # bench commands have no --jobs
             overrides.append(f"{key}={getattr(args, key)}")
     return load_config(args.config, overrides)
 

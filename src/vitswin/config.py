@@ -8,10 +8,19 @@ import difflib
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from vitswin.errors import VitswinError
 from vitswin.explain.options import ExplainOptions
@@ -21,6 +30,16 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def _count_or_auto(value: Any) -> Any:
+    if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError("must be a whole number of at least 1, or 'auto'")
+    return value
+
+
+# One sentence for both kinds of bad value, rather than one error per member of the union.
+CountOrAuto = Annotated[int | Literal["auto"], BeforeValidator(_count_or_auto)]
 
 
 class _Strict(BaseModel):
@@ -170,9 +189,12 @@ class StudyConfig(_Strict):
     # models. `seed: N` is read as `seeds: [N]`.
     seeds: tuple[int, ...] = (0,)
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
-    devices: int | Literal["auto"] = Field(1, gt=0)  # devices (GPUs, or CPU processes) per node; "auto": all
+    devices: CountOrAuto = 1  # devices (GPUs, or CPU processes) per node; "auto": all
     num_nodes: int = Field(1, gt=0)  # machines; more than one needs torchrun or SLURM (docs/distributed.md)
     strategy: Literal["auto", "ddp", "fsdp"] = "auto"  # "auto": DDP when there is more than one process
+    # (model, seed) runs trained at once on one machine, each in its own process with its share of the CPU threads;
+    # "auto": on the CPU, one per thread (small models train more images per second that way), else one.
+    jobs: CountOrAuto = 1
     # Lightning's logger for each run's curves, in <run>/logs/ ("mlflow": <study>/mlruns, needs the mlflow
     # package); history.csv is written whatever is chosen.
     logger: Literal["tensorboard", "csv", "mlflow", "none"] = "tensorboard"

@@ -12,6 +12,7 @@ import lightning.pytorch as pl
 import torch
 import torch.distributed as dist
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.strategies import FSDPStrategy, Strategy
 from torch import nn
 
@@ -38,6 +39,14 @@ class Hardware:
 
     def world_size(self) -> int:
         """How many processes train together, as Lightning resolves it ('auto' devices included)."""
+        return self._resolved().world_size
+
+    def on_cpu(self) -> bool:
+        """Whether the training steps run on the CPU, as Lightning resolves the accelerator ('auto' included)."""
+        return isinstance(self._resolved().accelerator, CPUAccelerator)
+
+    def _resolved(self) -> pl.Trainer:
+        """A Trainer that does nothing but resolve these settings on this machine and launcher."""
         try:
             trainer = pl.Trainer(
                 **self.trainer_arguments(),
@@ -60,7 +69,7 @@ class Hardware:
                 f"{self.num_nodes}); set --devices to the processes per node and --num-nodes to the "
                 f"nodes."
             )
-        return trainer.world_size
+        return trainer
 
 
 def _launched_processes() -> int:

@@ -28,6 +28,7 @@ from vitswin.errors import VitswinError
 from vitswin.evaluation import predict
 from vitswin.explain.options import ExplainOptions
 from vitswin.explain.runner import explain_runs
+from vitswin.jobs import job_count, train_side_by_side
 from vitswin.loggers import check_logger, run_logger
 from vitswin.models import build_network, check_model_name
 from vitswin.report.build import build_report
@@ -182,8 +183,9 @@ def _checkpoint_bytes(network: torch.nn.Module) -> int:
 
 def train_models(config: StudyConfig, keys: list[str] | None = None) -> list[RunSummary]:
     """The training stage: train and evaluate the models `keys` (default: every model of the study) once per seed,
-    all on the same data, reusing finished runs and resuming interrupted ones; update the study summary. Other
-    processes may train other runs of the same study at the same time (docs/distributed.md)."""
+    all on the same data, reusing finished runs and resuming interrupted ones, `config.jobs` runs at a time; update
+    the study summary. Other processes may train other runs of the same study at the same time
+    (docs/distributed.md)."""
     keys = list(config.models) if keys is None else keys
     for key in keys:
         run_config(config, key, config.seeds[0])  # an unknown model fails before anything is read or written
@@ -203,7 +205,13 @@ def train_models(config: StudyConfig, keys: list[str] | None = None) -> list[Run
     main = is_main_process()
     if main:
         study.register(config)
-    summaries = [train_model(config, key, seed, splits) for key in keys for seed in config.seeds]
+    runs = [(key, seed) for key in keys for seed in config.seeds]
+    unfinished = sum(not study.run(key, seed).is_finished() for key, seed in runs)
+    jobs = job_count(config.jobs, study_hardware(config), unfinished)
+    if jobs > 1:
+        summaries = train_side_by_side(train_model, config, runs, splits, jobs)
+    else:
+        summaries = [train_model(config, key, seed, splits) for key, seed in runs]
     if main:
         study.update_summary()
     return summaries

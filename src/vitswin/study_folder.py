@@ -58,7 +58,8 @@ SEED_PREFIX = "seed-"
 def same_study(a: StudyConfig, b: StudyConfig) -> bool:
     """Whether two configs describe the same study, wherever their files are kept: the output folder (however it
     was spelled: runs, runs/, the absolute path), the decoded-image cache and the logger are not part of what the
-    results are, nor how the study explains its models (explanations are files of their own)."""
+    results are, nor how many runs train at once or how the study explains its models (explanations are files of
+    their own)."""
     return _what(a) == _what(b)
 
 
@@ -67,6 +68,7 @@ def _what(config: StudyConfig) -> StudyConfig:
         update={
             "out_dir": "",
             "logger": "none",
+            "jobs": 1,
             "explain": StudyExplainConfig(),
             "data": config.data.model_copy(update={"cache_dir": ""}),
         }

@@ -1,0 +1,90 @@
+"""Runs side by side: how many train at once, equal results to one after another, and a failed run."""
+
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import tiny_study
+from vitswin.cli import main
+from vitswin.config import StudyConfig, validate_config
+from vitswin.distributed import Hardware
+from vitswin.errors import VitswinError
+from vitswin.jobs import job_count, train_side_by_side
+
+
+@pytest.fixture
+def one_thread():
+    """PyTorch at one thread in this process, as each of two workers gets on 2 cores: runs compute alike."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_auto_is_one_job_per_cpu_thread_and_never_more_than_the_runs() -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)
+        assert job_count("auto", Hardware("cpu"), 6) == 4
+        assert job_count("auto", Hardware("cpu"), 3) == 3
+        assert job_count("auto", Hardware("cpu"), 0) == 1
+    finally:
+        torch.set_num_threads(before)
+    assert job_count(3, Hardware("cpu"), 2) == 2
+    assert job_count(1, Hardware("cpu"), 6) == 1
+
+
+def test_runs_side_by_side_do_not_mix_with_distributed_training() -> None:
+    assert job_count("auto", Hardware("cpu", devices=2), 6) == 1
+    with pytest.raises(VitswinError) as error:
+        job_count(2, Hardware("cpu", devices=2), 6)
+    assert str(error.value) == (
+        "jobs 2 cannot be combined with training in several processes (devices 2, num_nodes 1); set jobs to 1, "
+        "or start one 'vitswin train' per run instead."
+    )
+
+
+@pytest.mark.slow
+def test_runs_side_by_side_equal_runs_one_after_another(tmp_path: Path, capfd: pytest.CaptureFixture, one_thread) -> None:
+    raw = {**tiny_study(tmp_path), "seeds": [0, 1]}
+    raw["models"]["vit"]["train"]["max_epochs"] = 2
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(config), "--model", "vit", "--out", str(tmp_path / "apart"), "--jobs", "2"]) == 0
+    out = capfd.readouterr().out
+    assert "Training 2 runs, 2 at a time (1 CPU thread(s) each)" in out
+    assert "[vit seed 0] Epoch 2/2" in out and "[vit seed 1] Epoch 2/2" in out  # each worker's lines named
+    assert main(["train", str(config), "--model", "vit", "--out", str(tmp_path / "serial"), "--jobs", "1"]) == 0
+    assert "at a time" not in capfd.readouterr().out
+    for seed in (0, 1):
+        apart, serial = (tmp_path / way / "tiny" / "vit" / f"seed-{seed}" for way in ("apart", "serial"))
+        assert (apart / "predictions.npz").read_bytes() == (serial / "predictions.npz").read_bytes()
+        assert (apart / "best.safetensors").read_bytes() == (serial / "best.safetensors").read_bytes()
+    summary = yaml.safe_load((tmp_path / "apart" / "tiny" / "summary.json").read_text())
+    assert [(row["model"], row["seed"]) for row in summary["runs"]] == [("vit", 0), ("vit", 1)]
+    # Finished runs are reused in this process: no workers to start for nothing.
+    assert main(["train", str(config), "--model", "vit", "--out", str(tmp_path / "apart"), "--jobs", "2"]) == 0
+    out = capfd.readouterr().out
+    assert "at a time" not in out and out.count("already trained and evaluated") == 2
+
+
+def _train_or_fail(config: StudyConfig, key: str, seed: int, splits: object) -> int:
+    """A stand-in for training, run in a worker: seed 0 fails at once, seed 1 takes a while and leaves a file."""
+    if seed == 0:
+        raise VitswinError("seed 0 cannot be trained.")
+    time.sleep(2)
+    (Path(config.out_dir) / f"{key}-{seed}").write_text("trained")
+    return seed
+
+
+@pytest.mark.slow
+def test_a_failed_run_lets_the_started_ones_finish_and_is_raised(tmp_path: Path) -> None:
+    config = validate_config({**tiny_study(tmp_path), "out_dir": str(tmp_path)})
+    with pytest.raises(VitswinError, match="^seed 0 cannot be trained.$"):
+        train_side_by_side(_train_or_fail, config, [("vit", 0), ("vit", 1)], splits=None, jobs=2)
+    assert (tmp_path / "vit-1").read_text() == "trained"
+    assert train_side_by_side(_train_or_fail, config, [("vit", 1), ("vit", 2)], splits=None, jobs=2) == [1, 2]
+    assert sorted(path.name for path in tmp_path.glob("vit-*")) == ["vit-1", "vit-2"]
