@@ -86,5 +86,3 @@ def test_a_failed_run_lets_the_started_ones_finish_and_is_raised(tmp_path: Path)
     with pytest.raises(VitswinError, match="^seed 0 cannot be trained.$"):
         train_side_by_side(_train_or_fail, config, [("vit", 0), ("vit", 1)], splits=None, jobs=2)
     assert (tmp_path / "vit-1").read_text() == "trained"
-    assert train_side_by_side(_train_or_fail, config, [("vit", 1), ("vit", 2)], splits=None, jobs=2) == [1, 2]
-    assert sorted(path.name for path in tmp_path.glob("vit-*")) == ["vit-1", "vit-2"]

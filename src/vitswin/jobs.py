@@ -48,7 +48,7 @@ def train_side_by_side(
 ) -> list[RunSummary]:
     """`train(config, key, seed, splits)` for every (key, seed) of `runs`, `jobs` at a time, each worker with an
     equal share of this process's CPU threads; the summaries in the order of `runs`. After a failed run the
-    runs already started finish and the others are not started, then the first failure is raised."""
+    runs already handed to a worker finish, the others are not started, then the first failure is raised."""
     threads = max(1, torch.get_num_threads() // jobs)
     log.info("Training %d runs, %d at a time (%d CPU thread(s) each)", len(runs), jobs, threads)
     context = multiprocessing.get_context("spawn")
