@@ -13,7 +13,6 @@ from vitswin.architecture import (
     has_global_attention,
     patch_grid,
     pools_class_token,
-    prefix_tokens,
     takes_input_size,
     takes_size,
     window_padding,
@@ -28,18 +27,18 @@ def meta_model(name: str, **options: object) -> torch.nn.Module:
 def test_vit_facts() -> None:
     vit = meta_model("vit_base_patch16_224", img_size=96)
     assert takes_input_size("vit_base_patch16_224")
-    assert prefix_tokens(vit) == 1 and pools_class_token(vit) and has_global_attention(vit)
+    assert pools_class_token(vit) and has_global_attention(vit)
     assert patch_grid(vit, (96, 96)) == (6, 6) == feature_grid(vit, (96, 96))
     assert final_reduction(vit) == 16 and takes_size(vit, 48) and not takes_size(vit, 40)
     assert block_types(vit) == {Block} and not window_padding(vit)
     registers = meta_model("vit_base_patch16_224", img_size=96, reg_tokens=4, global_pool="avg")
-    assert prefix_tokens(registers) == 5 and not pools_class_token(registers)
+    assert not pools_class_token(registers)
 
 
 def test_swin_facts() -> None:
     swin = meta_model("swin_base_patch4_window7_224")
     assert takes_input_size("swin_base_patch4_window7_224")
-    assert prefix_tokens(swin) == 0 and not has_global_attention(swin)
+    assert not has_global_attention(swin)
     assert patch_grid(swin, (224, 224)) == (56, 56) and feature_grid(swin, (224, 224)) == (7, 7)
     assert takes_size(swin, 64) and not takes_size(swin, 48)
     assert block_types(swin) == {SwinTransformerBlock}
@@ -50,5 +49,5 @@ def test_swin_facts() -> None:
 @pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0"])
 def test_cnn_facts(name: str) -> None:
     cnn = meta_model(name)
-    assert not takes_input_size(name) and prefix_tokens(cnn) == 0 and not has_global_attention(cnn)
+    assert not takes_input_size(name) and not has_global_attention(cnn)
     assert feature_grid(cnn, (224, 224)) == (7, 7) and not window_padding(cnn)

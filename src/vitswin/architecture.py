@@ -1,5 +1,5 @@
 """Model-family facts, asked from the model's own timm metadata rather than parsed from its name or class:
-the input sizes it takes, its prefix tokens and token grid, its feature grid, its transformer blocks.
+the input sizes it takes, its token grid, its feature grid, its transformer blocks.
 
 Explanation, benchmarks and distributed wrapping all ask here, so a new family is supported (or refused)
 in one place.
@@ -26,12 +26,6 @@ def checkpoint_filter(name: str) -> Callable[[dict, nn.Module], dict[str, torch.
     files: `head.weight`, downsampling at the end of a stage) to its own; None for families without one."""
     module = sys.modules[timm.models.model_entrypoint(name).__module__]
     return getattr(module, "checkpoint_filter_fn", None)
-
-
-def prefix_tokens(network: nn.Module) -> int:
-    """Tokens before the patch tokens in a token sequence (class, distillation and register tokens); 0 for
-    models without a token sequence."""
-    return int(getattr(network, "num_prefix_tokens", 0))
 
 
 def patch_grid(network: nn.Module, input_size: tuple[int, int]) -> tuple[int, int]:
