@@ -120,7 +120,7 @@ def test_history_and_stages_round_trip(tmp_path: Path) -> None:
         study.read_config()
 
 
-def test_an_explanation_holds_until_the_weights_change(tmp_path: Path) -> None:
+def test_an_explanation_holds_until_the_weights_or_the_options_change(tmp_path: Path) -> None:
     study = StudyFolder(tmp_path)
     run = study.run("vit", 2)
     run.path.mkdir(parents=True)
@@ -128,14 +128,16 @@ def test_an_explanation_holds_until_the_weights_change(tmp_path: Path) -> None:
     explanation = study.explanation("gradcam", 2)
     assert explanation.path == tmp_path / "explain" / "gradcam" / "seed-2"
     assert (explanation.method, explanation.seed) == ("gradcam", 2)
-    assert not explanation.is_newer_than([run]) and study.explanations() == []
+    options = {"images": 2, "road": False}
+    assert not explanation.holds([run], options) and study.explanations() == []
     explanation.write_rows([{"model": "vit", "x": 1}, {"model": "swin", "x": 2}], [])
-    explanation.write_summary({"images": 2})
-    assert explanation.is_newer_than([run]) and [(e.method, e.seed) for e in study.explanations()] == [("gradcam", 2)]
+    explanation.write_summary({"options": options, "images": 2})
+    assert explanation.holds([run], options) and [(e.method, e.seed) for e in study.explanations()] == [("gradcam", 2)]
+    assert not explanation.holds([run], {**options, "road": True})  # asked for more than it measured
     assert explanation.read_rows() == {"vit": [{"model": "vit", "x": "1"}], "swin": [{"model": "swin", "x": "2"}]}
     later = explanation.summary_file.stat().st_mtime + 10
     os.utime(run.weights_file, (later, later))  # retrained after the explanation was made
-    assert not explanation.is_newer_than([run])
+    assert not explanation.holds([run], options)
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])

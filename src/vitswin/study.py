@@ -220,8 +220,8 @@ def train_models(config: StudyConfig, keys: list[str] | None = None) -> list[Run
 def run_study(config: StudyConfig, explain: bool = True) -> list[RunSummary]:
     """The whole study, as `vitswin study` runs it: train and evaluate every model with every seed, measure each
     run's cost, explain the models of each seed (unless `explain` is False; Grad-CAM as 'vitswin explain' does it,
-    with the config's `explain` options; an explanation newer than its runs' weights is reused) and write the
-    report. In a distributed run only the main process measures, explains and reports.
+    with the config's `explain` options; an explanation made with the same options after its runs' weights is
+    reused) and write the report. In a distributed run only the main process measures, explains and reports.
     """
     summaries = train_models(config)
     if not is_main_process():
@@ -238,7 +238,7 @@ def run_study(config: StudyConfig, explain: bool = True) -> list[RunSummary]:
 
 def _explain_seed(study: StudyFolder, config: StudyConfig, seed: int, options: ExplainOptions) -> None:
     runs, folder = study.runs(config, seed), study.explanation(options.method, seed)
-    if folder.is_newer_than(runs):
+    if folder.holds(runs, asdict(options)):
         log.info("Reusing the explanations in %s", folder.path)
         return
     try:

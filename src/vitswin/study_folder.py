@@ -323,9 +323,10 @@ class ExplanationFolder(_SeedFolder):
     def is_complete(self) -> bool:
         return self.summary_file.is_file()
 
-    def is_newer_than(self, runs: list[RunFolder]) -> bool:
-        """Whether this explanation is complete and was made after every run's weights (then it still holds)."""
-        if not self.is_complete():
+    def holds(self, runs: list[RunFolder], options: dict) -> bool:
+        """Whether this explanation is complete, was made after every run's weights and with these options (then
+        making it again would give the same)."""
+        if not self.is_complete() or self.read_summary().get("options") != options:
             return False
         made = self.summary_file.stat().st_mtime
         return all(made >= run.weights_file.stat().st_mtime for run in runs)
