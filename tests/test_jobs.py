@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import tiny_study
+from conftest import run_cli, tiny_study
 from vitswin.cli import main
 from vitswin.config import StudyConfig, validate_config
 from vitswin.distributed import Hardware
@@ -45,6 +45,14 @@ def test_runs_side_by_side_do_not_mix_with_distributed_training() -> None:
         "jobs 2 cannot be combined with training in several processes (devices 2, num_nodes 1); set jobs to 1, "
         "or start one 'vitswin train' per run instead."
     )
+
+
+def test_jobs_with_several_devices_are_refused_before_anything_is_written(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tiny_study(tmp_path)))
+    code, err = run_cli(capsys, "study", str(config), "--jobs", "2", "--devices", "2", "--accelerator", "cpu")
+    assert code == 2 and "jobs 2 cannot be combined with training in several processes" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()
 
 
 @pytest.mark.slow

@@ -190,6 +190,10 @@ def train_models(config: StudyConfig, keys: list[str] | None = None) -> list[Run
     for key in keys:
         run_config(config, key, config.seeds[0])  # an unknown model fails before anything is read or written
     preflight(config, keys)
+    study = StudyFolder.of(config)
+    runs = [(key, seed) for key in keys for seed in config.seeds]
+    unfinished = sum(not study.run(key, seed).is_finished() for key, seed in runs)
+    jobs = job_count(config.jobs, study_hardware(config), unfinished)  # refused before anything is written
     splits = load_data(config.data)
     log.info(
         "Data: %d train, %d validation (%s), %d test images, %d classes; %d seed(s): %s",
@@ -201,13 +205,9 @@ def train_models(config: StudyConfig, keys: list[str] | None = None) -> list[Run
         len(config.seeds),
         ", ".join(map(str, config.seeds)),
     )
-    study = StudyFolder.of(config)
     main = is_main_process()
     if main:
         study.register(config)
-    runs = [(key, seed) for key in keys for seed in config.seeds]
-    unfinished = sum(not study.run(key, seed).is_finished() for key, seed in runs)
-    jobs = job_count(config.jobs, study_hardware(config), unfinished)
     if jobs > 1:
         summaries = train_side_by_side(train_model, config, runs, splits, jobs)
     else:
