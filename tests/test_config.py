@@ -51,6 +51,8 @@ def test_overrides_set_nested_values_with_yaml_types() -> None:
     assert config.models["swin"].train.lr == 2e-4
     assert config.data.val_split == "test"
     assert config.models["vit"].options["depth"] == 2
+    counts = load_config(None, ["devices=auto", "jobs=auto"]), load_config(None, ["devices=2", "jobs=3"])
+    assert [(c.devices, c.jobs) for c in counts] == [("auto", "auto"), (2, 3)]
 
 
 @pytest.mark.parametrize(
