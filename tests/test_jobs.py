@@ -1,5 +1,6 @@
 """Runs side by side: how many train at once, equal results to one after another, and a failed run."""
 
+import json
 import time
 from pathlib import Path
 
@@ -71,6 +72,8 @@ def test_runs_side_by_side_equal_runs_one_after_another(tmp_path: Path, capfd: p
         apart, serial = (tmp_path / way / "tiny" / "vit" / f"seed-{seed}" for way in ("apart", "serial"))
         assert (apart / "predictions.npz").read_bytes() == (serial / "predictions.npz").read_bytes()
         assert (apart / "best.safetensors").read_bytes() == (serial / "best.safetensors").read_bytes()
+        recorded = [json.loads((folder / "train.json").read_text()) for folder in (apart, serial)]
+        assert [(r["runs_at_once"], r["cpu_threads"]) for r in recorded] == [(2, 1), (1, 1)]
     summary = yaml.safe_load((tmp_path / "apart" / "tiny" / "summary.json").read_text())
     assert [(row["model"], row["seed"]) for row in summary["runs"]] == [("vit", 0), ("vit", 1)]
     # Finished runs are reused in this process: no workers to start for nothing.

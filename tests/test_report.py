@@ -183,10 +183,14 @@ def test_comparisons_over_seeds_are_holm_adjusted_over_pairs() -> None:
 
 
 def make_fake_study(
-    tmp_path: Path, accuracy: dict[str, float | list[float]], explain: bool = True, seeds: tuple[int, ...] = (0,)
+    tmp_path: Path,
+    accuracy: dict[str, float | list[float]],
+    explain: bool = True,
+    seeds: tuple[int, ...] = (0,),
+    runs_at_once: int = 1,
 ) -> Path:
     """A study folder as `vitswin study` writes it, with made-up predictions and histories (no training); a model's
-    accuracy is one number for every seed, or a list with one per seed."""
+    accuracy is one number for every seed, or a list with one per seed; `runs_at_once` as `jobs` records it."""
     raw = tiny_study(tmp_path)
     raw["seeds"] = list(seeds)
     raw["models"] = {key: raw["models"].get(key, {"name": "resnet18", "input_size": 16}) for key in accuracy}
@@ -234,6 +238,8 @@ def make_fake_study(
                     "train_images": 450,
                     "val_images": 50,
                     "test_images": len(labels),
+                    "runs_at_once": runs_at_once,
+                    "cpu_threads": 1,
                 }
             )
         if explain:
@@ -357,6 +363,16 @@ def test_report_without_explanations_says_how_to_add_them(tmp_path: Path) -> Non
     markdown = report_study(study_dir)[1].read_text()
     assert "No explanations yet: run 'vitswin explain'" in markdown
     assert len(findings_of(markdown)) == 5  # one seed only, accuracy, size, time per epoch, calibration
+    assert "side by side" not in markdown  # trained one at a time
+
+
+def test_report_says_when_runs_trained_side_by_side(tmp_path: Path) -> None:
+    study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8}, explain=False, runs_at_once=2)
+    markdown = report_study(study_dir)[1].read_text()
+    assert (
+        "The runs trained side by side (2 at a time with 1 CPU thread(s) each; the config's jobs): each training time "
+        "includes sharing the machine with the runs beside it"
+    ) in markdown
 
 
 def test_report_refuses_incomplete_studies(tmp_path: Path) -> None:

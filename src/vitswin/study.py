@@ -28,7 +28,7 @@ from vitswin.errors import VitswinError
 from vitswin.evaluation import predict
 from vitswin.explain.options import ExplainOptions
 from vitswin.explain.runner import explain_runs
-from vitswin.jobs import job_count, train_side_by_side
+from vitswin.jobs import job_count, runs_at_once, train_side_by_side
 from vitswin.loggers import check_logger, run_logger
 from vitswin.models import build_network, check_model_name
 from vitswin.report.build import build_report
@@ -89,6 +89,8 @@ def _train_and_test(config: StudyConfig, key: str, seed: int, splits: DataSplits
             "test_images": len(splits.test),
             "skipped_images": splits.skipped_images,
             "processes": process_group()[1],
+            "runs_at_once": runs_at_once(),
+            "cpu_threads": torch.get_num_threads(),
             "peak_gpu_memory_mb": _peak_gpu_memory_mb(),
             "network": network_facts(module.network),
             "environment": describe_environment(),

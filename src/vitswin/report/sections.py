@@ -232,6 +232,7 @@ def results_section(runs: dict[str, list[Run]], seeds: list[int]) -> list[Block]
             run_rows,
         ),
     ]
+    blocks += _side_by_side_note([run for model_runs in runs.values() for run in model_runs])
     if len(seeds) < ARCHITECTURE_SEEDS:
         blocks.append(
             Paragraph(
@@ -241,6 +242,20 @@ def results_section(runs: dict[str, list[Run]], seeds: list[int]) -> list[Block]
             )
         )
     return blocks
+
+
+def _side_by_side_note(runs: list[Run]) -> list[Block]:
+    """A word on the training times when runs trained several at a time (`jobs`): each shared the machine."""
+    ways = dict.fromkeys((run.train.get("runs_at_once", 1), run.train.get("cpu_threads")) for run in runs)
+    if all(at_once == 1 for at_once, _ in ways):
+        return []
+    described = ", ".join(f"{at_once} at a time with {threads or 'all'} CPU thread(s) each" for at_once, threads in ways)
+    return [
+        Paragraph(
+            f"The runs trained side by side ({described}; the config's jobs): each training time includes sharing the "
+            "machine with the runs beside it, so compare the times with each other, not with runs trained alone."
+        )
+    ]
 
 
 def _points_sd(accuracies: list[float]) -> str:
