@@ -315,7 +315,7 @@ class _TqdmHandler(logging.Handler):
 
 
 def _configure_logging() -> None:
-    import lightning.pytorch  # noqa: F401 - Lightning sets its loggers' levels on import; quiet them after that
+    from vitswin.trainer import quiet_lightning_logs
 
     if not any(isinstance(handler, _TqdmHandler) for handler in log.handlers):  # once, however often main() runs
         handler = _TqdmHandler()
@@ -323,8 +323,7 @@ def _configure_logging() -> None:
         log.addHandler(handler)
     # In a distributed run every process runs the command; the others' lines would repeat the main one's.
     log.setLevel(logging.INFO if is_main_process() else logging.WARNING)
-    for noisy in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_lightning_logs()
 
 
 def _config(args: argparse.Namespace):

@@ -22,6 +22,7 @@ from vitswin.data import DataSplits
 from vitswin.distributed import Hardware
 from vitswin.errors import VitswinError
 from vitswin.study_folder import RunSummary
+from vitswin.trainer import quiet_lightning_logs
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,7 @@ def _start_worker(threads: int, jobs: int) -> None:
     handler = logging.StreamHandler(sys.stdout)  # where the main process's lines go (vitswin.cli)
     logging.getLogger("vitswin").addHandler(handler)
     logging.getLogger("vitswin").setLevel(logging.INFO)
-    for noisy in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_lightning_logs()
 
 
 def _labelled(train: TrainRun, config: StudyConfig, key: str, seed: int, splits: DataSplits) -> RunSummary:

@@ -5,6 +5,7 @@ hardware, the recipe's precision, resident batch samplers (so no distributed sam
 logger (vitswin writes its own history), progress bars only on a terminal.
 """
 
+import logging
 import sys
 import warnings
 from collections.abc import Iterator
@@ -28,6 +29,13 @@ KNOWN_WARNINGS = (
     ".*Grad strides do not match bucket view strides.*",
     ".*torch.distributed.nn.functional.all_gather is deprecated.*",
 )
+
+
+def quiet_lightning_logs() -> None:
+    """Only Lightning's warnings in vitswin's output, not its info lines (set after Lightning's import, which
+    sets its loggers' levels)."""
+    for noisy in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def show_progress() -> bool:
