@@ -74,7 +74,7 @@ def test_runs_side_by_side_equal_runs_one_after_another(tmp_path: Path, capfd: p
         assert (apart / "best.safetensors").read_bytes() == (serial / "best.safetensors").read_bytes()
         recorded = [json.loads((folder / "train.json").read_text()) for folder in (apart, serial)]
         assert [(r["runs_at_once"], r["cpu_threads"]) for r in recorded] == [(2, 1), (1, 1)]
-    summary = yaml.safe_load((tmp_path / "apart" / "tiny" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "apart" / "tiny" / "summary.json").read_text())
     assert [(row["model"], row["seed"]) for row in summary["runs"]] == [("vit", 0), ("vit", 1)]
     # Finished runs are reused in this process: no workers to start for nothing.
     assert main(["train", str(config), "--model", "vit", "--out", str(tmp_path / "apart"), "--jobs", "2"]) == 0
