@@ -73,7 +73,16 @@ def test_runs_side_by_side_equal_runs_one_after_another(tmp_path: Path, capfd: p
         assert (apart / "predictions.npz").read_bytes() == (serial / "predictions.npz").read_bytes()
         assert (apart / "best.safetensors").read_bytes() == (serial / "best.safetensors").read_bytes()
         recorded = [json.loads((folder / "train.json").read_text()) for folder in (apart, serial)]
-        assert [(r["runs_at_once"], r["cpu_threads"]) for r in recorded] == [(2, 1), (1, 1)]
+        assert [r["cpu_threads"] for r in recorded] == [1, 1]
+        assert all(r["started_at"] < r["finished_at"] and r["host"] for r in recorded)
+    # Side by side, the two runs' recorded spans overlap; one after another they do not.
+    spans = {
+        way: [json.loads((tmp_path / way / "tiny" / "vit" / f"seed-{seed}" / "train.json").read_text()) for seed in (0, 1)]
+        for way in ("apart", "serial")
+    }
+    assert spans["apart"][0]["started_at"] < spans["apart"][1]["finished_at"]
+    assert spans["apart"][1]["started_at"] < spans["apart"][0]["finished_at"]
+    assert spans["serial"][0]["finished_at"] <= spans["serial"][1]["started_at"]
     summary = json.loads((tmp_path / "apart" / "tiny" / "summary.json").read_text())
     assert [(row["model"], row["seed"]) for row in summary["runs"]] == [("vit", 0), ("vit", 1)]
     # Finished runs are reused in this process: no workers to start for nothing.

@@ -171,7 +171,13 @@ def test_run_study_trains_measures_explains_and_reports(tmp_path: Path) -> None:
     assert [summary.model for summary in summaries] == ["vit", "swin"]
     for key in ("vit", "swin"):
         cost = json.loads((study_dir / key / "seed-0" / "cost.json").read_text())
-        assert cost["parameters"] > 0 and cost["flops_per_image"] > 0 and cost["inference_images_per_s"] > 0
+        assert cost["parameters"] > 0 and cost["flops_per_image"] > 0
+    speed = json.loads((study_dir / "speed.json").read_text())
+    for key in ("vit", "swin"):  # every network timed in the same rounds, each round a value
+        timed = speed["models"][key]
+        assert len(timed["train_images_per_s"]) == len(timed["inference_images_per_s"]) == speed["rounds"] == 5
+        assert min(timed["train_images_per_s"]) > 0
+    assert speed["models"]["vit"]["network"] != speed["models"]["swin"]["network"]
     assert (study_dir / "explain" / "gradcam" / "seed-0" / "attention.json").is_file()
     markdown = (study_dir / "report.md").read_text()
     assert "## Explanations" in markdown and "gradcam on 64 test images" in markdown

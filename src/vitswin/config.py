@@ -201,6 +201,11 @@ class StudyConfig(_Strict):
     data: DataConfig = DataConfig()
     models: dict[str, ModelConfig]
     explain: StudyExplainConfig = StudyExplainConfig()
+    # The report's primary comparison, tested at 5 % over its pairs alone; every other finding is corrected
+    # together (docs/report.md, "Statistics").
+    primary: Literal[
+        "accuracy", "calibration", "train_speed", "inference_speed", "top10_share", "pointing_hit", "deletion_auc"
+    ] = "accuracy"
 
     @model_validator(mode="before")
     @classmethod

@@ -28,14 +28,6 @@ log = logging.getLogger(__name__)
 
 TrainRun = Callable[[StudyConfig, str, int, DataSplits], RunSummary]
 
-_runs_at_once = 1  # in a worker: how many runs its study trains at once, this one included
-
-
-def runs_at_once() -> int:
-    """How many runs train at once beside the one this process trains (itself included): `jobs` in a worker,
-    1 in a command training alone. Recorded with each run, since its times include sharing the machine."""
-    return _runs_at_once
-
 
 def job_count(jobs: int | str, hardware: Hardware, runs: int) -> int:
     """How many of `runs` runs train at once: `jobs`, or for "auto" one per CPU thread this process may use when
@@ -61,7 +53,7 @@ def train_side_by_side(
     threads = max(1, torch.get_num_threads() // jobs)
     log.info("Training %d runs, %d at a time (%d CPU thread(s) each)", len(runs), jobs, threads)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(threads, jobs)) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(threads,)) as pool:
         futures: list[Future] = [pool.submit(_labelled, train, config, key, seed, splits) for key, seed in runs]
         try:
             return [future.result() for future in futures]
@@ -70,9 +62,7 @@ def train_side_by_side(
             raise
 
 
-def _start_worker(threads: int, jobs: int) -> None:
-    global _runs_at_once
-    _runs_at_once = jobs
+def _start_worker(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)  # for anything the run starts in turn
     torch.set_num_threads(threads)
     handler = logging.StreamHandler(sys.stdout)  # where the main process's lines go (vitswin.cli)

@@ -9,7 +9,9 @@ import errno
 import logging
 import os
 import shutil
+import socket
 import tempfile
+import time
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -28,7 +30,7 @@ from vitswin.errors import VitswinError
 from vitswin.evaluation import predict
 from vitswin.explain.options import ExplainOptions
 from vitswin.explain.runner import explain_runs
-from vitswin.jobs import job_count, runs_at_once, train_side_by_side
+from vitswin.jobs import job_count, train_side_by_side
 from vitswin.loggers import check_logger, run_logger
 from vitswin.models import build_network, check_model_name
 from vitswin.report.build import build_report
@@ -70,6 +72,7 @@ def train_model(config: StudyConfig, key: str, seed: int, splits: DataSplits) ->
 
 
 def _train_and_test(config: StudyConfig, key: str, seed: int, splits: DataSplits, run: RunFolder, main: bool) -> RunSummary:
+    started = time.time()  # with the host, tells the report which runs shared a machine while they trained
     pl.seed_everything(seed, verbose=False)
     module = build_classifier(config, key, len(splits.class_names))
     hardware = study_hardware(config)
@@ -89,7 +92,9 @@ def _train_and_test(config: StudyConfig, key: str, seed: int, splits: DataSplits
             "test_images": len(splits.test),
             "skipped_images": splits.skipped_images,
             "processes": process_group()[1],
-            "runs_at_once": runs_at_once(),
+            "host": socket.gethostname(),
+            "started_at": started,
+            "finished_at": time.time(),
             "cpu_threads": torch.get_num_threads(),
             "peak_gpu_memory_mb": _peak_gpu_memory_mb(),
             "network": network_facts(module.network),

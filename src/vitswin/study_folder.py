@@ -6,6 +6,7 @@ re-run alone on the files the others left.
         config.yaml                     the resolved study config (its seeds: every seed trained into the folder)
         summary.json, summary.csv       every run's headline numbers, one row per model and seed
         stages.json                     which stages completed, and when
+        speed.json                      every network's training and inference speed, timed in interleaved rounds
         .lock                           held while a process updates the files above
         <model>/seed-<k>/               RunFolder, one per model and training seed
             config.yaml                 the study config narrowed to this model and this seed
@@ -16,7 +17,7 @@ re-run alone on the files the others left.
             fit.json                    written last by training: the fit is finished
             train.json                  the run's summary, sizes, hardware and software
             metrics.json, predictions.npz   the test set, evaluated once
-            cost.json                   parameters, FLOPs and inference speed (the cost stage)
+            cost.json                   parameters and FLOPs (the cost stage)
             logs/                       the configured Lightning logger's files (TensorBoard events by default)
         explain/<method>/seed-<k>/      ExplanationFolder: every model of one seed, on the same test images
             overlay.png, heatmaps.png, maps.npz, attention.csv, agreement.csv, attention.json
@@ -58,8 +59,8 @@ SEED_PREFIX = "seed-"
 def same_study(a: StudyConfig, b: StudyConfig) -> bool:
     """Whether two configs describe the same study, wherever their files are kept: the output folder (however it
     was spelled: runs, runs/, the absolute path), the decoded-image cache and the logger are not part of what the
-    results are, nor how many runs train at once or how the study explains its models (explanations are files of
-    their own)."""
+    results are, nor how many runs train at once, how the study explains its models (explanations are files of
+    their own) or which comparison its report puts first."""
     return _what(a) == _what(b)
 
 
@@ -70,6 +71,7 @@ def _what(config: StudyConfig) -> StudyConfig:
             "logger": "none",
             "jobs": 1,
             "explain": StudyExplainConfig(),
+            "primary": "accuracy",
             "data": config.data.model_copy(update={"cache_dir": ""}),
         }
     )
@@ -370,6 +372,7 @@ class StudyFolder:
         self.summary_json = self.path / "summary.json"
         self.summary_csv = self.path / "summary.csv"
         self.stages_file = self.path / "stages.json"  # which stages completed, and when
+        self.speed_file = self.path / "speed.json"  # the cost stage's interleaved timing of every network
         self.report_html = self.path / "report.html"
         self.report_markdown = self.path / "report.md"
         self.report_files = self.path / "report_files"  # the Markdown report's figures
@@ -456,6 +459,12 @@ class StudyFolder:
         """Every complete explanation of the study, by method name, then seed."""
         found = [ExplanationFolder(path.parent) for path in self.path.glob(f"explain/*/{SEED_PREFIX}*/attention.json")]
         return sorted(found, key=lambda folder: (folder.method, folder.seed))
+
+    def read_speed(self) -> dict | None:
+        return _read_json(self.speed_file) if self.speed_file.is_file() else None
+
+    def write_speed(self, speed: dict) -> None:
+        write_json(speed, self.speed_file)
 
     def read_bench(self, name: str) -> dict | None:
         """What 'vitswin bench <name>' wrote for this study, or None when it has not run."""

@@ -35,8 +35,16 @@ def report_blocks(inputs: StudyInputs) -> list[Block]:
     config, runs, seeds = inputs.config, inputs.runs, inputs.seeds
     calibrations = {key: [calibration(run.probabilities, run.labels) for run in model_runs] for key, model_runs in runs.items()}
     method, explained = next(iter(inputs.explanations.items()), (EXPLANATION_FIRST, []))
-    facts = [sections.model_facts(runs[key], calibrations[key], explained) for key in runs]
+    facts = [sections.model_facts(runs[key], explained, inputs.speed) for key in runs]
     first_runs = inputs.first_runs()
+    judged = findings(
+        facts,
+        method,
+        test_selected=first_runs[0].train.get("validation") == "test",
+        primary=config.primary,
+        machine=sections.speed_machine(inputs.speed),
+        notes=sections.explanation_notes(explained, list(runs), seeds),
+    )
     return [
         Heading(f"vitswin report: {config.name}", 1),
         Paragraph(
@@ -45,14 +53,14 @@ def report_blocks(inputs: StudyInputs) -> list[Block]:
             f"folder {inputs.folder.path}."
         ),
         Heading("Findings"),
-        Bullets(findings(facts, method, test_selected=first_runs[0].train.get("validation") == "test")),
+        Bullets([finding.text for finding in judged]),
         *sections.setup_section(config, first_runs),
         *sections.results_section(runs, seeds),
-        *sections.paired_section(runs, seeds),
+        *sections.paired_section(runs, seeds, judged),
         *sections.curves_section(runs),
         *sections.confusion_section(runs),
         *sections.calibration_section(runs, calibrations),
-        *sections.cost_section(runs),
+        *sections.cost_section(runs, inputs.speed),
         *bench_section(inputs.folder),
         *sections.explanation_section(inputs.explanations),
     ]

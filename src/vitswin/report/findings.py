@@ -1,10 +1,13 @@
-"""Findings: short sentences generated from the measured numbers, never written by hand.
+"""Findings: short sentences generated from the measured numbers, never written by hand, each decided by
+vitswin.report.decision.
 
 A statement that one model beats another is made at the level the numbers support. With three or more training
-seeds, a difference is stated for the architectures when it is larger than its uncertainty: the paired t-test over
-seeds (Holm-adjusted over every pair of models) below 5 % and a 95 % interval (seeds and test images resampled) that
-excludes zero. With fewer seeds, the findings compare the trained models of each seed (McNemar's test for accuracy,
-Wilcoxon's signed-rank test for per-image heatmap measurements) and say that another seed can change the verdict.
+seeds a difference is stated for the architectures when its interval (seeds and test images) excludes zero at the
+level left after correction; with fewer, the findings compare the trained models of each seed and say that another
+seed can change the verdict. Test accuracy (or the measure a study names as `primary`) is the primary comparison,
+corrected over its pairs alone; every other comparison in the findings is corrected together with the rest (Holm).
+A model not shown to be better than chance is said so first and left out of every ranking. Speeds come from the
+cost stage's interleaved timing on one machine, never from the wall clock of training runs.
 """
 
 from collections.abc import Callable
@@ -12,32 +15,36 @@ from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 import numpy as np
-from scipy.stats import wilcoxon
 
-from vitswin.report.stats import (
+from vitswin.report.decision import (
     ARCHITECTURE_SEEDS,
     SIGNIFICANCE,
-    PairTest,
-    SeedComparison,
-    compare_across_seeds,
-    holm,
-    mcnemar_pairs,
-    paired_bootstrap_interval,
+    Decision,
+    Evidence,
+    ExactPairedEvidence,
+    crossed,
+    decide,
+    exact_paired,
+    welch,
 )
+from vitswin.report.stats import IMAGE_RESAMPLES, resampled_ece
 
 
 @dataclass(frozen=True)
 class ModelFacts:
-    """What the findings know about one model, over its seeds: per-image correctness on the shared test set, its
-    costs, its calibration and (where every seed was explained) per-image heatmap measurements."""
+    """What the findings know about one model, over its seeds: per-image correctness and confidence on the shared
+    test set, its size, its speed on this machine (timing rounds) and (where every seed was explained on the same
+    images) per-image heatmap measurements."""
 
     name: str
     seeds: list[int]
     correct: np.ndarray  # (seeds, N) bool, in test-set order
-    epoch_times: np.ndarray  # (seeds,) the typical epoch's training time of each run
+    confidence: np.ndarray  # (seeds, N) the top class's probability
     parameters: int
     flops: float
-    ece: np.ndarray  # (seeds,)
+    chance: float  # the accuracy of always answering the test set's most frequent class
+    speed: dict[str, np.ndarray] = field(default_factory=dict)  # "train"/"inference" -> images/s per timing round
+    network: str = ""  # what the network is (architecture and options): equal strings are the same network
     attention: dict[str, np.ndarray] = field(default_factory=dict)  # measure -> (seeds, images), same images
 
     @property
@@ -45,30 +52,81 @@ class ModelFacts:
         """(seeds,) test accuracy of each run."""
         return self.correct.mean(1)
 
+    @property
+    def ece(self) -> np.ndarray:
+        """(seeds,) expected calibration error of each run."""
+        images = np.arange(self.correct.shape[1])[None]
+        return np.array([resampled_ece(c, r, images)[0] for c, r in zip(self.confidence, self.correct, strict=True)])
+
 
 @dataclass(frozen=True)
 class Measure:
-    """How one compared number is named and printed."""
+    """How one compared number is named, printed and read: which way is better, and the words for it."""
 
+    key: str
     topic: str
     value: Callable[[float], str]
     difference: Callable[[float], str]
+    better: str | None  # "higher", "lower", or None where neither is better
+    more: str  # "<a> is {more} than <b>" when a's number is the better (or, with no better, the higher) one
 
 
-ACCURACY = Measure("Test accuracy", lambda v: f"{100 * v:.2f} %", lambda d: f"{100 * d:+.2f} points")
-EPOCH_TIME = Measure(
-    "Training time per epoch (the median epoch after the first)", lambda v: f"{v:.1f} s", lambda d: f"{d:+.1f} s"
-)
-CALIBRATION = Measure("Expected calibration error (lower: better calibrated)", lambda v: f"{v:.3f}", lambda d: f"{d:+.3f}")
-ATTENTION = {  # per-image heatmap measurements; {method} is the explanation method
-    "top10_share": Measure(
-        "Share of {method} mass in the top 10 % of pixels", lambda v: f"{100 * v:.1f} %", lambda d: f"{100 * d:+.1f} points"
-    ),
-    "pointing_hit": Measure(
-        "{method} pointing game (the map's peak on the object)", lambda v: f"{100 * v:.0f} %", lambda d: f"{100 * d:+.0f} points"
-    ),
-    "deletion_auc": Measure("{method} deletion AUC (lower: more faithful)", lambda v: f"{v:.3f}", lambda d: f"{d:+.3f}"),
+def _points(v: float) -> str:
+    return f"{100 * v:+.2f} points"
+
+
+MEASURES = {
+    measure.key: measure
+    for measure in (
+        Measure("accuracy", "Test accuracy", lambda v: f"{100 * v:.2f} %", _points, "higher", "more accurate"),
+        Measure(
+            "calibration",
+            "Expected calibration error (lower: better calibrated)",
+            lambda v: f"{v:.3f}",
+            lambda d: f"{d:+.3f}",
+            "lower",
+            "better calibrated",
+        ),
+        Measure(
+            "train_speed", "Training speed", lambda v: f"{v:.0f} images/s", lambda d: f"{d:+.0f} images/s", "higher", "faster"
+        ),
+        Measure(
+            "inference_speed",
+            "Inference speed",
+            lambda v: f"{v:.0f} images/s",
+            lambda d: f"{d:+.0f} images/s",
+            "higher",
+            "faster",
+        ),
+        Measure(
+            "top10_share",
+            "Share of {method} mass in the top 10 % of pixels",
+            lambda v: f"{100 * v:.1f} %",
+            lambda d: f"{100 * d:+.1f} points",
+            None,
+            "more concentrated",
+        ),
+        Measure(
+            "pointing_hit",
+            "{method} pointing game (the map's peak on the object)",
+            lambda v: f"{100 * v:.0f} %",
+            lambda d: f"{100 * d:+.0f} points",
+            "higher",
+            "better at pointing at the object",
+        ),
+        Measure(
+            "deletion_auc",
+            "{method} deletion AUC (lower: more faithful)",
+            lambda v: f"{v:.3f}",
+            lambda d: f"{d:+.3f}",
+            "lower",
+            "more faithful",
+        ),
+    )
 }
+ATTENTION = ("top10_share", "pointing_hit", "deletion_auc")
+SPEEDS = {"train_speed": "train", "inference_speed": "inference"}
+PRIMARY = "accuracy"
 
 TEST_SELECTED = (
     "The test set also selected each model's checkpoint (data.val_split: test, the published protocol), so every "
@@ -76,32 +134,82 @@ TEST_SELECTED = (
 )
 
 
-def findings(models: list[ModelFacts], method: str = "gradcam", test_selected: bool = False) -> list[str]:
-    """Sentences comparing every pair of models: accuracy, cost, calibration and (where measured) attention; first,
-    when `test_selected`, that the test accuracies are optimistic, and with fewer than three seeds, that the
-    comparisons are of trained models, not architectures."""
+@dataclass(frozen=True)
+class Finding:
+    """One sentence of the findings, and the decision behind it where it compares two models."""
+
+    text: str
+    measure: str = ""
+    a: str = ""
+    b: str = ""
+    seed: int | None = None  # the seed of a comparison of trained models; None: over every seed
+    decision: Decision | None = None
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A comparison waiting for its family's correction."""
+
+    measure: Measure
+    a: ModelFacts
+    b: ModelFacts
+    evidence: Evidence
+    seed: int | None
+    means: tuple[float, float]
+    per_seed: tuple[np.ndarray, np.ndarray] | None  # each model's per-seed values, for which seeds each won on
+
+
+def findings(
+    models: list[ModelFacts],
+    method: str = "gradcam",
+    test_selected: bool = False,
+    primary: str = PRIMARY,
+    machine: str = "",
+    notes: list[str] | None = None,
+) -> list[Finding]:
+    """Every finding, in order: the protocol's caveat, models at chance, the seed count's caveat; then each
+    comparison with its corrected decision, the sizes, and the statement of the correction. `machine` says where
+    the speeds were timed; `notes` are sentences the caller adds after the caveats (e.g. explanations not compared)."""
     seeds = models[0].seeds
-    sentences = [TEST_SELECTED] if test_selected else []
+    out = [Finding(TEST_SELECTED)] if test_selected else []
     if len(models) < 2:
-        return sentences
+        return out
+    at_chance = [model for model in models if not _above_chance(model)]
+    out += [_chance_sentence(model) for model in at_chance]
+    ranked = [model for model in models if model not in at_chance]
     if len(seeds) < ARCHITECTURE_SEEDS:
-        sentences.append(_trained_models_only(seeds))
-        sentences += _accuracy_per_seed(models)
-    else:
-        sentences += _across_seeds(models, ACCURACY, lambda m: m.correct)
-    sentences += _sizes(models)
-    sentences += _across_seeds(models, EPOCH_TIME, lambda m: m.epoch_times)
-    sentences += _across_seeds(models, CALIBRATION, lambda m: m.ece)
-    for key, template in ATTENTION.items():
-        measured = [model for model in models if key in model.attention]
-        if len(measured) < 2:
-            continue
-        measure = replace(template, topic=template.topic.format(method=method))
-        if len(seeds) < ARCHITECTURE_SEEDS:
-            sentences += _attention_per_seed(measured, key, measure)
-        else:
-            sentences += _across_seeds(measured, measure, lambda m, key=key: m.attention[key])
-    return sentences
+        out.append(Finding(_trained_models_only(seeds)))
+    out += [Finding(note) for note in notes or []]
+    pending = _comparisons(ranked, seeds, method, machine)
+    primary_family = [each for each in pending if each.measure.key == primary]
+    others = [each for each in pending if each.measure.key != primary]
+    decided = dict(zip(map(id, primary_family), decide([each.evidence for each in primary_family]), strict=True))
+    decided |= dict(zip(map(id, others), decide([each.evidence for each in others]), strict=True))
+    out += [_sentence(each, decided[id(each)], machine) for each in (*primary_family, *others)]
+    out += _numbers_only(ranked, seeds)
+    out += _sizes(models)
+    if pending:
+        out.append(Finding(_correction(_named(MEASURES[primary], method), primary_family, others)))
+    return out
+
+
+def _above_chance(model: ModelFacts) -> bool:
+    """Shown to be better than always answering the most frequent class (or above it on every seed and image
+    alike: no spread to test)."""
+    evidence = crossed(model.correct, reference=model.chance)
+    return evidence.estimate > 0 and (not evidence.tested or evidence.p_value() < SIGNIFICANCE)
+
+
+def _chance_sentence(model: ModelFacts) -> Finding:
+    evidence = crossed(model.correct, reference=model.chance)
+    low, high = evidence.interval(SIGNIFICANCE) if evidence.tested else (0.0, 0.0)
+    over = _over(model.seeds)
+    return Finding(
+        f"{model.name} is not shown to be better than chance: test accuracy {100 * model.accuracy.mean():.2f} % ({over}), "
+        f"where always answering the most frequent class scores {100 * model.chance:.2f} %; 95 % interval of the "
+        f"difference {_points(low)} to {_points(high)} includes 0. No finding below ranks {model.name}: train it "
+        f"longer or check its recipe first."
+    )
 
 
 def _trained_models_only(seeds: list[int]) -> str:
@@ -112,124 +220,206 @@ def _trained_models_only(seeds: list[int]) -> str:
     )
 
 
-def _across_seeds(models: list[ModelFacts], measure: Measure, values: Callable[[ModelFacts], np.ndarray]) -> list[str]:
-    """One sentence per pair: a stated difference when it is larger than its uncertainty, else the numbers."""
-    arrays = {model.name: values(model) for model in models}
-    per_image = next(iter(arrays.values())).ndim > 1
-    resampled = "seeds and test images resampled" if per_image else "seeds resampled"
-    return [_seed_sentence(c, measure, resampled) for c in compare_across_seeds(arrays, models[0].seeds)]
+def _comparisons(models: list[ModelFacts], seeds: list[int], method: str, machine: str) -> list[_Pending]:
+    """Every comparison the findings state, before correction: per pair, accuracy, calibration, speed (on
+    `machine`) and the heatmap measures, over seeds (three or more) or seed by seed."""
+    pending = []
+    across = len(seeds) >= ARCHITECTURE_SEEDS
+    for a, b in combinations(models, 2):
+        accuracy = MEASURES["accuracy"]
+        if across:
+            pending.append(_across(accuracy, a, b, a.correct.astype(float), b.correct.astype(float)))
+            pending.append(_calibration(a, b))
+        else:
+            pending += [_per_seed(accuracy, a, b, a.correct, b.correct, i) for i in range(len(seeds))]
+        if machine and a.network != b.network:
+            for key, kind in SPEEDS.items():
+                if kind in a.speed and kind in b.speed:
+                    rounds_a, rounds_b = a.speed[kind], b.speed[kind]
+                    means = (float(rounds_a.mean()), float(rounds_b.mean()))
+                    pending.append(
+                        _Pending(MEASURES[key], a, b, welch(rounds_a, rounds_b, over="timing rounds"), None, means, None)
+                    )
+        for key in ATTENTION:
+            if key in a.attention and key in b.attention:
+                measure = _named(MEASURES[key], method)
+                values_a, values_b = a.attention[key], b.attention[key]
+                if across:
+                    pending.append(_across(measure, a, b, values_a, values_b))
+                else:
+                    pending += [_per_seed(measure, a, b, values_a, values_b, i) for i in range(len(seeds))]
+    return pending
 
 
-def _seed_sentence(c: SeedComparison, measure: Measure, resampled: str) -> str:
-    seeds = len(c.seeds)
-    mean_a, mean_b = float(c.per_seed_a.mean()), float(c.per_seed_b.mean())
-    over = f"mean over {seeds} seeds" if seeds > 1 else f"seed {c.seeds[0]}"
-    numbers = f"{c.a} {measure.value(mean_a)}, {c.b} {measure.value(mean_b)} ({over})"
-    if seeds < ARCHITECTURE_SEEDS:
-        return f"{measure.topic}: {numbers}; with fewer than {ARCHITECTURE_SEEDS} seeds no ranking is stated."
-    low, high = c.interval
-    holm_text = f", Holm-adjusted over {c.pairs} pairs {c.p_adjusted:.2g}" if c.pairs > 1 else ""
+def _named(measure: Measure, method: str) -> Measure:
+    return replace(measure, topic=measure.topic.format(method=method))
+
+
+def _across(measure: Measure, a: ModelFacts, b: ModelFacts, values_a: np.ndarray, values_b: np.ndarray) -> _Pending:
+    per_seed = (values_a.mean(1), values_b.mean(1))
+    means = (float(values_a.mean()), float(values_b.mean()))
+    return _Pending(measure, a, b, crossed(values_a, values_b), None, means, per_seed)
+
+
+def _calibration(a: ModelFacts, b: ModelFacts) -> _Pending:
+    """ECE is computed from the test images, so which images were drawn adds to its seed-to-seed spread: the
+    image share comes from resampling the same images for every run."""
+    images = a.correct.shape[1]
+    resamples = np.random.default_rng(0).integers(0, images, (IMAGE_RESAMPLES, images))
+    replicate = {
+        model.name: np.mean(
+            [resampled_ece(c, r, resamples) for c, r in zip(model.confidence, model.correct, strict=True)], axis=0
+        )
+        for model in (a, b)
+    }
+    image_variance = float(np.var(replicate[a.name] - replicate[b.name], ddof=1))
+    ece_a, ece_b = a.ece, b.ece
+    evidence = welch(ece_a, ece_b, image_variance, images)
+    return _Pending(MEASURES["calibration"], a, b, evidence, None, (float(ece_a.mean()), float(ece_b.mean())), (ece_a, ece_b))
+
+
+def _per_seed(measure: Measure, a: ModelFacts, b: ModelFacts, values_a: np.ndarray, values_b: np.ndarray, index: int) -> _Pending:
+    """The trained models of one seed on the same images: McNemar's exact test for 0/1 outcomes, the paired t-test
+    over images otherwise."""
+    row_a, row_b = np.asarray(values_a[index], dtype=np.float64), np.asarray(values_b[index], dtype=np.float64)
+    binary = np.isin(row_a, (0.0, 1.0)).all() and np.isin(row_b, (0.0, 1.0)).all()
+    evidence = exact_paired(row_a, row_b) if binary else crossed(row_a[None], row_b[None])
+    return _Pending(measure, a, b, evidence, a.seeds[index], (float(row_a.mean()), float(row_b.mean())), None)
+
+
+def _sentence(each: _Pending, decision: Decision, machine: str) -> Finding:
+    measure, a, b = each.measure, each.a.name, each.b.name
+    mean_a, mean_b = each.means
+    if each.seed is not None:
+        where, numbers = f"seed {each.seed}", f"{a} {measure.value(mean_a)}, {b} {measure.value(mean_b)}"
+        topic = f"{measure.topic}, seed {each.seed} (these trained models)"
+    elif measure.key in SPEEDS:
+        where = f"on this machine ({machine})"
+        numbers = f"{a} {measure.value(mean_a)}, {b} {measure.value(mean_b)} (mean over the timing rounds)"
+        topic = measure.topic
+    else:
+        seeds = len(each.a.seeds)
+        where, numbers = (
+            f"across {seeds} seeds",
+            f"{a} {measure.value(mean_a)}, {b} {measure.value(mean_b)} ({_over(each.a.seeds)})",
+        )
+        topic = measure.topic
+    numbers += _confidence_note(each) if measure.key == "calibration" else ""
+    finding = dict(measure=measure.key, a=a, b=b, seed=each.seed, decision=decision)
+    if not decision.tested:
+        reason = _no_spread(each)
+        return Finding(f"{topic}: {numbers}; {reason}; not tested.", **finding)
+    low, high = decision.interval
+    level = f"{100 * decision.confidence:.4g} %"
+    interval = f"{level} interval {measure.difference(low)} to {measure.difference(high)}"
+    p_text = f"p = {decision.p_value:.2g}" + (f", Holm-adjusted {decision.p_adjusted:.2g}" if decision.family_size > 1 else "")
     evidence = (
-        f"difference {c.a} - {c.b} {measure.difference(c.difference)}, 95 % interval {measure.difference(low)} to "
-        f"{measure.difference(high)} ({resampled}); paired t-test over seeds p = {c.p_value:.2g}"
-        f"{holm_text}"
+        f"difference {a} - {b} {measure.difference(decision.evidence.estimate)}, {interval} "
+        f"({decision.evidence.describe()}); {p_text}"
     )
-    if c.decided and measure.value(mean_a) != measure.value(mean_b):
-        higher, lower = (c.a, c.b) if mean_a > mean_b else (c.b, c.a)
-        return f"{measure.topic}: {higher} is higher than {lower} across {seeds} seeds: {numbers}; {evidence}."
-    return (
-        f"{measure.topic}: across {seeds} seeds {c.a} and {c.b} cannot be told apart: {numbers}; {evidence}{_split_verdicts(c)}."
+    if decision.rejected:
+        winner, loser = (a, b) if _a_is_better(measure, decision.evidence.estimate) else (b, a)
+        level_words = (
+            "these two trained models differ, which says nothing yet about the architectures; " if each.seed is not None else ""
+        )
+        return Finding(
+            f"{topic}: {winner} is {measure.more} than {loser} {where}: {numbers}; {level_words}{evidence}.", **finding
+        )
+    return Finding(
+        f"{topic}: {a} and {b} are not shown to differ {where} (the {interval} includes 0): {numbers}; {p_text}"
+        f"{_split_verdicts(each)}.",
+        **finding,
     )
 
 
-def _split_verdicts(c: SeedComparison) -> str:
-    """Which seeds each model won on, when the seeds disagree."""
-    differences = c.per_seed_difference
-    wins_a = [seed for seed, d in zip(c.seeds, differences, strict=True) if d > 0]
-    wins_b = [seed for seed, d in zip(c.seeds, differences, strict=True) if d < 0]
+def _no_spread(each: _Pending) -> str:
+    """What had no spread, in words, for a comparison that could not be tested."""
+    if isinstance(each.evidence, ExactPairedEvidence):
+        return "the two trained models are right and wrong on exactly the same images"
+    if each.measure.key in SPEEDS:
+        return "no spread between the timing rounds"
+    if each.seed is not None:
+        return "no spread between images"
+    return "no spread between seeds" + (" or images" if each.measure.key != "calibration" else "")
+
+
+def _a_is_better(measure: Measure, difference: float) -> bool:
+    return difference < 0 if measure.better == "lower" else difference > 0
+
+
+def _confidence_note(each: _Pending) -> str:
+    """Over- or under-confidence, from mean confidence against accuracy: what a calibration error means."""
+    parts = []
+    for model in (each.a, each.b):
+        confidence, accuracy = float(model.confidence.mean()), float(model.correct.mean())
+        side = "underconfident" if confidence < accuracy else "overconfident"
+        parts.append(f"{model.name} mean confidence {100 * confidence:.1f} % at {100 * accuracy:.1f} % accuracy ({side})")
+    return "; " + ", ".join(parts)
+
+
+def _split_verdicts(each: _Pending) -> str:
+    """Which seeds each model was higher on, when the seeds disagree."""
+    if each.per_seed is None:
+        return ""
+    a, b, seeds = each.a.name, each.b.name, each.a.seeds
+    differences = each.per_seed[0] - each.per_seed[1]
+    wins_a = [seed for seed, d in zip(seeds, differences, strict=True) if d > 0]
+    wins_b = [seed for seed, d in zip(seeds, differences, strict=True) if d < 0]
     if not (wins_a and wins_b):
         return ""
-    return f"; {c.a} was higher on {_seeds_text(wins_a)}, {c.b} on {_seeds_text(wins_b)}"
+    return f"; {a} was higher on {_seeds_text(wins_a)}, {b} on {_seeds_text(wins_b)}"
 
 
 def _seeds_text(seeds: list[int]) -> str:
     return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
 
 
-def _accuracy_per_seed(models: list[ModelFacts]) -> list[str]:
-    """McNemar's test of the trained models of each seed, Holm-adjusted over the pairs."""
-    sentences = []
-    for index, seed in enumerate(models[0].seeds):
-        tests = {(test.a, test.b): test for test in mcnemar_pairs({model.name: model.correct[index] for model in models})}
-        for a, b in combinations(models, 2):
-            sentences.append(_mcnemar_sentence(a.name, b.name, a.correct[index], b.correct[index], tests[(a.name, b.name)], seed))
-    return sentences
+def _over(seeds: list[int]) -> str:
+    return f"mean over {len(seeds)} seeds" if len(seeds) > 1 else f"seed {seeds[0]}"
 
 
-def _mcnemar_sentence(a: str, b: str, correct_a: np.ndarray, correct_b: np.ndarray, pair: PairTest, seed: int) -> str:
-    test = pair.table
-    p_value = f"p = {test.p_value:.2g}" + (f", Holm-adjusted {pair.p_adjusted:.2g}" if pair.pairs > 1 else "")
-    accuracy_a, accuracy_b = float(correct_a.mean()), float(correct_b.mean())
-    if f"{100 * accuracy_a:.2f}" == f"{100 * accuracy_b:.2f}":
-        return (
-            f"Seed {seed}: the trained {a} and {b} are equally accurate ({100 * accuracy_a:.2f} % on {len(correct_a)} test "
-            f"images; McNemar {p_value})."
-        )
-    (high, high_correct), (low, low_correct) = sorted(
-        ((a, correct_a), (b, correct_b)), key=lambda item: float(item[1].mean()), reverse=True
-    )
-    low_ci, high_ci = paired_bootstrap_interval(high_correct, low_correct, seed)
-    numbers = (
-        f"{100 * high_correct.mean():.2f} % against {100 * low_correct.mean():.2f} % on {len(correct_a)} test images, "
-        f"a difference of {100 * (high_correct.mean() - low_correct.mean()):.2f} points with 95 % CI {100 * low_ci:.2f} to "
-        f"{100 * high_ci:.2f}"
-    )
-    if pair.p_adjusted < SIGNIFICANCE:
-        return (
-            f"Seed {seed}: the trained {high} is more accurate than the trained {low}: {numbers}; McNemar's test finds "
-            f"these two trained models different ({p_value}), which says nothing yet about the architectures."
-        )
-    return (
-        f"Seed {seed}: the trained {high} scores higher than the trained {low} ({numbers}), but the difference is not "
-        f"significant (McNemar {p_value}): on these test images the two cannot be told apart."
-    )
+def _numbers_only(models: list[ModelFacts], seeds: list[int]) -> list[Finding]:
+    """With fewer than three seeds, a number measured once per run is shown but not ranked."""
+    if len(seeds) >= ARCHITECTURE_SEEDS or len(models) < 2:
+        return []
+    measure = MEASURES["calibration"]
+    numbers = ", ".join(f"{model.name} {measure.value(float(model.ece.mean()))}" for model in models)
+    return [
+        Finding(f"{measure.topic}: {numbers} ({_over(seeds)}); with fewer than {ARCHITECTURE_SEEDS} seeds no ranking is stated.")
+    ]
 
 
-def _sizes(models: list[ModelFacts]) -> list[str]:
+def _sizes(models: list[ModelFacts]) -> list[Finding]:
     """Parameters and FLOPs: properties of the networks, the same for every seed."""
     sentences = []
     for a, b in combinations(models, 2):
         small, large = sorted((a, b), key=lambda m: m.parameters)
         sentences.append(
-            f"{small.name} has {small.parameters / 1e6:.2f} M parameters and {small.flops / 1e9:.3f} GFLOPs per image; "
-            f"{large.name} has {large.parameters / small.parameters:.2f}x the parameters ({large.parameters / 1e6:.2f} M) "
-            f"and {large.flops / small.flops:.2f}x the FLOPs ({large.flops / 1e9:.3f} GFLOPs)."
+            Finding(
+                f"{small.name} has {small.parameters / 1e6:.2f} M parameters and {small.flops / 1e9:.3f} GFLOPs per image; "
+                f"{large.name} has {large.parameters / small.parameters:.2f}x the parameters ({large.parameters / 1e6:.2f} M) "
+                f"and {large.flops / small.flops:.2f}x the FLOPs ({large.flops / 1e9:.3f} GFLOPs)."
+            )
         )
     return sentences
 
 
-def _attention_per_seed(models: list[ModelFacts], key: str, measure: Measure) -> list[str]:
-    """Wilcoxon's signed-rank test of the trained models of each seed, Holm-adjusted over the pairs."""
-    sentences = []
-    for index, seed in enumerate(models[0].seeds):
-        pairs = list(combinations(models, 2))
-        raw = [_wilcoxon_p(a.attention[key][index], b.attention[key][index]) for a, b in pairs]
-        for (a, b), p, q in zip(pairs, raw, holm(raw), strict=True):
-            mean_a, mean_b = float(np.mean(a.attention[key][index])), float(np.mean(b.attention[key][index]))
-            p_text = f"Wilcoxon p = {p:.2g}" + (f", Holm-adjusted {q:.2g}" if len(pairs) > 1 else "")
-            value = measure.value
-            numbers = f"{a.name} {value(mean_a)}, {b.name} {value(mean_b)} on {len(a.attention[key][index])} images"
-            if key == "pointing_hit" and "pointing_random" in a.attention:
-                numbers += f", where a random map scores {value(float(np.mean(a.attention['pointing_random'][index])))}"
-            verdict = (
-                "a significant difference between these trained models"
-                if q < SIGNIFICANCE and value(mean_a) != value(mean_b)
-                else "not a significant difference"
-            )
-            sentences.append(f"{measure.topic}, seed {seed}: {numbers}; {verdict} ({p_text}).")
-    return sentences
-
-
-def _wilcoxon_p(values_a: np.ndarray, values_b: np.ndarray) -> float:
-    differences = np.asarray(values_a, dtype=np.float64) - np.asarray(values_b, dtype=np.float64)
-    return float(wilcoxon(differences).pvalue) if np.any(differences != 0) else 1.0
+def _correction(primary: Measure, primary_family: list[_Pending], others: list[_Pending]) -> str:
+    """How the findings were corrected for testing many things at once, in one sentence."""
+    counted = [each for each in primary_family if each.evidence.tested]
+    rest = [each for each in others if each.evidence.tested]
+    text = (
+        f"Correction for testing many things at once: {primary.topic.split(' (')[0].lower()} is the primary comparison, "
+        f"tested at {100 * SIGNIFICANCE:g} %"
+        + (f" with Holm's correction over its {len(counted)} comparisons" if len(counted) > 1 else "")
+    )
+    if rest:
+        text += (
+            f"; the other {len(rest)} comparison{'s' * (len(rest) > 1)} above {'are' if len(rest) > 1 else 'is'} corrected "
+            f"together (Holm at {100 * SIGNIFICANCE:g} % over all {len(rest)}), so each is shown with the interval of the "
+            f"level it was tested at"
+        )
+    return text + (
+        ". Adding a model or a measure adds comparisons and raises the bar for every one of them; comparisons with no "
+        "spread are not tested and not counted."
+    )

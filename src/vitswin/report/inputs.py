@@ -20,10 +20,7 @@ class Cost:
 
     parameters: int
     flops: float  # one forward pass on one image
-    inference_images_per_s: float
-    inference_batch: int
-    machine: dict[str, str]  # where inference was timed
-    train_images_per_s: float | None
+    train_images_per_s: float | None  # during training, validation included, however the machine was shared
     peak_gpu_memory_mb: float | None
 
 
@@ -85,6 +82,7 @@ class StudyInputs:
     config: StudyConfig  # the study's own config; its seeds joined by the replicates'
     runs: dict[str, list[Run]]  # model key -> its runs, one per seed, in the order of `seeds`
     explanations: dict[str, list[Explanation]]  # method -> one per explained seed; the findings' method first
+    speed: dict | None  # the cost stage's interleaved timing of the study's networks (speed.json)
 
     @property
     def seeds(self) -> list[int]:
@@ -111,7 +109,7 @@ def load_study(folder: StudyFolder, replicate_folders: tuple[StudyFolder, ...] =
             runs[key] += [_load_run(replicate.run(key, seed), model) for seed in other.seeds]
         config = config.model_copy(update={"seeds": (*config.seeds, *other.seeds)})
     _check_paired(runs)
-    return StudyInputs(folder, config, runs, _load_explanations(folder, config))
+    return StudyInputs(folder, config, runs, _load_explanations(folder, config), folder.read_speed())
 
 
 def _check_replicate(folder: StudyFolder, config: StudyConfig, replicate: StudyFolder, other: StudyConfig) -> None:
@@ -161,9 +159,6 @@ def _load_run(run: RunFolder, model: ModelConfig) -> Run:
         Cost(
             parameters=cost["parameters"],
             flops=cost["flops_per_image"],
-            inference_images_per_s=cost["inference_images_per_s"],
-            inference_batch=cost["inference_batch"],
-            machine=cost["machine"],
             train_images_per_s=train_images / epoch_time if train_images else None,
             peak_gpu_memory_mb=train.get("peak_gpu_memory_mb"),
         ),

@@ -2,23 +2,17 @@
 yet written). Nothing here reads or writes files or measures anything."""
 
 import json
+from itertools import combinations
 
 import numpy as np
 
 from vitswin.config import ModelConfig, StudyConfig
 from vitswin.report import figures
+from vitswin.report.decision import ARCHITECTURE_SEEDS, Decision
 from vitswin.report.document import Block, Bullets, Heading, Image, Paragraph, Plot, Table
-from vitswin.report.findings import ModelFacts
+from vitswin.report.findings import Finding, ModelFacts
 from vitswin.report.inputs import Explanation, Run
-from vitswin.report.stats import (
-    ARCHITECTURE_SEEDS,
-    Calibration,
-    McNemar,
-    bootstrap_interval,
-    calibration,
-    compare_across_seeds,
-    mcnemar_pairs,
-)
+from vitswin.report.stats import Calibration, McNemar, accuracy_interval, calibration, mcnemar_pairs
 
 EXPLAIN_COLUMNS = (
     ("top10_share", "top-10 % share"),
@@ -37,26 +31,58 @@ EXPLAIN_COLUMNS = (
 )
 
 
-def model_facts(runs: list[Run], calibrations: list[Calibration], explanations: list[Explanation]) -> ModelFacts:
-    """What the findings compare about one model, over its seeds (`runs`, one per seed, and their calibrations).
-    Heatmap measurements join only when `explanations` cover every one of the model's seeds."""
+def model_facts(runs: list[Run], explanations: list[Explanation], speed: dict | None) -> ModelFacts:
+    """What the findings compare about one model, over its seeds (`runs`, one per seed); `speed` is the cost
+    stage's timing of the study's networks (speed.json). Heatmap measurements join only when `explanations` cover
+    every one of the model's seeds, on the same test images."""
     first = runs[0]
-    rows = {explanation.seed: explanation.rows.get(first.key) for explanation in explanations}
     attention = {}
-    if all(rows.get(run.seed) for run in runs) and len({len(rows[run.seed]) for run in runs}) == 1:
-        per_seed = [rows[run.seed] for run in runs]
+    if same_explained_images(explanations, [run.key for run in runs]) and {e.seed for e in explanations} >= {
+        run.seed for run in runs
+    }:
+        per_seed = [next(e for e in explanations if e.seed == run.seed).rows[first.key] for run in runs]
         measured = [key for key in per_seed[0][0] if key in dict(EXPLAIN_COLUMNS)]
         attention = {key: np.array([[float(row[key]) for row in seed_rows] for seed_rows in per_seed]) for key in measured}
+    timed = (speed or {}).get("models", {}).get(first.key, {})
     return ModelFacts(
         first.key,
         [run.seed for run in runs],
         np.stack([run.correct for run in runs]),
-        np.array([run.epoch_time for run in runs]),
+        np.stack([run.probabilities.max(1) for run in runs]),
         first.cost.parameters,
         first.cost.flops,
-        np.array([calibration.ece for calibration in calibrations]),
+        float(np.bincount(first.labels).max() / len(first.labels)),
+        {kind: np.array(timed[f"{kind}_images_per_s"]) for kind in ("train", "inference") if f"{kind}_images_per_s" in timed},
+        timed.get("network", first.key),
         attention,
     )
+
+
+def same_explained_images(explanations: list[Explanation], models: list[str]) -> bool:
+    """Whether every explanation measured each of `models` on the same test images in the same order: per-image
+    measures are compared image by image, so an equal count is not enough."""
+    orders = [[row["test_index"] for row in explanation.rows.get(model, [])] for explanation in explanations for model in models]
+    return bool(orders) and all(order and order == orders[0] for order in orders)
+
+
+def speed_machine(speed: dict | None) -> str:
+    """Where and how the speeds were timed, for the speed findings; empty when they were not."""
+    if not speed:
+        return ""
+    machine = speed["machine"]
+    return f"{machine['device']}, {machine['threads']} threads, CPU {machine['cpu']}; {speed['rounds']} rounds taking turns"
+
+
+def explanation_notes(explanations: list[Explanation], models: list[str], seeds: list[int]) -> list[str]:
+    """Why the heatmap measures are not compared, when explanations exist but cannot be paired image by image."""
+    if not explanations or same_explained_images(explanations, models):
+        return []
+    explained = ", ".join(str(explanation.seed) for explanation in explanations)
+    return [
+        f"The {explanations[0].method} measurements are not compared: the explanations of seed(s) {explained} are not "
+        f"all of the same test images, in the same order, for every model (or not of every model); explain every "
+        f"seed again with the same options, e.g. 'vitswin study' with the same config, to compare them image by image."
+    ]
 
 
 def _percent(value: float) -> str:
@@ -187,9 +213,10 @@ def results_section(runs: dict[str, list[Run]], seeds: list[int]) -> list[Block]
         for key, model_runs in runs.items()
     ]
     run_rows = []
+    all_runs = [run for model_runs in runs.values() for run in model_runs]
     for model_runs in runs.values():
         for run in model_runs:
-            low, high = bootstrap_interval(run.correct)
+            low, high = accuracy_interval(run.correct)
             best = int(run.train["best_epoch"])
             to_best = sum(row["epoch_time_s"] for row in run.history if row["epoch"] <= best)
             run_rows.append(
@@ -203,6 +230,7 @@ def results_section(runs: dict[str, list[Run]], seeds: list[int]) -> list[Block]
                     f"{run.train['train_time_s']:.1f} s",
                     f"{run.epoch_time:.1f} s",
                     f"{to_best:.1f} s",
+                    _beside_text(trained_beside(run, all_runs)),
                 ]
             )
     blocks: list[Block] = [
@@ -222,17 +250,18 @@ def results_section(runs: dict[str, list[Run]], seeds: list[int]) -> list[Block]
                 "model",
                 "seed",
                 "test accuracy",
-                "95 % CI (test images resampled)",
+                "95 % interval (exact binomial over the test images)",
                 "best epoch",
                 "epochs run",
                 "training time",
                 "time per epoch (median after the first)",
                 "time to best epoch",
+                "trained",
             ],
             run_rows,
         ),
     ]
-    blocks += _side_by_side_note([run for model_runs in runs.values() for run in model_runs])
+    blocks += _side_by_side_note(all_runs)
     if len(seeds) < ARCHITECTURE_SEEDS:
         blocks.append(
             Paragraph(
@@ -244,16 +273,41 @@ def results_section(runs: dict[str, list[Run]], seeds: list[int]) -> list[Block]
     return blocks
 
 
+def trained_beside(run: Run, runs: list[Run]) -> int | None:
+    """How many other runs of the report trained on the same machine while `run` trained (their recorded start and
+    end overlap), or None when a run did not record them."""
+
+    def span(each: Run) -> tuple[str, float, float] | None:
+        train = each.train
+        return (train["host"], train["started_at"], train["finished_at"]) if "started_at" in train else None
+
+    mine = span(run)
+    if mine is None:
+        return None
+    others = [span(each) for each in runs if each is not run]
+    if any(other is None for other in others):
+        return None
+    return sum(other[0] == mine[0] and other[1] < mine[2] and mine[1] < other[2] for other in others)  # type: ignore[index]
+
+
+def _beside_text(count: int | None) -> str:
+    if count is None:
+        return "- (not recorded)"
+    return "alone" if count == 0 else f"beside {count} other run{'s' * (count > 1)}"
+
+
 def _side_by_side_note(runs: list[Run]) -> list[Block]:
-    """A word on the training times when runs trained several at a time (`jobs`): each shared the machine."""
-    ways = dict.fromkeys((run.train.get("runs_at_once", 1), run.train.get("cpu_threads")) for run in runs)
-    if all(at_once == 1 for at_once, _ in ways):
+    """A word on the training times when runs trained at the same time on one machine: each shared it."""
+    shared = [run for run in runs if trained_beside(run, runs)]
+    if not shared:
         return []
-    described = ", ".join(f"{at_once} at a time with {threads or 'all'} CPU thread(s) each" for at_once, threads in ways)
+    threads = sorted({str(run.train.get("cpu_threads", "?")) for run in shared})
     return [
         Paragraph(
-            f"The runs trained side by side ({described}; the config's jobs): each training time includes sharing the "
-            "machine with the runs beside it, so compare the times with each other, not with runs trained alone."
+            f"{len(shared)} of the {len(runs)} runs trained while other runs of the study trained on the same machine "
+            f"(their recorded start and end overlap; {' or '.join(threads)} CPU thread(s) each; the 'trained' column): "
+            "their training times include sharing the machine, so they say nothing about the models' speeds. The "
+            "speed findings and the Cost section use the cost stage's timing, made for it."
         )
     ]
 
@@ -262,22 +316,17 @@ def _points_sd(accuracies: list[float]) -> str:
     return f"{100 * np.std(accuracies, ddof=1):.2f} points"
 
 
-def paired_section(runs: dict[str, list[Run]], seeds: list[int]) -> list[Block]:
+def paired_section(runs: dict[str, list[Run]], seeds: list[int], judged: list[Finding]) -> list[Block]:
     """Every pair of models on the same test images: per seed, the trained models' difference and McNemar's test;
-    over the seeds, the mean difference with its two-level interval and the t-test over seeds."""
+    over the seeds, the findings' own decision on accuracy (`judged`: the same interval, test and correction)."""
     blocks: list[Block] = [Heading("Paired comparison")]
     if len(runs) < 2:
         return [*blocks, Paragraph("Only one model: nothing to compare.")]
     per_seed = [
         mcnemar_pairs({key: model_runs[index].correct for key, model_runs in runs.items()}) for index in range(len(seeds))
     ]
-    across = {
-        (c.a, c.b): c
-        for c in compare_across_seeds(
-            {key: np.stack([run.correct for run in model_runs]) for key, model_runs in runs.items()}, seeds
-        )
-    }
-    for pair_index, ((a, b), comparison) in enumerate(across.items()):
+    over_seeds = {(f.a, f.b): f.decision for f in judged if f.measure == "accuracy" and f.seed is None and f.decision}
+    for pair_index, (a, b) in enumerate(combinations(runs, 2)):
         rows = []
         for seed, tests in zip(seeds, per_seed, strict=True):
             test = tests[pair_index]
@@ -295,7 +344,6 @@ def paired_section(runs: dict[str, list[Run]], seeds: list[int]) -> list[Block]:
                     f"{table.p_value:.3g}" + (f" (Holm {test.p_adjusted:.3g})" if test.pairs > 1 else ""),
                 ]
             )
-        low, high = comparison.interval
         blocks += [
             Heading(f"{a} vs {b}", 3),
             Table(
@@ -310,25 +358,36 @@ def paired_section(runs: dict[str, list[Run]], seeds: list[int]) -> list[Block]:
                 ],
                 rows,
             ),
-            Paragraph(
-                f"Over {len(seeds)} seed{'s' if len(seeds) > 1 else ''}: mean difference {a} - {b} "
-                f"{100 * comparison.difference:+.2f} points, 95 % interval {100 * low:+.2f} to {100 * high:+.2f} "
-                f"(seeds and test images resampled)"
-                + (
-                    f"; paired t-test over seeds p = {comparison.p_value:.3g}"
-                    + (
-                        f", Holm-adjusted over the {comparison.pairs} pairs: {comparison.p_adjusted:.3g}"
-                        if comparison.pairs > 1
-                        else ""
-                    )
-                    if len(seeds) > 1
-                    else ""
-                )
-                + ". McNemar's test compares the two trained models of one seed on these test images; only the "
-                "comparison over seeds speaks to the architectures (docs/report.md)."
-            ),
+            Paragraph(_over_seeds_text(a, b, over_seeds.get((a, b)), len(seeds))),
         ]
     return blocks
+
+
+def _over_seeds_text(a: str, b: str, decision: Decision | None, seeds: int) -> str:
+    """The comparison over seeds, as the findings decided it."""
+    caveat = (
+        " McNemar's test compares the two trained models of one seed on these test images; only the comparison over "
+        "seeds speaks to the architectures (docs/report.md)."
+    )
+    if decision is None:
+        return f"With {seeds} seed{'s' * (seeds > 1)} there is no comparison over seeds (it needs {ARCHITECTURE_SEEDS}).{caveat}"
+    evidence = decision.evidence
+    if not decision.tested:
+        return (
+            f"Over {seeds} seeds: mean difference {a} - {b} {100 * evidence.estimate:+.2f} points; no spread, not tested.{caveat}"
+        )
+    low, high = decision.interval
+    return (
+        f"Over {seeds} seeds: mean difference {a} - {b} {100 * evidence.estimate:+.2f} points, "
+        f"{100 * decision.confidence:.4g} % interval {100 * low:+.2f} to {100 * high:+.2f} ({evidence.describe()}); "
+        f"p = {decision.p_value:.3g}"
+        + (
+            f", Holm-adjusted over the {decision.family_size} accuracy comparisons: {decision.p_adjusted:.3g}"
+            if decision.family_size > 1
+            else ""
+        )
+        + f": {'a difference' if decision.rejected else 'not shown to differ'}, as in the findings.{caveat}"
+    )
 
 
 def _total(table: McNemar) -> int:
@@ -424,24 +483,37 @@ def calibration_section(runs: dict[str, list[Run]], calibrations: dict[str, list
     ]
 
 
-def cost_section(runs: dict[str, list[Run]]) -> list[Block]:
-    """Parameters, FLOPs, training and inference speed (medians over seeds), peak GPU memory, as measured."""
+def cost_section(runs: dict[str, list[Run]], speed: dict | None) -> list[Block]:
+    """Parameters, FLOPs, the cost stage's interleaved training and inference speed (median and range over its
+    rounds), the speed during training (median over seeds; the machine maybe shared) and peak GPU memory."""
+    timed = (speed or {}).get("models", {})
     rows = []
     for key, model_runs in runs.items():
         costs = [run.cost for run in model_runs]
         training = [cost.train_images_per_s for cost in costs if cost.train_images_per_s]
         memory = [cost.peak_gpu_memory_mb for cost in costs if cost.peak_gpu_memory_mb]
+        rounds = timed.get(key, {})
         rows.append(
             [
                 key,
                 f"{costs[0].parameters / 1e6:.2f} M",
                 f"{costs[0].flops / 1e9:.3f}",
+                _rounds_text(rounds.get("train_images_per_s")),
+                _rounds_text(rounds.get("inference_images_per_s")),
                 f"{np.median(training):.0f}" if training else "-",
-                f"{np.median([cost.inference_images_per_s for cost in costs]):.0f}",
                 f"{max(memory):.0f} MB" if memory else "- (CPU run)",
             ]
         )
-    first = next(iter(runs.values()))[0].cost
+    if speed:
+        machine = speed["machine"]
+        timing = (
+            f"Speeds are timed by the cost stage after training, for this purpose: every network in one process, a "
+            f"training step (AdamW, forward and backward) and an inference batch of {speed['batch']} images each, in "
+            f"{speed['rounds']} rounds taking turns (speed.json), on {machine['device']} (CPU {machine['cpu']}, GPU "
+            f"{machine['gpu']}, {machine['threads']} threads); the speed findings test these rounds. "
+        )
+    else:
+        timing = "No speed timing yet: 'vitswin report' runs the cost stage, which times every network. "
     return [
         Heading("Cost"),
         Table(
@@ -449,20 +521,25 @@ def cost_section(runs: dict[str, list[Run]]) -> list[Block]:
                 "model",
                 "parameters",
                 "GFLOPs per image",
-                "training images/s (with validation; median over seeds)",
-                "inference images/s (median over seeds)",
+                "training images/s (cost stage: median, range over rounds)",
+                "inference images/s (cost stage: median, range over rounds)",
+                "training images/s during training (validation included; median over seeds)",
                 "peak GPU memory",
             ],
             rows,
         ),
         Paragraph(
-            f"Training speed is measured during training (the median epoch after the first); inference speed (batches "
-            f"of {first.inference_batch}, eval mode, on the CPU) and FLOPs (one forward pass, multiply and add counted "
-            f"separately) by the cost stage after training (cost.json in each run folder), on CPU "
-            f"{first.machine['cpu']}, GPU {first.machine['gpu']}. One timing on a shared machine is not a speed "
-            f"difference: the findings rank speeds only across three or more seeds."
+            timing + "FLOPs count one forward pass (multiply and add separately). The speed during training comes "
+            "from each run's epochs, with the machine shared however the runs shared it (the Results' 'trained' "
+            "column): it is shown, not compared."
         ),
     ]
+
+
+def _rounds_text(rounds: list[float] | None) -> str:
+    if not rounds:
+        return "-"
+    return f"{np.median(rounds):.0f} ({min(rounds):.0f} to {max(rounds):.0f})"
 
 
 def explanation_section(explanations: dict[str, list[Explanation]]) -> list[Block]:
