@@ -110,13 +110,13 @@ def test_with_one_seed_the_findings_compare_trained_models_with_exact_tests() ->
     judged = judge(facts("vit", 0.90, 0.4), facts("swin", 0.70, 0.2))
     assert judged[0].text.startswith("With 1 seed per model, these findings compare trained models, not architectures")
     accuracy = judged[1].text
-    assert accuracy.startswith("Test accuracy, seed 0 (these trained models): vit is more accurate than swin seed 0")
+    assert accuracy.startswith("Test accuracy: vit is more accurate than swin on seed 0 (these trained models): vit 90.00 %")
     assert "McNemar's exact test" in accuracy and "says nothing yet about the architectures" in accuracy
     assert "paired t over test images" in line(judged, "Share of gradcam mass")
     assert "McNemar's exact test" in line(judged, "gradcam pointing game")  # 0/1 outcomes: exact, not Wilcoxon
     assert "with fewer than 3 seeds no ranking is stated" in line(judged, "Expected calibration error")
     close = judge(facts("vit", 0.80), facts("swin", 0.79))
-    assert "vit and swin are not shown to differ seed 0" in close[1].text and "includes 0" in close[1].text
+    assert "vit and swin are not shown to differ on seed 0" in close[1].text and "includes 0" in close[1].text
 
 
 def test_every_comparison_is_corrected_and_the_correction_is_stated() -> None:

@@ -324,8 +324,8 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
 
 
 def test_a_rebuilt_report_is_the_same_file_for_file(tmp_path: Path) -> None:
-    """The report measures nothing while it is built (costs come from each run's cost.json), so building it
-    again from the same folders gives identical files."""
+    """The report measures nothing while it is built (costs come from each run's cost.json, speeds from the study's
+    speed.json), so building it again from the same folders gives identical files."""
     study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8})
     written = [study_dir / "report.html", study_dir / "report.md"]
 
@@ -335,9 +335,11 @@ def test_a_rebuilt_report_is_the_same_file_for_file(tmp_path: Path) -> None:
     report_study(study_dir)
     first = contents()
     costs = {key: (study_dir / key / "seed-0" / "cost.json").read_text() for key in ("vit", "swin")}
+    speed = (study_dir / "speed.json").read_text()
     report_study(study_dir)
     assert contents() == first and len(first) == 6
     assert {key: (study_dir / key / "seed-0" / "cost.json").read_text() for key in ("vit", "swin")} == costs  # not re-measured
+    assert (study_dir / "speed.json").read_text() == speed
 
 
 def test_the_smoothed_loss_floor_is_the_best_reachable_cross_entropy() -> None:
@@ -423,3 +425,26 @@ def test_time_per_epoch_is_the_median_epoch_after_the_first() -> None:
     # The issue's ViT run: start-up and other work on the machine slowed the first epochs.
     assert typical_epoch_time([31.9, 13.4, 21.5, 17.9, 9.7, 8.8, 8.8, 9.1]) == pytest.approx(9.7)
     assert typical_epoch_time([4.0]) == 4.0 and typical_epoch_time([9.0, 2.0, 3.0]) == pytest.approx(2.5)
+
+
+def test_explanations_of_other_images_are_not_compared_image_by_image(tmp_path: Path) -> None:
+    study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.6}, seeds=(0, 1, 2))
+    folder = ExplanationFolder(study_dir / "explain" / "gradcam" / "seed-1")
+    rows = [row for model_rows in folder.read_rows().values() for row in model_rows]
+    shifted = [{**row, "test_index": int(row["test_index"]) + 100} for row in rows]  # as many images, other ones
+    folder.write_rows(shifted, [])
+    markdown = report_study(study_dir)[1].read_text()
+    found = findings_of(markdown)
+    assert any(
+        line.startswith("The gradcam measurements are not compared: the explanations of seed(s) 0, 1, 2") for line in found
+    )
+    assert not any("gradcam mass" in line or "pointing game" in line for line in found)
+
+
+def test_the_cost_table_shows_the_timing_rounds_spread(tmp_path: Path) -> None:
+    study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8}, explain=False)
+    markdown = report_study(study_dir)[1].read_text()
+    speed = json.loads((study_dir / "speed.json").read_text())
+    rounds = speed["models"]["vit"]["inference_images_per_s"]
+    assert f"{np.median(rounds):.0f} ({min(rounds):.0f} to {max(rounds):.0f})" in markdown
+    assert f"in {speed['rounds']} rounds taking turns (speed.json)" in markdown

@@ -140,9 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="rebuild a study's report.html and report.md from its folders",
         description="Build the comparison report of a finished study from its run and "
         "explanation folders, without retraining: report.html (self-contained) "
-        "and report.md in the study folder. A run whose cost (parameters, FLOPs, inference speed) "
-        "is not yet in its cost.json is measured first; otherwise nothing is measured, so a rebuilt "
-        "report shows the same numbers.",
+        "and report.md in the study folder. A run whose parameters and FLOPs are not yet in its "
+        "cost.json is measured first, and the study's networks are timed (speed.json) when they have "
+        "not been; otherwise nothing is measured, so a rebuilt report shows the same numbers.",
     )
     report.add_argument("study_dir", type=Path, help="a study folder, e.g. runs/default")
     report.add_argument(

@@ -291,8 +291,9 @@ def _sentence(each: _Pending, decision: Decision, machine: str) -> Finding:
     measure, a, b = each.measure, each.a.name, each.b.name
     mean_a, mean_b = each.means
     if each.seed is not None:
-        where, numbers = f"seed {each.seed}", f"{a} {measure.value(mean_a)}, {b} {measure.value(mean_b)}"
-        topic = f"{measure.topic}, seed {each.seed} (these trained models)"
+        where = f"on seed {each.seed} (these trained models)"
+        numbers = f"{a} {measure.value(mean_a)}, {b} {measure.value(mean_b)}"
+        topic = measure.topic
     elif measure.key in SPEEDS:
         where = f"on this machine ({machine})"
         numbers = f"{a} {measure.value(mean_a)}, {b} {measure.value(mean_b)} (mean over the timing rounds)"
@@ -326,8 +327,8 @@ def _sentence(each: _Pending, decision: Decision, machine: str) -> Finding:
             f"{topic}: {winner} is {measure.more} than {loser} {where}: {numbers}; {level_words}{evidence}.", **finding
         )
     return Finding(
-        f"{topic}: {a} and {b} are not shown to differ {where} (the {interval} includes 0): {numbers}; {p_text}"
-        f"{_split_verdicts(each)}.",
+        f"{topic}: {a} and {b} are not shown to differ {where} (the {level} interval of the difference includes 0): "
+        f"{numbers}; {evidence}{_split_verdicts(each)}.",
         **finding,
     )
 
