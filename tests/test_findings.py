@@ -191,3 +191,20 @@ def test_no_interval_and_verdict_point_different_ways(accuracies: tuple[list[flo
             if interval and finding.measure == "accuracy":
                 low, high = float(interval[1]), float(interval[2])
                 assert ("not shown to differ" in finding.text) == (low <= 0 <= high), finding.text
+
+
+def test_the_calibration_interval_counts_which_test_images_were_drawn() -> None:
+    """Three seeds with the very same predictions: no seed-to-seed spread, yet the calibration error depends on the
+    test images drawn, so the interval is not of zero width (the issue: seeds-only -0.010 to -0.007, with the images
+    -0.040 to +0.030)."""
+    rng = np.random.default_rng(5)
+    models = []
+    for name, confidence in (("vit", 0.85), ("swin", 0.80)):
+        correct = np.tile(rng.random(300) < 0.8, (3, 1))
+        models.append(
+            ModelFacts(name, [0, 1, 2], correct, np.tile(np.clip(rng.normal(confidence, 0.1, 300), 0, 1), (3, 1)), 1, 1.0, 0.1)
+        )
+    ece = next(finding for finding in judge(*models) if finding.measure == "calibration")
+    assert ece.decision.tested
+    low, high = ece.decision.interval
+    assert high - low > 0.02, (low, high)
