@@ -18,6 +18,17 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
     assert exit_code.value.code == 0 and "usage: vitswin" in capsys.readouterr().out
 
 
+def test_the_cli_starts_without_the_heavy_libraries() -> None:
+    """`vitswin --help` answers at once: importing the CLI and building its parser loads neither PyTorch, Lightning
+    nor timm (they load once a command runs)."""
+    probe = (
+        "import sys; from vitswin.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'lightning', 'timm', 'scipy') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
+
+
 def assert_one_line_error(code: int, err: str, expected: str) -> None:
     assert code == 2
     lines = err.strip().splitlines()

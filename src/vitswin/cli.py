@@ -16,7 +16,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from vitswin.config import load_config
-from vitswin.distributed import is_main_process
 from vitswin.errors import VitswinError
 from vitswin.explain import METHODS, SLOW_METHODS, ExplainOptions
 
@@ -188,7 +187,7 @@ def _add_predict_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
-    from vitswin.bench.scaling import SCALING_MODELS, SCALING_SIZES
+    from vitswin.bench import SCALING_MODELS, SCALING_SIZES
 
     bench = commands.add_parser(
         "bench",
@@ -315,6 +314,7 @@ class _TqdmHandler(logging.Handler):
 
 
 def _configure_logging() -> None:
+    from vitswin.distributed import is_main_process  # PyTorch and Lightning: imported once a command runs
     from vitswin.trainer import quiet_lightning_logs
 
     if not any(isinstance(handler, _TqdmHandler) for handler in log.handlers):  # once, however often main() runs

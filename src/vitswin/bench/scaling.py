@@ -15,11 +15,10 @@ import torch
 from tqdm import tqdm
 
 from vitswin.architecture import takes_input_size, takes_size, window_padding
+from vitswin.bench import SCALING_MODELS, SCALING_SIZES
 from vitswin.bench.measure import activation_bytes_per_image, flops_per_image, inference_throughput
 
-SCALING_MODELS = ("vit_base_patch16_224", "swin_base_patch4_window7_224")
 CPU = torch.device("cpu")
-SCALING_SIZES = (32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384)
 
 
 @dataclass(frozen=True)
