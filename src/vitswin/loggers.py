@@ -25,7 +25,7 @@ def run_logger(kind: str, run: RunFolder) -> Logger | bool:
         return False
     check_logger(kind)
     if kind == "mlflow":
-        study = run.path.parent.parent
+        study = run.study.path
         return MLFlowLogger(experiment_name=study.name, run_name=run.label, tracking_uri=(study / "mlruns").resolve().as_uri())
     # name "" and version "logs": the files go to <run>/logs/ itself, with no version_<n>/ folders under it.
     if kind == "csv":

@@ -195,6 +195,11 @@ class RunFolder(_SeedFolder):
         """How reports and logs name the run: model and seed."""
         return f"{self.key} seed {self.seed}"
 
+    @property
+    def study(self) -> "StudyFolder":
+        """The study folder this run belongs to (<study>/<model>/seed-<k>)."""
+        return StudyFolder(self.path.parent.parent)
+
     def __repr__(self) -> str:
         return f"RunFolder({self.path})"
 

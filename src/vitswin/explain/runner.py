@@ -61,7 +61,7 @@ def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | 
     saved = [_saved_predictions(run, test) for run in runs] if options.select != "sample" else []
     chosen_indices = select_images(test.labels, options.images, options.seed, options.select, saved)
     chosen = test.subset(chosen_indices)
-    study = StudyFolder(runs[0].path.parent.parent)
+    study = runs[0].study
     folder = ExplanationFolder(out_dir) if out_dir else _study_folder_for(runs, study, options.method)
 
     total = len(runs) * -(-len(chosen) // options.batch_size)
@@ -85,7 +85,7 @@ def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | 
 
 def _study_folder_for(runs: list[RunFolder], study: StudyFolder, method: str) -> ExplanationFolder:
     """Where the explanation of runs of one seed of one study goes; other mixes need a folder of their own."""
-    if any(run.path.parent.parent.resolve() != study.path.resolve() or run.seed != runs[0].seed for run in runs):
+    if any(run.study.path.resolve() != study.path.resolve() or run.seed != runs[0].seed for run in runs):
         raise VitswinError(
             "these runs are not one seed of one study (e.g. runs/default/vit/seed-0 runs/default/swin/seed-0); "
             "choose a folder for their explanations with --out."
