@@ -261,7 +261,7 @@ def test_report_says_which_runs_shared_the_machine_while_they_trained(tmp_path: 
     markdown = report_study(study_dir)[1].read_text()
     assert "2 of the 4 runs trained while other runs of the study trained on the same machine" in markdown
     assert "they say nothing about the models' speeds" in markdown
-    assert markdown.count("| beside 1 other run |") == 2 and markdown.count("| alone |") == 2
+    assert markdown.count("| beside 1 other run at a time |") == 2 and markdown.count("| alone |") == 2
     speeds = [line for line in findings_of(markdown) if "speed" in line]
     assert speeds and all("timing rounds" in line for line in speeds)
 

@@ -274,26 +274,27 @@ def results_section(runs: dict[str, list[Run]], seeds: list[int]) -> list[Block]
 
 
 def trained_beside(run: Run, runs: list[Run]) -> int | None:
-    """How many other runs of the report trained on the same machine while `run` trained (their recorded start and
-    end overlap), or None when a run did not record them."""
+    """The most other runs of the report that trained on the same machine at one time while `run` trained (from
+    their recorded host, start and end), or None when a run did not record them."""
 
     def span(each: Run) -> tuple[str, float, float] | None:
         train = each.train
         return (train["host"], train["started_at"], train["finished_at"]) if "started_at" in train else None
 
     mine = span(run)
-    if mine is None:
-        return None
     others = [span(each) for each in runs if each is not run]
-    if any(other is None for other in others):
+    if mine is None or any(other is None for other in others):
         return None
-    return sum(other[0] == mine[0] and other[1] < mine[2] and mine[1] < other[2] for other in others)  # type: ignore[index]
+    beside = [(start, end) for host, start, end in others if host == mine[0] and start < mine[2] and mine[1] < end]  # type: ignore[misc]
+    # The count of runs in progress changes only when one starts: the most at once is at one of those moments.
+    moments = [mine[1], *(start for start, _ in beside if start > mine[1])]
+    return max((sum(start <= moment < end for start, end in beside) for moment in moments), default=0)
 
 
 def _beside_text(count: int | None) -> str:
     if count is None:
         return "- (not recorded)"
-    return "alone" if count == 0 else f"beside {count} other run{'s' * (count > 1)}"
+    return "alone" if count == 0 else f"beside {count} other run{'s' * (count > 1)} at a time"
 
 
 def _side_by_side_note(runs: list[Run]) -> list[Block]:
