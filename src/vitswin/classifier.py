@@ -7,6 +7,7 @@ gradient clipping, checkpoints, early stopping). Batches stay uint8 until they r
 """
 
 import math
+from dataclasses import dataclass
 from functools import partial
 from typing import Literal
 
@@ -20,7 +21,8 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from vitswin.batching import epoch_seed
-from vitswin.config import StudyConfig, TrainConfig
+from vitswin.config import ModelConfig, StudyConfig, TrainConfig
+from vitswin.distributed import Hardware
 from vitswin.errors import VitswinError
 from vitswin.models import build_network, use_fused_attention
 from vitswin.study_folder import RunFolder
@@ -150,9 +152,40 @@ def load_weights(module: ImageClassifier, run: RunFolder) -> None:
         ) from None
 
 
-def load_trained(run: RunFolder, num_classes: int) -> ImageClassifier:
-    """The classifier of a trained run folder with its selected weights loaded."""
+@dataclass(frozen=True)
+class TrainedRun:
+    """A finished run folder, loaded: the one door through which every stage that uses a trained model (evaluate,
+    explain, predict, export) gets its config, network with the selected weights, transforms and class names."""
+
+    folder: RunFolder
+    config: StudyConfig  # the study config narrowed to this run
+    classifier: ImageClassifier  # in eval mode, the selected weights loaded
+    class_names: list[str]
+
+    @property
+    def model(self) -> ModelConfig:
+        return next(iter(self.config.models.values()))
+
+    @property
+    def image_size(self) -> int:
+        """The run's data.image_size: new images are decoded to it, as its training images were."""
+        return self.config.data.image_size
+
+    @property
+    def hardware(self) -> Hardware:
+        """Where the run predicts: its accelerator, in one process (predicting is cheap next to training, and the
+        result is the same)."""
+        return Hardware(self.config.accelerator)
+
+
+def load_trained_run(run: RunFolder, class_names: list[str] | None = None) -> TrainedRun:
+    """Load a trained run folder; its class names are `class_names` or, by default, the ones its evaluation
+    recorded (one sentence when it has none yet)."""
     config = run.trained_config()
-    module = build_classifier(config, next(iter(config.models)), num_classes, weights="random")
+    if class_names is None:
+        if not run.metrics_file.is_file():
+            raise VitswinError(f"{run.path} has no metrics.json with the class names; run 'vitswin evaluate {run.path}' first.")
+        class_names = list(run.read_metrics()["class_names"])
+    module = build_classifier(config, next(iter(config.models)), len(class_names), weights="random")
     load_weights(module, run)
-    return module
+    return TrainedRun(run, config, module.eval(), list(class_names))

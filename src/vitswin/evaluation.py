@@ -12,7 +12,7 @@ from torchmetrics.functional.classification import (
 )
 
 from vitswin.batching import ShardBatches, resident_loader
-from vitswin.classifier import ImageClassifier, load_trained
+from vitswin.classifier import ImageClassifier, load_trained_run
 from vitswin.data import DataSplits, load_data
 from vitswin.data.imageset import ImageSet
 from vitswin.distributed import ONE_DEVICE, Hardware, gather_shards
@@ -72,8 +72,6 @@ def predict(module: ImageClassifier, test: ImageSet, hardware: Hardware = ONE_DE
 def evaluate_run(run_dir: Path, splits: DataSplits | None = None) -> dict:
     """Re-evaluate a trained run folder's selected weights on its test set; rewrite its metrics."""
     run = RunFolder(run_dir)
-    config = run.trained_config()
-    splits = splits or load_data(config.data)
-    module = load_trained(run, len(splits.class_names))
-    # One process: predicting a test set is cheap next to training, and the result is the same.
-    return predict(module, splits.test, Hardware(config.accelerator)).save(run)
+    splits = splits or load_data(run.trained_config().data)
+    trained = load_trained_run(run, splits.class_names)
+    return predict(trained.classifier, splits.test, trained.hardware).save(run)

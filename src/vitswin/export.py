@@ -16,7 +16,7 @@ import timm
 import torch
 
 from vitswin.artifacts import atomic_write_bytes, write_json
-from vitswin.classifier import ImageClassifier, load_trained
+from vitswin.classifier import ImageClassifier, load_trained_run
 from vitswin.config import StudyConfig
 from vitswin.data import load_data
 from vitswin.errors import VitswinError
@@ -37,12 +37,8 @@ def export_run(run_dir: Path, form: str, out: Path) -> list[Path]:
         missing = [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
         if missing:
             raise VitswinError(f"ONNX export needs the {' and '.join(missing)} package(s); pip install 'vitswin[export]'.")
-    run = RunFolder(run_dir)
-    config = run.trained_config()
-    if not run.metrics_file.is_file():
-        raise VitswinError(f"{run.path} has no metrics.json with the class names; run 'vitswin evaluate {run.path}' first.")
-    class_names = list(run.read_metrics()["class_names"])
-    module = load_trained(run, len(class_names)).eval()
+    trained = load_trained_run(RunFolder(run_dir))
+    config, class_names, module = trained.config, trained.class_names, trained.classifier
     if out.exists() and not out.is_dir():
         raise VitswinError(f"--out {out} is a file; give a folder for the exported model.")
     test = load_data(config.data).test
@@ -61,7 +57,7 @@ def export_run(run_dir: Path, form: str, out: Path) -> list[Path]:
             raise
     else:
         files = _export_onnx(module, config, class_names, inputs, expected, out)
-    log.info("Exported %s (%s) to %s: %s", run.label, form, out, ", ".join(path.name for path in files))
+    log.info("Exported %s (%s) to %s: %s", trained.folder.label, form, out, ", ".join(path.name for path in files))
     return files
 
 

@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from vitswin.artifacts import write_csv, write_json, write_png
-from vitswin.classifier import ImageClassifier, load_trained
+from vitswin.classifier import TrainedRun, load_trained_run
 from vitswin.data.imagefolder import IMAGE_SUFFIXES, decode_files
 from vitswin.data.imageset import ImageSet
-from vitswin.distributed import Hardware
 from vitswin.errors import VitswinError
 from vitswin.evaluation import predict
 from vitswin.explain.figures import DPI, ModelColumn, heatmap_grid
@@ -92,48 +91,31 @@ def classify(run_dirs: list[Path], inputs: list[str], top_k: int = 3, cam_dir: P
         raise VitswinError(f"--top-k must be at least 1, got {top_k}.")
     runs = [RunFolder(path) for path in run_dirs]
     names = run_names(runs)
-    models = [_load(run) for run in runs]
+    models = [load_trained_run(run) for run in runs]
     paths, problems = find_images(inputs)
     decoded: dict[int, tuple[dict[Path, int], torch.Tensor]] = {}  # per image size: row of each image, images
-    for size in sorted({module.image_size for module, _ in models}):
+    for size in sorted({model.image_size for model in models}):
         readable, images, unreadable = _decode(paths, size)
         decoded[size] = ({path: row for row, path in enumerate(readable)}, images)
         problems += [problem for problem in unreadable if problem not in problems]
     readable = [path for path in paths if all(path in rows for rows, _ in decoded.values())]
     top: dict[str, list[list[tuple[str, float]]]] = {}
     maps: dict[str, ModelColumn] = {}
-    for name, (module, class_names) in zip(names, models, strict=True):
-        rows, images = decoded[module.image_size]
+    for name, model in zip(names, models, strict=True):
+        rows, images = decoded[model.image_size]
         images = images[[rows[path] for path in readable]]
-        probabilities = _probabilities(module, images, class_names)
+        class_names = model.class_names
+        probabilities = _probabilities(model, images, class_names)
         best = probabilities.topk(min(top_k, len(class_names)), dim=1)
         top[name] = [
             [(class_names[c], float(p)) for p, c in zip(values, indices, strict=True)]
             for values, indices in zip(best.values.tolist(), best.indices.tolist(), strict=True)
         ]
         if cam_dir is not None and readable:
-            maps[name] = _cam_column(name, module, images, probabilities.argmax(1), class_names)
+            maps[name] = _cam_column(name, model, images, probabilities.argmax(1), class_names)
     if cam_dir is not None and readable:
         _write_cams(cam_dir, readable, decoded, names, maps)
     return Classified(readable, names, top, problems)
-
-
-@dataclass(frozen=True)
-class _Model:
-    classifier: ImageClassifier
-    image_size: int  # the run's data.image_size: images are decoded to it, as its training images were
-    explain_layer: str | None
-    hardware: Hardware
-
-
-def _load(run: RunFolder) -> tuple[_Model, list[str]]:
-    config = run.trained_config()
-    class_names = list(run.read_metrics()["class_names"]) if run.metrics_file.is_file() else None
-    if not class_names:
-        raise VitswinError(f"{run.path} has no metrics.json with the class names; run 'vitswin evaluate {run.path}' first.")
-    module = load_trained(run, len(class_names)).eval()
-    model = next(iter(config.models.values()))
-    return _Model(module, config.data.image_size, model.explain_layer, Hardware(config.accelerator)), class_names
 
 
 def _decode(paths: list[Path], size: int) -> tuple[list[Path], torch.Tensor, list[str]]:
@@ -143,18 +125,20 @@ def _decode(paths: list[Path], size: int) -> tuple[list[Path], torch.Tensor, lis
     return readable, images, [f"{name} is not a readable image ({reason}); it was left out." for name, reason in bad]
 
 
-def _probabilities(model: _Model, images: torch.Tensor, class_names: list[str]) -> torch.Tensor:
+def _probabilities(model: TrainedRun, images: torch.Tensor, class_names: list[str]) -> torch.Tensor:
     if len(images) == 0:
         return torch.empty(0, len(class_names))
     unlabelled = ImageSet(images, torch.zeros(len(images), dtype=torch.long), class_names)
     return predict(model.classifier, unlabelled, model.hardware).probabilities
 
 
-def _cam_column(name: str, model: _Model, images: torch.Tensor, predicted: torch.Tensor, class_names: list[str]) -> ModelColumn:
+def _cam_column(
+    name: str, model: TrainedRun, images: torch.Tensor, predicted: torch.Tensor, class_names: list[str]
+) -> ModelColumn:
     """Grad-CAM of each image for the class the run predicted, at display size."""
     module = model.classifier.cpu().eval()
     size = module.transform.output_size
-    target = cam_target(module.network, (size, size), model.explain_layer)
+    target = cam_target(module.network, (size, size), model.model.explain_layer)
     maps = [
         explain_batch(
             module.network, module.transform(images[start : start + 16]), predicted[start : start + 16], "gradcam", target

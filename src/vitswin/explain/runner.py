@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vitswin.classifier import ImageClassifier, load_trained
+from vitswin.classifier import ImageClassifier, load_trained_run
 from vitswin.config import ModelConfig
 from vitswin.data import ImageSet, load_data
 from vitswin.errors import VitswinError
@@ -68,10 +68,10 @@ def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | 
     explanations: list[ModelExplanation] = []
     skipped: dict[str, str] = {}  # model -> why it could not be explained
     with tqdm(total=total, desc=f"explain ({options.method})", unit="batch", disable=None) as progress:
-        for name, run, config in zip(names, runs, configs, strict=True):
-            model = next(iter(config.models.values()))
+        for name, run in zip(names, runs, strict=True):
+            trained = load_trained_run(run, test.class_names)
             try:
-                explanations.append(_explain_model(name, load_trained(run, test.num_classes), model, chosen, options, progress))
+                explanations.append(_explain_model(name, trained.classifier, trained.model, chosen, options, progress))
             except UnexplainableModelError as error:
                 log.warning("%s is not explained: %s", name, error)
                 skipped[name] = str(error)
