@@ -106,8 +106,11 @@ def measure_costs(study: StudyFolder) -> None:
         measure_cost(run)
     speed = study.read_speed()
     timed = {key: value["network"] for key, value in (speed or {}).get("models", {}).items()}
-    if evaluated and timed != {key: network_identity(model) for key, model in config.models.items()}:
+    identities = {key: network_identity(model) for key, model in config.models.items()}
+    if evaluated and timed != identities:
         log.info(
-            "Timing the training and inference speed of %d networks, %d rounds taking turns", len(config.models), SPEED_ROUNDS
+            "Timing the training and inference speed of %d networks, %d rounds taking turns",
+            len(set(identities.values())),
+            SPEED_ROUNDS,
         )
         measure_speed(study, config, len(evaluated[0].read_metrics()["class_names"]))

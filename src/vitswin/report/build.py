@@ -43,7 +43,7 @@ def report_blocks(inputs: StudyInputs) -> list[Block]:
         test_selected=first_runs[0].train.get("validation") == "test",
         primary=config.primary,
         machine=sections.speed_machine(inputs.speed),
-        notes=sections.explanation_notes(explained, list(runs), seeds),
+        notes=sections.explanation_notes(explained, list(runs)),
     )
     return [
         Heading(f"vitswin report: {config.name}", 1),

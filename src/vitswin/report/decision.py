@@ -100,12 +100,19 @@ class ExactPairedEvidence:
 
     def interval(self, alpha: float) -> tuple[float, float]:
         discordant = self.only_a + self.only_b
-        low = beta.ppf(alpha / 2, self.only_a, self.only_b + 1) if self.only_a > 0 else 0.0
-        high = beta.ppf(1 - alpha / 2, self.only_a + 1, self.only_b) if self.only_b > 0 else 1.0
-        return tuple(discordant / self.images * (2 * share - 1) for share in (float(low), float(high)))  # type: ignore[return-value]
+        low, high = clopper_pearson(self.only_a, discordant, alpha)
+        return discordant / self.images * (2 * low - 1), discordant / self.images * (2 * high - 1)
 
     def describe(self) -> str:
         return f"McNemar's exact test on the {self.only_a + self.only_b} images only one got right"
+
+
+def clopper_pearson(successes: int, trials: int, alpha: float) -> tuple[float, float]:
+    """The exact binomial interval of a proportion at level 1 - alpha: each end inverts a one-sided binomial test at
+    alpha / 2, so it never has zero width, even at 0 or `trials` successes."""
+    low = float(beta.ppf(alpha / 2, successes, trials - successes + 1)) if successes > 0 else 0.0
+    high = float(beta.ppf(1 - alpha / 2, successes + 1, trials - successes)) if successes < trials else 1.0
+    return low, high
 
 
 def welch(a: Sequence[float], b: Sequence[float], image_variance: float = 0.0, images: int = 0, over: str = "seeds") -> TEvidence:

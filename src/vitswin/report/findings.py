@@ -174,8 +174,9 @@ def findings(
     out = [Finding(TEST_SELECTED)] if test_selected else []
     if len(models) < 2:
         return out
-    at_chance = [model for model in models if not _above_chance(model)]
-    out += [_chance_sentence(model) for model in at_chance]
+    chance = {model.name: crossed(model.correct, reference=model.chance) for model in models}
+    at_chance = [model for model in models if not _above_chance(chance[model.name])]
+    out += [_chance_sentence(model, chance[model.name]) for model in at_chance]
     ranked = [model for model in models if model not in at_chance]
     if len(seeds) < ARCHITECTURE_SEEDS:
         out.append(Finding(_trained_models_only(seeds)))
@@ -193,15 +194,13 @@ def findings(
     return out
 
 
-def _above_chance(model: ModelFacts) -> bool:
-    """Shown to be better than always answering the most frequent class (or above it on every seed and image
-    alike: no spread to test)."""
-    evidence = crossed(model.correct, reference=model.chance)
+def _above_chance(evidence: Evidence) -> bool:
+    """Shown to be better than always answering the most frequent class (`evidence`: accuracy minus that share), or
+    above it on every seed and image alike (no spread to test)."""
     return evidence.estimate > 0 and (not evidence.tested or evidence.p_value() < SIGNIFICANCE)
 
 
-def _chance_sentence(model: ModelFacts) -> Finding:
-    evidence = crossed(model.correct, reference=model.chance)
+def _chance_sentence(model: ModelFacts, evidence: Evidence) -> Finding:
     low, high = evidence.interval(SIGNIFICANCE) if evidence.tested else (0.0, 0.0)
     over = _over(model.seeds)
     return Finding(
@@ -225,11 +224,12 @@ def _comparisons(models: list[ModelFacts], seeds: list[int], method: str, machin
     `machine`) and the heatmap measures, over seeds (three or more) or seed by seed."""
     pending = []
     across = len(seeds) >= ARCHITECTURE_SEEDS
+    resampled = _resampled_ece(models) if across and len(models) > 1 else {}
     for a, b in combinations(models, 2):
         accuracy = MEASURES["accuracy"]
         if across:
             pending.append(_across(accuracy, a, b, a.correct.astype(float), b.correct.astype(float)))
-            pending.append(_calibration(a, b))
+            pending.append(_calibration(a, b, resampled))
         else:
             pending += [_per_seed(accuracy, a, b, a.correct, b.correct, i) for i in range(len(seeds))]
         if machine and a.network != b.network:
@@ -261,17 +261,22 @@ def _across(measure: Measure, a: ModelFacts, b: ModelFacts, values_a: np.ndarray
     return _Pending(measure, a, b, crossed(values_a, values_b), None, means, per_seed)
 
 
-def _calibration(a: ModelFacts, b: ModelFacts) -> _Pending:
-    """ECE is computed from the test images, so which images were drawn adds to its seed-to-seed spread: the
-    image share comes from resampling the same images for every run."""
-    images = a.correct.shape[1]
+def _resampled_ece(models: list[ModelFacts]) -> dict[str, np.ndarray]:
+    """Each model's mean ECE over its seeds on the same bootstrap samples of the test images, once per model."""
+    images = models[0].correct.shape[1]
     resamples = np.random.default_rng(0).integers(0, images, (IMAGE_RESAMPLES, images))
-    replicate = {
+    return {
         model.name: np.mean(
             [resampled_ece(c, r, resamples) for c, r in zip(model.confidence, model.correct, strict=True)], axis=0
         )
-        for model in (a, b)
+        for model in models
     }
+
+
+def _calibration(a: ModelFacts, b: ModelFacts, replicate: dict[str, np.ndarray]) -> _Pending:
+    """ECE is computed from the test images, so which images were drawn adds to its seed-to-seed spread: the
+    image share is the variance of the difference over `replicate`, the same resampled images for every run."""
+    images = a.correct.shape[1]
     image_variance = float(np.var(replicate[a.name] - replicate[b.name], ddof=1))
     ece_a, ece_b = a.ece, b.ece
     evidence = welch(ece_a, ece_b, image_variance, images)

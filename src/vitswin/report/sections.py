@@ -73,7 +73,7 @@ def speed_machine(speed: dict | None) -> str:
     return f"{machine['device']}, {machine['threads']} threads, CPU {machine['cpu']}; {speed['rounds']} rounds taking turns"
 
 
-def explanation_notes(explanations: list[Explanation], models: list[str], seeds: list[int]) -> list[str]:
+def explanation_notes(explanations: list[Explanation], models: list[str]) -> list[str]:
     """Why the heatmap measures are not compared, when explanations exist but cannot be paired image by image."""
     if not explanations or same_explained_images(explanations, models):
         return []

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
-from scipy.stats import beta
 
-from vitswin.report.decision import ExactPairedEvidence, holm
+from vitswin.report.decision import ExactPairedEvidence, clopper_pearson, holm
 
 CALIBRATION_BINS = 15
 IMAGE_RESAMPLES = 400  # bootstrap samples of the test images for the image share of a per-run number's variance
@@ -16,11 +15,7 @@ IMAGE_RESAMPLES = 400  # bootstrap samples of the test images for the image shar
 
 def accuracy_interval(correct: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     """Clopper-Pearson (exact binomial) interval of one run's accuracy: never of zero width, even at 0 % or 100 %."""
-    right, images = int(np.sum(correct)), len(correct)
-    alpha = 1 - level
-    low = float(beta.ppf(alpha / 2, right, images - right + 1)) if right > 0 else 0.0
-    high = float(beta.ppf(1 - alpha / 2, right + 1, images - right)) if right < images else 1.0
-    return low, high
+    return clopper_pearson(int(np.sum(correct)), len(correct), 1 - level)
 
 
 @dataclass(frozen=True)
