@@ -79,6 +79,11 @@ def test_overrides_set_nested_values_with_yaml_types() -> None:
             "models.vit.pretrained=/no/such/file.pth",
             "config key 'models.vit.pretrained' has bad value '/no/such/file.pth': must be 'hub', 'none' or the path",
         ),
+        (
+            "primary=speed",
+            "config key 'primary' has bad value 'speed': input should be 'accuracy', 'calibration', 'train_speed', "
+            "'inference_speed', 'top10_share', 'pointing_hit' or 'deletion_auc'.",
+        ),
         ("lr", "override 'lr' is not of the form key=value"),
     ],
 )

@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train and evaluate every model of the study once per seed of 'seeds' (the default "
         "study: three), all on the same data and 'jobs' runs at a time, print a summary table, explain the models "
         "of each seed with Grad-CAM (as 'vitswin explain' does, with the config's explain.images and explain.road) "
-        "and write the report (report.html, "
-        "report.md). Results go to <out>/<name>/, one folder per model and seed (<model>/seed-<k>/). "
+        "time every network's training and inference speed in interleaved rounds (speed.json) and write the "
+        "report (report.html, report.md). Results go to <out>/<name>/, one folder per model and seed (<model>/seed-<k>/). "
         "More seeds later (--set 'seeds=[3,4]') train only the new runs and join the same report.",
     )
     _add_config_arguments(study)
