@@ -24,7 +24,7 @@ from vitswin.bench.pipeline import classic_transform
 from vitswin.bench.scaling import ScalingRow, growth_exponents, measure_scaling, valid_size
 from vitswin.cli import main
 from vitswin.config import AugmentConfig
-from vitswin.report.bench import bench_section
+from vitswin.report.bench import bench_blocks
 from vitswin.report.document import Heading, Table
 from vitswin.study_folder import StudyFolder
 from vitswin.transforms import BatchTransform
@@ -151,11 +151,11 @@ def test_bench_pipeline_and_engine(config: Path, tmp_path: Path) -> None:
     assert main(["bench", "engine", str(config), "--steps", "3", "--rounds", "1"]) == 0
     engine = json.loads((tmp_path / "runs" / "tiny" / "bench" / "engine.json").read_text())["rows"][0]
     assert engine["lightning_images_per_s"] > 0 and engine["bare_images_per_s"] > 0
-    blocks = bench_section(StudyFolder(tmp_path / "runs" / "tiny"))  # what the report shows
+    blocks = bench_blocks(StudyFolder(tmp_path / "runs" / "tiny"))  # what the report shows
     assert blocks[0] == Heading("Benchmarks")
     assert [len(block.rows) for block in blocks if isinstance(block, Table)] == [3, 2]
     assert "overhead" in blocks[-1].text
-    assert bench_section(StudyFolder(tmp_path)) == []
+    assert bench_blocks(StudyFolder(tmp_path)) == []
 
 
 def test_bench_scaling_writes_table_and_plot(tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ def test_overrides_set_nested_values_with_yaml_types() -> None:
         (
             "primary=speed",
             "config key 'primary' has bad value 'speed': input should be 'accuracy', 'calibration', 'train_speed', "
-            "'inference_speed', 'top10_share', 'pointing_hit' or 'deletion_auc'.",
+            "'inference_speed', 'top10_share', 'deletion_auc' or 'pointing_hit'.",
         ),
         ("lr", "override 'lr' is not of the form key=value"),
     ],

@@ -16,15 +16,16 @@ from PIL import Image
 from pytorch_grad_cam.utils.image import scale_cam_image
 
 from conftest import tiny_study
-from vitswin.config import load_config, validate_config
+from vitswin.config import ExplainConfig, load_config, validate_config
 from vitswin.errors import VitswinError
-from vitswin.explain import METHODS, ExplainOptions, metrics
+from vitswin.explain import metrics
 from vitswin.explain.figures import CELL_INCHES, DPI, TITLE_INCHES, ModelColumn, heatmap_grid
 from vitswin.explain.methods import explain_batch
 from vitswin.explain.runner import explain_runs
 from vitswin.explain.selection import select_images
 from vitswin.explain.targets import cam_target
 from vitswin.models import build_network
+from vitswin.registry import METHODS
 from vitswin.study import train_models
 
 CPU_CONFIG = load_config(Path(__file__).resolve().parents[1] / "configs" / "cpu-cifar10.yaml")
@@ -48,7 +49,7 @@ def assert_good_maps(maps: np.ndarray, batch: int, size: int) -> None:
 def test_every_method_gives_finite_varied_maps_of_the_input_size(key: str, size: int) -> None:
     network = small_network(key, size)
     inputs = torch.randn(3, 3, size, size)
-    for method in METHODS:
+    for method in METHODS.names():
         if method == "rollout" and key == "swin":
             continue
         assert_good_maps(explain_batch(network, inputs, torch.tensor([0, 3, 7]), method), 3, size)
@@ -234,7 +235,7 @@ def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def test_explain_writes_figures_maps_and_measurements(tiny_runs: list[Path]) -> None:
-    out = explain_runs(tiny_runs, ExplainOptions(images=6, batch_size=4, steps=4))
+    out = explain_runs(tiny_runs, ExplainConfig(images=6, batch_size=4, steps=4))
     assert out == tiny_runs[0].parent.parent / "explain" / "gradcam" / "seed-0"
     for name, rows, cols in (("overlay.png", 6, 3), ("heatmaps.png", 6, 3)):
         with Image.open(out / name) as png:
@@ -262,7 +263,7 @@ def test_explain_writes_figures_maps_and_measurements(tiny_runs: list[Path]) -> 
 
 
 def test_explain_targets_the_true_class_when_asked(tiny_runs: list[Path], tmp_path: Path) -> None:
-    out = explain_runs(tiny_runs[:1], ExplainOptions(images=5, target="true", select="wrong", road=False), tmp_path)
+    out = explain_runs(tiny_runs[:1], ExplainConfig(images=5, target="true", select="wrong", road=False), tmp_path)
     with open(out / "attention.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert all(row["explained"] == row["class"] and row["correct"] == "False" for row in rows)
@@ -276,4 +277,4 @@ def test_explain_refuses_runs_on_different_data(tiny_runs: list[Path], tmp_path:
     config["data"]["test_size"] = 50
     (other_run / "config.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(VitswinError, match="was trained on different data .* explain runs of one study together"):
-        explain_runs([tiny_runs[0], other_run], ExplainOptions(images=2))
+        explain_runs([tiny_runs[0], other_run], ExplainConfig(images=2))

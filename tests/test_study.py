@@ -19,11 +19,10 @@ import yaml
 from safetensors.torch import load_file
 
 from conftest import make_two_colour_folder, tiny_study
-from vitswin.config import validate_config
+from vitswin.config import ExplainConfig, validate_config
 from vitswin.data import load_data
 from vitswin.errors import VitswinError
 from vitswin.evaluation import Evaluation, evaluate_run
-from vitswin.explain.options import ExplainOptions
 from vitswin.explain.runner import explain_runs
 from vitswin.loggers import run_logger
 from vitswin.study import report_study, run_study, train_model, train_models
@@ -199,7 +198,7 @@ def test_a_model_that_cannot_be_explained_is_left_out_and_the_report_says_so(fin
     (study_dir / "swin" / "seed-0" / "config.yaml").write_text(yaml.safe_dump(run_config, sort_keys=False))
 
     out = explain_runs(
-        [study_dir / "vit" / "seed-0", study_dir / "swin" / "seed-0"], ExplainOptions(images=8, batch_size=8, road=False)
+        [study_dir / "vit" / "seed-0", study_dir / "swin" / "seed-0"], ExplainConfig(images=8, batch_size=8, road=False)
     )
     summary = json.loads((out / "attention.json").read_text())
     assert list(summary["per_model"]) == ["vit"]

@@ -25,6 +25,7 @@ from vitswin.config import ModelConfig, StudyConfig, TrainConfig
 from vitswin.distributed import Hardware
 from vitswin.errors import VitswinError
 from vitswin.models import build_network, use_fused_attention
+from vitswin.seeding import seed_batch
 from vitswin.study_folder import RunFolder
 from vitswin.transforms import BatchTransform
 
@@ -72,10 +73,8 @@ class ImageClassifier(pl.LightningModule):
         images, labels = batch
         if self.trainer.training:
             # Augmentation and dropout draw from the global generator, which other code (a DataLoader's
-            # iterator, for one) also draws from at moments that differ after a resume. Seeding it per batch
-            # makes every batch's randomness a function of (seed, epoch, batch, process) alone.
-            step_seed = (epoch_seed(self.seed, self.current_epoch) * 1_000_003 + self._batch_in_epoch) * 1_009
-            torch.manual_seed((step_seed + self.global_rank) % 2**63)
+            # iterator, for one) also draws from at moments that differ after a resume.
+            seed_batch(epoch_seed(self.seed, self.current_epoch), self._batch_in_epoch, self.global_rank)
             self._batch_in_epoch += 1
         return self.transform(images, train=self.trainer.training), labels
 

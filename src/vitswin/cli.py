@@ -15,9 +15,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from vitswin.config import load_config
+from vitswin.config import ExplainConfig, load_config
 from vitswin.errors import VitswinError
-from vitswin.explain import METHODS, SLOW_METHODS, ExplainOptions
+from vitswin.registry import METHODS
 
 log = logging.getLogger("vitswin")
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -243,7 +243,8 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_explain_parser(commands: argparse._SubParsersAction) -> None:
-    defaults = ExplainOptions()
+    defaults = ExplainConfig()
+    slow = [method.name for method in METHODS if method.slow]
     explain = commands.add_parser(
         "explain",
         help="heatmaps of what each model looks at, with the figures and attention measured",
@@ -262,10 +263,10 @@ def _add_explain_parser(commands: argparse._SubParsersAction) -> None:
     )
     explain.add_argument(
         "--method",
-        choices=METHODS,
+        choices=METHODS.names(),
         default=defaults.method,
         help=f"heatmap method (default: {defaults.method}); rollout is for ViT only; "
-        f"{' and '.join(SLOW_METHODS)} run one forward pass per channel and are slow "
+        f"{' and '.join(slow)} run one forward pass per channel and are slow "
         f"(minutes per image for base models on a CPU)",
     )
     explain.add_argument(
@@ -353,17 +354,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "explain":
         from vitswin.explain.runner import explain_runs
 
-        options = ExplainOptions(
-            method=args.method,
-            images=args.images,
-            show=args.show,
-            target=args.target,
-            select=args.select,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            road=args.road,
-        )
-        log.info("Figures, maps and measurements written to %s", explain_runs(args.run_dirs, options, args.out))
+        log.info("Figures, maps and measurements written to %s", explain_runs(args.run_dirs, _explain_options(args), args.out))
     elif args.command == "report":
         report_study(args.study_dir, tuple(args.replicates))
     elif args.command == "predict":
@@ -375,6 +366,16 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "bench":
         _bench(args)
     return 0
+
+
+def _explain_options(args: argparse.Namespace) -> ExplainConfig:
+    """The explain command's options as the config section they are, with one sentence for a bad number."""
+    for name in ("images", "show", "batch_size", "seed"):
+        least = 0 if name == "seed" else 1
+        if getattr(args, name) < least:
+            raise VitswinError(f"--{name.replace('_', '-')} must be at least {least}, got {getattr(args, name)}.")
+    fields = ("method", "images", "show", "target", "select", "seed", "batch_size", "road")
+    return ExplainConfig(**{name: getattr(args, name) for name in fields})
 
 
 def _predict(args: argparse.Namespace) -> int:

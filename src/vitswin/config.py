@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from vitswin.errors import VitswinError
-from vitswin.explain.options import ExplainOptions
+from vitswin.registry import METHODS, SOURCES, compared_measures
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -131,7 +131,7 @@ class HFConfig(_Strict):
 class DataConfig(_Strict):
     """Where the images come from and how they are split and normalised."""
 
-    source: Literal["shapes", "cifar10", "imagefolder", "hf"] = "shapes"
+    source: str = "shapes"  # a registered data source: shapes, cifar10, imagefolder, hf (docs/configuration.md)
     root: str | None = None  # cifar10: download/cache folder; imagefolder: the image folder
     hf: HFConfig | None = None  # source hf: which dataset, splits and columns
     download: bool = True  # cifar10: download when the files are not in `root`
@@ -148,6 +148,11 @@ class DataConfig(_Strict):
     mean: tuple[float, float, float] = CIFAR10_MEAN
     std: tuple[float, float, float] = CIFAR10_STD
 
+    @field_validator("source")
+    @classmethod
+    def _registered_source(cls, source: str) -> str:
+        return _registered(source, SOURCES.names())
+
     @field_validator("val_split", mode="before")
     @classmethod
     def _fraction_or_test(cls, val_split: Any) -> Any:
@@ -163,20 +168,32 @@ class DataConfig(_Strict):
         return std
 
     @model_validator(mode="after")
-    def _root_where_needed(self) -> "DataConfig":
-        if self.source == "imagefolder" and not self.root:
-            raise ValueError("data.root must name the image folder when data.source is imagefolder")
-        if self.source == "hf" and self.hf is None:
-            raise ValueError("data.hf.path must name the dataset (a hub name or a local copy) when data.source is hf")
+    def _keys_the_source_requires(self) -> "DataConfig":
+        for key, sentence in SOURCES[self.source].requires.items():
+            if not getattr(self, key):
+                raise ValueError(f"{sentence} when data.source is {self.source}")
         return self
 
 
-class StudyExplainConfig(_Strict):
-    """How `vitswin study` explains the models of each seed: Grad-CAM as `vitswin explain` does it, with these."""
+class ExplainConfig(_Strict):
+    """What to explain and how: `vitswin study` explains the models of each seed with these, `vitswin explain`
+    takes them as options (docs/explain.md)."""
 
-    images: int = Field(ExplainOptions.images, gt=0)  # test images measured per seed
+    method: str = "gradcam"  # a registered heatmap method: gradcam, gradcam++, ..., rollout
+    images: int = Field(64, gt=0)  # test images measured
+    show: int = Field(16, gt=0)  # drawn in the figures: the first of the measured images, one class after another
+    target: Literal["pred", "true"] = "pred"  # explain the predicted class or the true one
+    select: Literal["sample", "disagree", "wrong"] = "sample"  # a seeded sample, or images the models disagree on / miss
+    seed: int = Field(0, ge=0)  # of the image sample and the random baseline maps
+    batch_size: int = Field(16, gt=0)
+    steps: int = Field(16, gt=0)  # points on each deletion / insertion curve, after the start
     # ROAD faithfulness: one sparse solve per image and removal step, the slowest measure on small models.
-    road: bool = ExplainOptions.road
+    road: bool = True
+
+    @field_validator("method")
+    @classmethod
+    def _registered_method(cls, method: str) -> str:
+        return _registered(method, METHODS.names())
 
 
 class StudyConfig(_Strict):
@@ -200,12 +217,11 @@ class StudyConfig(_Strict):
     logger: Literal["tensorboard", "csv", "mlflow", "none"] = "tensorboard"
     data: DataConfig = DataConfig()
     models: dict[str, ModelConfig]
-    explain: StudyExplainConfig = StudyExplainConfig()
-    # The report's primary comparison, tested at 5 % over its pairs alone; every other finding is corrected
-    # together (docs/report.md, "Statistics").
-    primary: Literal[
-        "accuracy", "calibration", "train_speed", "inference_speed", "top10_share", "pointing_hit", "deletion_auc"
-    ] = "accuracy"
+    explain: ExplainConfig = ExplainConfig()
+    # The report's primary comparison (accuracy, calibration, train_speed, inference_speed, top10_share,
+    # pointing_hit, deletion_auc), tested at 5 % over its pairs alone; every other finding is corrected together
+    # (docs/report.md, "Statistics").
+    primary: str = "accuracy"
 
     @model_validator(mode="before")
     @classmethod
@@ -235,6 +251,11 @@ class StudyConfig(_Strict):
             raise ValueError("must not repeat a seed")
         return seeds
 
+    @field_validator("primary")
+    @classmethod
+    def _compared_measure(cls, primary: str) -> str:
+        return _registered(primary, tuple(compared_measures()))
+
     @field_validator("name")
     @classmethod
     def _plain_study_name(cls, name: str) -> str:
@@ -252,6 +273,16 @@ class StudyConfig(_Strict):
     @property
     def study_dir(self) -> Path:
         return Path(self.out_dir).expanduser() / self.name
+
+
+def _registered(name: str, names: tuple[str, ...]) -> str:
+    """A registered name, or the sentence pydantic gives for a value outside a Literal."""
+    if name not in names:
+        quoted = [repr(each) for each in names]
+        raise ValueError(
+            f"input should be {', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else f"input should be {quoted[0]}"
+        )
+    return name
 
 
 def _plain_folder_name(name: str, what: str = "it") -> str:

@@ -16,7 +16,6 @@ from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
-import lightning.pytorch as pl
 import torch
 
 from vitswin.architecture import final_reduction, network_facts
@@ -28,13 +27,13 @@ from vitswin.distributed import Hardware, is_main_process, process_group
 from vitswin.environment import describe_environment
 from vitswin.errors import VitswinError
 from vitswin.evaluation import predict
-from vitswin.explain.options import ExplainOptions
 from vitswin.explain.runner import explain_runs
 from vitswin.jobs import job_count, train_side_by_side
 from vitswin.loggers import check_logger, run_logger
 from vitswin.models import build_network, check_model_name
 from vitswin.report.build import build_report
 from vitswin.report.stats import typical_epoch_time
+from vitswin.seeding import seed_training
 from vitswin.study_folder import RunFolder, RunSummary, StudyFolder
 from vitswin.training import FitResult, fit
 
@@ -73,7 +72,7 @@ def train_model(config: StudyConfig, key: str, seed: int, splits: DataSplits) ->
 
 def _train_and_test(config: StudyConfig, key: str, seed: int, splits: DataSplits, run: RunFolder, main: bool) -> RunSummary:
     started = time.time()  # with the host, tells the report which runs shared a machine while they trained
-    pl.seed_everything(seed, verbose=False)
+    seed_training(seed)
     module = build_classifier(config, key, len(splits.class_names))
     hardware = study_hardware(config)
     result = fit(module, splits.train, splits.val, run, hardware, seed, logger=run_logger(config.logger, run))
@@ -236,16 +235,16 @@ def run_study(config: StudyConfig, explain: bool = True) -> list[RunSummary]:
     log.info("\n%s", summary_table(summaries))
     study = StudyFolder.of(config)
     if explain:
-        options = ExplainOptions(images=config.explain.images, road=config.explain.road)
         for seed in config.seeds:
-            _explain_seed(study, config, seed, options)
+            _explain_seed(study, config, seed)
     report_study(study.path)
     return summaries
 
 
-def _explain_seed(study: StudyFolder, config: StudyConfig, seed: int, options: ExplainOptions) -> None:
+def _explain_seed(study: StudyFolder, config: StudyConfig, seed: int) -> None:
+    options = config.explain
     runs, folder = study.runs(config, seed), study.explanation(options.method, seed)
-    if folder.holds(runs, asdict(options)):
+    if folder.holds(runs, options.model_dump()):
         log.info("Reusing the explanations in %s", folder.path)
         return
     try:

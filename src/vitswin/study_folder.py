@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vitswin.artifacts import atomic_write_text, remove_stale_temporaries, write_csv, write_json, write_npz, write_png
-from vitswin.config import StudyConfig, StudyExplainConfig, load_config, to_yaml
+from vitswin.config import ExplainConfig, StudyConfig, load_config, to_yaml
 from vitswin.errors import VitswinError
 from vitswin.locking import locked
 
@@ -70,7 +70,7 @@ def _what(config: StudyConfig) -> StudyConfig:
             "out_dir": "",
             "logger": "none",
             "jobs": 1,
-            "explain": StudyExplainConfig(),
+            "explain": ExplainConfig(),
             "primary": "accuracy",
             "data": config.data.model_copy(update={"cache_dir": ""}),
         }

@@ -1,20 +1,14 @@
 """Data: every source yields resident uint8 ImageSets; `load_data` adds the size limits and validation split."""
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from vitswin.config import DataConfig
-from vitswin.data.cifar10 import read_cifar10
-from vitswin.data.hf import read_hf
-from vitswin.data.imagefolder import check_same_classes, class_folders, has_split_folders, read_image_folder
 from vitswin.data.imageset import ImageSet
-from vitswin.data.shapes import make_shapes
 from vitswin.data.splits import stratified_split
 from vitswin.errors import VitswinError
+from vitswin.registry import SOURCES, resolve
 
 __all__ = ["DataSplits", "ImageSet", "load_data", "read_source"]
-
-SHAPES_DEFAULT_SIZES = (10_000, 2_000)  # train, test images generated when no size is configured
 
 
 @dataclass(frozen=True)
@@ -37,29 +31,10 @@ class DataSplits:
 
 
 def read_source(config: DataConfig) -> tuple[ImageSet, ImageSet]:
-    """The (train, test) sets of the configured source, before size limits and validation split."""
-    seed = config.seed
-    if config.source == "shapes":
-        train_size = config.train_size or SHAPES_DEFAULT_SIZES[0]
-        test_size = config.test_size or SHAPES_DEFAULT_SIZES[1]
-        # Separate streams for train and test, so no data seed's test images are another's training images.
-        return make_shapes(train_size, config.image_size, 2 * seed), make_shapes(test_size, config.image_size, 2 * seed + 1)
-    cache_dir = Path(config.cache_dir).expanduser()
-    skip_bad = config.bad_images == "skip"
-    if config.source == "hf":
-        train, test = read_hf(config.hf, config.image_size, cache_dir, skip_bad)
-        return (train, test) if test is not None else split_for_test(train, config)
-    root = Path(config.root).expanduser() if config.root else cache_dir / "cifar10"
-    if config.source == "cifar10" and not has_split_folders(root):
-        return read_cifar10(root, config.download)
-    # An image folder, or a local copy of CIFAR-10 as train/ and test/ class folders of images.
-    if has_split_folders(root):
-        check_same_classes(class_folders(root / "train"), class_folders(root / "test"))
-        return (
-            read_image_folder(root / "train", config.image_size, cache_dir, skip_bad),
-            read_image_folder(root / "test", config.image_size, cache_dir, skip_bad),
-        )
-    return split_for_test(read_image_folder(root, config.image_size, cache_dir, skip_bad), config)
+    """The (train, test) sets of the configured source (vitswin.registry.SOURCES), before size limits and
+    validation split; a source without a test set of its own gives data.test_split of its images to test."""
+    train, test = resolve(SOURCES[config.source].read)(config)
+    return (train, test) if test is not None else split_for_test(train, config)
 
 
 def split_for_test(everything: ImageSet, config: DataConfig) -> tuple[ImageSet, ImageSet]:
@@ -74,11 +49,11 @@ def load_data(config: DataConfig) -> DataSplits:
     `config.seed`: the same for every training seed of a study)."""
     seed = config.seed
     train, test = read_source(config)
-    if config.source != "shapes":  # shapes already generated exactly the sizes asked for
-        if config.train_size and config.train_size < len(train):
-            train = train.subset(stratified_split(train.labels, config.train_size, seed)[1])
-        if config.test_size and config.test_size < len(test):
-            test = test.subset(stratified_split(test.labels, config.test_size, seed)[1])
+    # A source that made exactly the sizes asked for (shapes generates them) is left as it is.
+    if config.train_size and config.train_size < len(train):
+        train = train.subset(stratified_split(train.labels, config.train_size, seed)[1])
+    if config.test_size and config.test_size < len(test):
+        test = test.subset(stratified_split(test.labels, config.test_size, seed)[1])
     if config.val_split == "test":
         splits = DataSplits(train=train, val=test, test=test, val_is_test=True)
     else:

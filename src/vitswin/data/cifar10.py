@@ -5,8 +5,19 @@ from pathlib import Path
 import torch
 from torchvision.datasets import CIFAR10
 
+from vitswin.config import DataConfig
+from vitswin.data.imagefolder import has_split_folders, read_split_folders
 from vitswin.data.imageset import ImageSet
 from vitswin.errors import VitswinError
+
+
+def read_cifar10_source(config: DataConfig) -> tuple[ImageSet, ImageSet]:
+    """data.source cifar10: torchvision's files in data.root (downloaded there when missing and data.download), or
+    a local copy as train/ and test/ class folders of images."""
+    root = Path(config.root).expanduser() if config.root else Path(config.cache_dir).expanduser() / "cifar10"
+    if has_split_folders(root):
+        return read_split_folders(root, config)
+    return read_cifar10(root, config.download)
 
 
 def read_cifar10(root: Path, download: bool) -> tuple[ImageSet, ImageSet]:

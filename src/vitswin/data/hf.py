@@ -10,13 +10,18 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from vitswin.config import HFConfig
+from vitswin.config import DataConfig, HFConfig
 from vitswin.data.imagefolder import decode_images, read_cache, write_cache
 from vitswin.data.imageset import ImageSet
 from vitswin.errors import VitswinError
 
 _CACHE_VERSION = 1
 _FILE_BUILDERS = {".parquet": "parquet", ".arrow": "arrow"}
+
+
+def read_hf_source(config: DataConfig) -> tuple[ImageSet, ImageSet | None]:
+    """data.source hf: the dataset data.hf names, its train split and (where it has one) its test split."""
+    return read_hf(config.hf, config.image_size, Path(config.cache_dir).expanduser(), config.bad_images == "skip")
 
 
 def read_hf(config: HFConfig, image_size: int, cache_dir: Path, skip_bad: bool) -> tuple[ImageSet, ImageSet | None]:

@@ -21,6 +21,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from vitswin.artifacts import atomic_torch_save
+from vitswin.config import DataConfig
 from vitswin.data.imageset import ImageSet
 from vitswin.errors import VitswinError
 
@@ -62,6 +63,25 @@ def check_same_classes(train: list[str], test: list[str]) -> None:
             f"class folders differ between train and test (only in train: {', '.join(only_train)}; "
             f"only in test: {', '.join(only_test)}); make both folders hold the same classes."
         )
+
+
+def read_folder_source(config: DataConfig) -> tuple[ImageSet, ImageSet | None]:
+    """data.source imagefolder: train/ and test/ class folders under data.root, or class folders alone (no test set:
+    the caller holds data.test_split out)."""
+    root = Path(config.root).expanduser()
+    if has_split_folders(root):
+        return read_split_folders(root, config)
+    return read_image_folder(root, config.image_size, Path(config.cache_dir).expanduser(), config.bad_images == "skip"), None
+
+
+def read_split_folders(root: Path, config: DataConfig) -> tuple[ImageSet, ImageSet]:
+    """The train/ and test/ class folders under `root`, which must hold the same classes."""
+    check_same_classes(class_folders(root / "train"), class_folders(root / "test"))
+    cache_dir, skip_bad = Path(config.cache_dir).expanduser(), config.bad_images == "skip"
+    return (
+        read_image_folder(root / "train", config.image_size, cache_dir, skip_bad),
+        read_image_folder(root / "test", config.image_size, cache_dir, skip_bad),
+    )
 
 
 def read_image_folder(root: Path, image_size: int, cache_dir: Path, skip_bad: bool) -> ImageSet:

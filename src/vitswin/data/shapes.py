@@ -10,6 +10,7 @@ import math
 
 import torch
 
+from vitswin.config import DataConfig
 from vitswin.data.imageset import ImageSet
 
 CLASS_NAMES = (
@@ -26,6 +27,7 @@ CLASS_NAMES = (
 )
 _SUPERSAMPLE = 2  # render at 2x and average down: anti-aliased edges
 _CHUNK = 512  # images rendered at once (bounds memory)
+DEFAULT_SIZES = (10_000, 2_000)  # train, test images generated when no size is configured
 
 
 def _inside(class_index: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -128,4 +130,14 @@ def make_shapes(num_images: int, size: int, seed: int) -> ImageSet:
         labels=labels,
         class_names=list(CLASS_NAMES),
         masks=torch.cat(masks) if masks else torch.empty(0, size, size, dtype=torch.bool),
+    )
+
+
+def read_shapes_source(config: DataConfig) -> tuple[ImageSet, ImageSet]:
+    """data.source shapes: data.train_size and data.test_size images generated from the data seed."""
+    train_size = config.train_size or DEFAULT_SIZES[0]
+    test_size = config.test_size or DEFAULT_SIZES[1]
+    # Separate streams for train and test, so no data seed's test images are another's training images.
+    return make_shapes(train_size, config.image_size, 2 * config.seed), make_shapes(
+        test_size, config.image_size, 2 * config.seed + 1
     )

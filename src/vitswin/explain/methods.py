@@ -4,22 +4,14 @@ Every method maps a batch of model inputs (B, 3, H, W) and one target class per 
 (B, H, W) at the input size, scaled to [0, 1] per image (the library's convention).
 """
 
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pytorch_grad_cam import (
-    AblationCAM,
-    EigenCAM,
-    GradCAM,
-    GradCAMPlusPlus,
-    HiResCAM,
-    LayerCAM,
-    ScoreCAM,
-    XGradCAM,
-)
+from pytorch_grad_cam.base_cam import BaseCAM
 from pytorch_grad_cam.utils.image import scale_cam_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
@@ -30,20 +22,14 @@ from vitswin.architecture import (
     patch_grid,
     pools_class_token,
 )
-from vitswin.errors import VitswinError
-from vitswin.explain.options import CAM_METHOD_NAMES, METHODS
 from vitswin.explain.targets import CamTarget, UnexplainableModelError, cam_target
 from vitswin.models import unfused_attention
-
-CAM_METHODS = dict(
-    zip(CAM_METHOD_NAMES, (GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM, EigenCAM, ScoreCAM, AblationCAM), strict=True)
-)
+from vitswin.registry import METHODS, resolve
 
 
 def check_method(method: str) -> None:
-    """One sentence when `method` is not an explanation method vitswin knows."""
-    if method not in METHODS:
-        raise VitswinError(f"unknown explanation method '{method}'; choose one of: {', '.join(METHODS)}.")
+    """One sentence when `method` is not a registered explanation method."""
+    METHODS[method]
 
 
 def explain_batch(
@@ -51,23 +37,28 @@ def explain_batch(
 ) -> np.ndarray:
     """Heatmaps (B, H, W) in [0, 1] of `network` for `inputs`, each explaining its class in `classes`;
     `target` is the network's explanation target for this input size, when the caller already has it."""
-    check_method(method)
+    explain = resolve(METHODS[method].explain)
     network.eval()
-    if method == "rollout":
-        return attention_rollout(network, inputs)
+    if not (isinstance(explain, type) and issubclass(explain, BaseCAM)):
+        return explain(network, inputs, classes, target)
     target = target or cam_target(network, tuple(inputs.shape[-2:]))
-    kwargs = {"ablation_layer": target.ablation_layer} if method == "ablationcam" else {}
+    # AblationCAM (and any CAM that asks for it) ablates the target's own kind of layer.
+    takes_ablation = "ablation_layer" in inspect.signature(explain).parameters
+    kwargs = {"ablation_layer": target.ablation_layer} if takes_ablation else {}
     targets = [ClassifierOutputTarget(int(c)) for c in classes]
-    with CAM_METHODS[method](network, [target.layer], reshape_transform=target.reshape, **kwargs) as cam:
+    with explain(network, [target.layer], reshape_transform=target.reshape, **kwargs) as cam:
         return cam(inputs, targets).astype(np.float32)
 
 
-def attention_rollout(network: nn.Module, inputs: torch.Tensor) -> np.ndarray:
+def attention_rollout(
+    network: nn.Module, inputs: torch.Tensor, classes: torch.Tensor | None = None, target: CamTarget | None = None
+) -> np.ndarray:
     """Attention rollout (Abnar & Zuidema, 2020) of a timm ViT: how much each patch flows into the output.
 
     Per block, the head-averaged attention plus the identity (the residual path), rows renormalised;
     the product over blocks gives token-to-token flow. The class token's row is the map (the mean
-    over patch rows for models that pool patches instead of using a class token).
+    over patch rows for models that pool patches instead of using a class token). The map is the same for
+    every class, and needs no target layer: `classes` and `target` are not used.
     """
     if not has_global_attention(network):
         raise UnexplainableModelError(

@@ -7,7 +7,7 @@ agreement, and the built-in sanity checks).
 """
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
@@ -17,16 +17,18 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from vitswin.classifier import ImageClassifier, load_trained_run
-from vitswin.config import ModelConfig
+from vitswin.config import ExplainConfig, ModelConfig
 from vitswin.data import ImageSet, load_data
 from vitswin.errors import VitswinError
 from vitswin.explain import metrics
 from vitswin.explain.figures import DPI, ModelColumn, heatmap_grid
-from vitswin.explain.methods import check_method, explain_batch
-from vitswin.explain.options import ExplainOptions
+from vitswin.explain.measures import MeasureBatch
+from vitswin.explain.methods import explain_batch
 from vitswin.explain.selection import select_images
 from vitswin.explain.targets import UnexplainableModelError, cam_target
 from vitswin.models import build_network
+from vitswin.registry import MEASURES, resolve
+from vitswin.seeding import seeded
 from vitswin.study_folder import ExplanationFolder, RunFolder, StudyFolder, run_names
 
 log = logging.getLogger(__name__)
@@ -46,13 +48,9 @@ class ModelExplanation:
     scores: dict[str, np.ndarray] = field(default_factory=dict)  # per-image measurements
 
 
-def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | None = None) -> Path:
+def explain_runs(run_dirs: list[Path], options: ExplainConfig, out_dir: Path | None = None) -> Path:
     """Explain every run on the same test images; write figures, maps and measurements into `out_dir` (default,
     for runs of one seed of one study: the study's explain/<method>/seed-<k>/); return that folder."""
-    check_method(options.method)
-    for name in ("images", "show", "batch_size", "steps"):
-        if getattr(options, name) < 1:
-            raise VitswinError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(options, name)}.")
     runs = [RunFolder(run_dir) for run_dir in run_dirs]
     names = run_names(runs)
     configs = [run.trained_config() for run in runs]
@@ -71,7 +69,9 @@ def explain_runs(run_dirs: list[Path], options: ExplainOptions, out_dir: Path | 
         for name, run in zip(names, runs, strict=True):
             trained = load_trained_run(run, test.class_names)
             try:
-                explanations.append(_explain_model(name, trained.classifier, trained.model, chosen, options, progress))
+                # Seeded the same for every model: the randomised twin's weights and ROAD's noise.
+                with seeded(options.seed + 1):
+                    explanations.append(_explain_model(name, trained.classifier, trained.model, chosen, options, progress))
             except UnexplainableModelError as error:
                 log.warning("%s is not explained: %s", name, error)
                 skipped[name] = str(error)
@@ -118,13 +118,13 @@ def _explain_model(
     module: ImageClassifier,
     model: ModelConfig,
     chosen: ImageSet,
-    options: ExplainOptions,
+    options: ExplainConfig,
     progress: tqdm,
 ) -> ModelExplanation:
     network = module.network.eval()
     input_size = (module.transform.output_size, module.transform.output_size)
     target = cam_target(network, input_size, model.explain_layer)  # refuses a model it cannot read, before any work
-    randomised = _randomised_twin(model, chosen.num_classes, options.seed)
+    randomised = build_network(model, chosen.num_classes, weights="random").eval()  # the model-randomisation check
     randomised_target = cam_target(randomised, input_size, model.explain_layer)
     stored_size = tuple(chosen.images.shape[-2:])
     generator = torch.Generator().manual_seed(options.seed)  # random maps: the deletion / insertion baseline
@@ -143,16 +143,16 @@ def _explain_model(
         randomised_maps = metrics.resize_maps(
             explain_batch(randomised, inputs, classes, options.method, randomised_target), stored_size
         )
+        masks = chosen.masks[start : start + options.batch_size].numpy() if chosen.masks is not None else None
+        measured = MeasureBatch(network, inputs, input_maps, maps, baseline_maps, randomised_maps, classes, masks, options.steps)
         batch = {
             "input_maps": input_maps,
             "maps": maps,
             "predictions": predictions.numpy(),
             "explained": classes.numpy(),
             "probability": probability.astype(np.float64),
-            **_measure(network, inputs, input_maps, baseline_maps, maps, randomised_maps, classes, options),
+            **_measure(measured, options),
         }
-        if chosen.masks is not None:
-            batch.update(metrics.pointing(maps, chosen.masks[start : start + options.batch_size].numpy()))
         for key, value in batch.items():
             parts.setdefault(key, []).append(value)
         progress.update()
@@ -161,35 +161,13 @@ def _explain_model(
     return ModelExplanation(name, *(joined.pop(key) for key in fixed), scores=joined)
 
 
-def _randomised_twin(model_config: ModelConfig, num_classes: int, seed: int) -> torch.nn.Module:
-    """The same architecture with freshly initialised weights: the model-randomisation sanity check."""
-    torch.manual_seed(seed + 1)
-    return build_network(model_config, num_classes, weights="random").eval()
-
-
-def _measure(
-    network: torch.nn.Module,
-    inputs: torch.Tensor,
-    input_maps: np.ndarray,
-    baseline_maps: np.ndarray,
-    maps: np.ndarray,
-    randomised_maps: np.ndarray,
-    classes: torch.Tensor,
-    options: ExplainOptions,
-) -> dict[str, np.ndarray]:
-    """Per-image measurements; `baseline_maps` are random maps, `randomised_maps` the randomised model's maps."""
-    curves = metrics.perturbation_curves(network, inputs, input_maps, classes, options.steps)
-    random_curves = metrics.perturbation_curves(network, inputs, baseline_maps, classes, options.steps)
-    scores = {
-        **metrics.concentration(maps),
-        "deletion_auc": metrics.area_under_curve(curves["deletion"]),
-        "insertion_auc": metrics.area_under_curve(curves["insertion"]),
-        "random_deletion_auc": metrics.area_under_curve(random_curves["deletion"]),
-        "random_insertion_auc": metrics.area_under_curve(random_curves["insertion"]),
-        "randomisation_rank_corr": metrics.agreement(maps, randomised_maps)["rank_corr"],
-    }
-    if options.road:
-        scores["road"] = metrics.road_score(network, inputs, input_maps, classes)
+def _measure(batch: MeasureBatch, options: ExplainConfig) -> dict[str, np.ndarray]:
+    """Every registered explanation measure that applies (masks where it needs them, not switched off)."""
+    scores: dict[str, np.ndarray] = {}
+    for measure in MEASURES:
+        if (measure.needs_masks and batch.masks is None) or (measure.switch and not getattr(options, measure.switch)):
+            continue
+        scores |= resolve(measure.compute)(batch)
     return scores
 
 
@@ -198,7 +176,7 @@ def _write_outputs(
     chosen: ImageSet,
     indices: torch.Tensor,
     explanations: list[ModelExplanation],
-    options: ExplainOptions,
+    options: ExplainConfig,
     skipped: dict[str, str],
 ) -> None:
     names = chosen.class_names
@@ -245,7 +223,7 @@ def _write_outputs(
     agreement_rows = _agreement_rows(explanations, indices)
     folder.write_rows(rows, agreement_rows)
     summary = {
-        "options": asdict(options),
+        "options": options.model_dump(),
         "images": len(chosen),
         "per_model": {e.name: _means(e.scores) for e in explanations},
         "per_class": {

@@ -2,10 +2,16 @@
 
 from vitswin.bench import tables
 from vitswin.report.document import Block, Heading, Paragraph, Table
+from vitswin.report.inputs import ReportContext
 from vitswin.study_folder import StudyFolder
 
 
-def bench_section(study: StudyFolder) -> list[Block]:
+def bench_section(report: ReportContext) -> list[Block]:
+    """What `vitswin bench` measured for the study, where it did."""
+    return bench_blocks(report.inputs.folder)
+
+
+def bench_blocks(study: StudyFolder) -> list[Block]:
     """Tables of the models, pipeline and engine benchmarks that exist (none: an empty list)."""
     blocks: list[Block] = []
     if saved := study.read_bench("models"):

@@ -8,12 +8,11 @@ its figures in `<study>/report_files/`).
 from pathlib import Path
 
 from vitswin.artifacts import atomic_write_text
+from vitswin.registry import SECTIONS, resolve
 from vitswin.report import sections
-from vitswin.report.bench import bench_section
 from vitswin.report.document import Block, Bullets, Heading, Paragraph, save_plots, to_html, to_markdown
 from vitswin.report.findings import findings
-from vitswin.report.inputs import EXPLANATION_FIRST, StudyInputs, load_study
-from vitswin.report.stats import calibration
+from vitswin.report.inputs import EXPLANATION_FIRST, ReportContext, StudyInputs, load_study
 from vitswin.study_folder import StudyFolder
 
 
@@ -31,20 +30,19 @@ def build_report(study_dir: Path, replicate_dirs: tuple[Path, ...] = ()) -> tupl
 
 
 def report_blocks(inputs: StudyInputs) -> list[Block]:
-    """The whole report, in order, from its inputs."""
+    """The whole report, in order, from its inputs: the title, the findings, then every registered section."""
     config, runs, seeds = inputs.config, inputs.runs, inputs.seeds
-    calibrations = {key: [calibration(run.probabilities, run.labels) for run in model_runs] for key, model_runs in runs.items()}
     method, explained = next(iter(inputs.explanations.items()), (EXPLANATION_FIRST, []))
     facts = [sections.model_facts(runs[key], explained, inputs.speed) for key in runs]
-    first_runs = inputs.first_runs()
     judged = findings(
         facts,
         method,
-        test_selected=first_runs[0].train.get("validation") == "test",
+        test_selected=inputs.first_runs()[0].train.get("validation") == "test",
         primary=config.primary,
         machine=sections.speed_machine(inputs.speed),
         notes=sections.explanation_notes(explained, list(runs)),
     )
+    report = ReportContext(inputs, judged)
     return [
         Heading(f"vitswin report: {config.name}", 1),
         Paragraph(
@@ -54,13 +52,5 @@ def report_blocks(inputs: StudyInputs) -> list[Block]:
         ),
         Heading("Findings"),
         Bullets([finding.text for finding in judged]),
-        *sections.setup_section(config, first_runs),
-        *sections.results_section(runs, seeds),
-        *sections.paired_section(runs, seeds, judged),
-        *sections.curves_section(runs),
-        *sections.confusion_section(runs),
-        *sections.calibration_section(runs, calibrations),
-        *sections.cost_section(runs, inputs.speed),
-        *bench_section(inputs.folder),
-        *sections.explanation_section(inputs.explanations),
+        *(block for section in SECTIONS for block in resolve(section.build)(report)),
     ]

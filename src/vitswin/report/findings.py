@@ -10,12 +10,12 @@ A model not shown to be better than chance is said so first and left out of ever
 cost stage's interleaved timing on one machine, never from the wall clock of training runs.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
 
+from vitswin.registry import Measure, compared_measures, points
 from vitswin.report.decision import (
     ARCHITECTURE_SEEDS,
     SIGNIFICANCE,
@@ -59,72 +59,6 @@ class ModelFacts:
         return np.array([resampled_ece(c, r, images)[0] for c, r in zip(self.confidence, self.correct, strict=True)])
 
 
-@dataclass(frozen=True)
-class Measure:
-    """How one compared number is named, printed and read: which way is better, and the words for it."""
-
-    key: str
-    topic: str
-    value: Callable[[float], str]
-    difference: Callable[[float], str]
-    better: str | None  # "higher", "lower", or None where neither is better
-    more: str  # "<a> is {more} than <b>" when a's number is the better (or, with no better, the higher) one
-
-
-def _points(v: float) -> str:
-    return f"{100 * v:+.2f} points"
-
-
-MEASURES = {
-    measure.key: measure
-    for measure in (
-        Measure("accuracy", "Test accuracy", lambda v: f"{100 * v:.2f} %", _points, "higher", "more accurate"),
-        Measure(
-            "calibration",
-            "Expected calibration error (lower: better calibrated)",
-            lambda v: f"{v:.3f}",
-            lambda d: f"{d:+.3f}",
-            "lower",
-            "better calibrated",
-        ),
-        Measure(
-            "train_speed", "Training speed", lambda v: f"{v:.0f} images/s", lambda d: f"{d:+.0f} images/s", "higher", "faster"
-        ),
-        Measure(
-            "inference_speed",
-            "Inference speed",
-            lambda v: f"{v:.0f} images/s",
-            lambda d: f"{d:+.0f} images/s",
-            "higher",
-            "faster",
-        ),
-        Measure(
-            "top10_share",
-            "Share of {method} mass in the top 10 % of pixels",
-            lambda v: f"{100 * v:.1f} %",
-            lambda d: f"{100 * d:+.1f} points",
-            None,
-            "more concentrated",
-        ),
-        Measure(
-            "pointing_hit",
-            "{method} pointing game (the map's peak on the object)",
-            lambda v: f"{100 * v:.0f} %",
-            lambda d: f"{100 * d:+.0f} points",
-            "higher",
-            "better at pointing at the object",
-        ),
-        Measure(
-            "deletion_auc",
-            "{method} deletion AUC (lower: more faithful)",
-            lambda v: f"{v:.3f}",
-            lambda d: f"{d:+.3f}",
-            "lower",
-            "more faithful",
-        ),
-    )
-}
-ATTENTION = ("top10_share", "pointing_hit", "deletion_auc")
 SPEEDS = {"train_speed": "train", "inference_speed": "inference"}
 PRIMARY = "accuracy"
 
@@ -190,7 +124,7 @@ def findings(
     out += _numbers_only(ranked, seeds)
     out += _sizes(models)
     if pending:
-        out.append(Finding(_correction(_named(MEASURES[primary], method), primary_family, others)))
+        out.append(Finding(_correction(compared_measures()[primary].named(method), primary_family, others)))
     return out
 
 
@@ -206,7 +140,7 @@ def _chance_sentence(model: ModelFacts, evidence: Evidence) -> Finding:
     return Finding(
         f"{model.name} is not shown to be better than chance: test accuracy {100 * model.accuracy.mean():.2f} % ({over}), "
         f"where always answering the most frequent class scores {100 * model.chance:.2f} %; 95 % interval of the "
-        f"difference {_points(low)} to {_points(high)} includes 0. No finding below ranks {model.name}: train it "
+        f"difference {points(low)} to {points(high)} includes 0. No finding below ranks {model.name}: train it "
         f"longer or check its recipe first."
     )
 
@@ -223,10 +157,11 @@ def _comparisons(models: list[ModelFacts], seeds: list[int], method: str, machin
     """Every comparison the findings state, before correction: per pair, accuracy, calibration, speed (on
     `machine`) and the heatmap measures, over seeds (three or more) or seed by seed."""
     pending = []
+    measures = compared_measures()
     across = len(seeds) >= ARCHITECTURE_SEEDS
     resampled = _resampled_ece(models) if across and len(models) > 1 else {}
     for a, b in combinations(models, 2):
-        accuracy = MEASURES["accuracy"]
+        accuracy = measures["accuracy"]
         if across:
             pending.append(_across(accuracy, a, b, a.correct.astype(float), b.correct.astype(float)))
             pending.append(_calibration(a, b, resampled))
@@ -238,21 +173,16 @@ def _comparisons(models: list[ModelFacts], seeds: list[int], method: str, machin
                     rounds_a, rounds_b = a.speed[kind], b.speed[kind]
                     means = (float(rounds_a.mean()), float(rounds_b.mean()))
                     pending.append(
-                        _Pending(MEASURES[key], a, b, welch(rounds_a, rounds_b, over="timing rounds"), None, means, None)
+                        _Pending(measures[key], a, b, welch(rounds_a, rounds_b, over="timing rounds"), None, means, None)
                     )
-        for key in ATTENTION:
-            if key in a.attention and key in b.attention:
-                measure = _named(MEASURES[key], method)
-                values_a, values_b = a.attention[key], b.attention[key]
-                if across:
-                    pending.append(_across(measure, a, b, values_a, values_b))
-                else:
-                    pending += [_per_seed(measure, a, b, values_a, values_b, i) for i in range(len(seeds))]
+        for key in (key for key in measures if key in a.attention and key in b.attention):  # the heatmap measures
+            measure = measures[key].named(method)
+            values_a, values_b = a.attention[key], b.attention[key]
+            if across:
+                pending.append(_across(measure, a, b, values_a, values_b))
+            else:
+                pending += [_per_seed(measure, a, b, values_a, values_b, i) for i in range(len(seeds))]
     return pending
-
-
-def _named(measure: Measure, method: str) -> Measure:
-    return replace(measure, topic=measure.topic.format(method=method))
 
 
 def _across(measure: Measure, a: ModelFacts, b: ModelFacts, values_a: np.ndarray, values_b: np.ndarray) -> _Pending:
@@ -280,7 +210,9 @@ def _calibration(a: ModelFacts, b: ModelFacts, replicate: dict[str, np.ndarray])
     image_variance = float(np.var(replicate[a.name] - replicate[b.name], ddof=1))
     ece_a, ece_b = a.ece, b.ece
     evidence = welch(ece_a, ece_b, image_variance, images)
-    return _Pending(MEASURES["calibration"], a, b, evidence, None, (float(ece_a.mean()), float(ece_b.mean())), (ece_a, ece_b))
+    return _Pending(
+        compared_measures()["calibration"], a, b, evidence, None, (float(ece_a.mean()), float(ece_b.mean())), (ece_a, ece_b)
+    )
 
 
 def _per_seed(measure: Measure, a: ModelFacts, b: ModelFacts, values_a: np.ndarray, values_b: np.ndarray, index: int) -> _Pending:
@@ -388,7 +320,7 @@ def _numbers_only(models: list[ModelFacts], seeds: list[int]) -> list[Finding]:
     """With fewer than three seeds, a number measured once per run is shown but not ranked."""
     if len(seeds) >= ARCHITECTURE_SEEDS or len(models) < 2:
         return []
-    measure = MEASURES["calibration"]
+    measure = compared_measures()["calibration"]
     numbers = ", ".join(f"{model.name} {measure.value(float(model.ece.mean()))}" for model in models)
     return [
         Finding(f"{measure.topic}: {numbers} ({_over(seeds)}); with fewer than {ARCHITECTURE_SEEDS} seeds no ranking is stated.")

@@ -8,6 +8,7 @@ import numpy as np
 
 from vitswin.config import ModelConfig, StudyConfig
 from vitswin.errors import VitswinError
+from vitswin.report.findings import Finding
 from vitswin.report.stats import typical_epoch_time
 from vitswin.study_folder import ExplanationFolder, Predictions, RunFolder, StudyFolder, same_study
 
@@ -95,6 +96,14 @@ class StudyInputs:
     def first_runs(self) -> list[Run]:
         """Every model's run with the first seed: for what is shown for one trained model (its recipe)."""
         return [runs[0] for runs in self.runs.values()]
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What every report section is given (vitswin.registry.SECTIONS): the study's inputs and its findings."""
+
+    inputs: StudyInputs
+    findings: list[Finding]
 
 
 def load_study(folder: StudyFolder, replicate_folders: tuple[StudyFolder, ...] = ()) -> StudyInputs:

@@ -6,29 +6,14 @@ from itertools import combinations
 
 import numpy as np
 
-from vitswin.config import ModelConfig, StudyConfig
+from vitswin.config import ModelConfig
+from vitswin.registry import SOURCES, measure_columns
 from vitswin.report import figures
 from vitswin.report.decision import ARCHITECTURE_SEEDS, Decision
 from vitswin.report.document import Block, Bullets, Heading, Image, Paragraph, Plot, Table
-from vitswin.report.findings import Finding, ModelFacts
-from vitswin.report.inputs import Explanation, Run
-from vitswin.report.stats import Calibration, McNemar, accuracy_interval, calibration, mcnemar_pairs
-
-EXPLAIN_COLUMNS = (
-    ("top10_share", "top-10 % share"),
-    ("gini", "Gini"),
-    ("entropy", "entropy"),
-    ("deletion_auc", "deletion AUC"),
-    ("random_deletion_auc", "random deletion AUC"),
-    ("insertion_auc", "insertion AUC"),
-    ("random_insertion_auc", "random insertion AUC"),
-    ("road", "ROAD"),
-    ("pointing_hit", "pointing game"),
-    ("pointing_random", "random pointing"),
-    ("mask_mass", "mass on object"),
-    ("mask_fraction", "object area"),
-    ("randomisation_rank_corr", "randomisation rank corr."),
-)
+from vitswin.report.findings import ModelFacts
+from vitswin.report.inputs import Explanation, ReportContext, Run
+from vitswin.report.stats import McNemar, accuracy_interval, calibration, mcnemar_pairs
 
 
 def model_facts(runs: list[Run], explanations: list[Explanation], speed: dict | None) -> ModelFacts:
@@ -41,7 +26,7 @@ def model_facts(runs: list[Run], explanations: list[Explanation], speed: dict | 
         run.seed for run in runs
     }:
         per_seed = [next(e for e in explanations if e.seed == run.seed).rows[first.key] for run in runs]
-        measured = [key for key in per_seed[0][0] if key in dict(EXPLAIN_COLUMNS)]
+        measured = [key for key in per_seed[0][0] if key in measure_columns()]
         attention = {key: np.array([[float(row[key]) for row in seed_rows] for seed_rows in per_seed]) for key in measured}
     timed = (speed or {}).get("models", {}).get(first.key, {})
     return ModelFacts(
@@ -93,12 +78,11 @@ def _percent_share(value: float | str) -> str:
     return f"{100 * value:g} %" if isinstance(value, float) else str(value)
 
 
-def setup_section(config: StudyConfig, runs: list[Run]) -> list[Block]:
+def setup_section(report: ReportContext) -> list[Block]:
     """Data, protocol, seed, hardware and software, and the recipes side by side."""
+    config, runs = report.inputs.config, report.inputs.first_runs()
     data, first = config.data, runs[0].train
-    source = "synthetic shapes" if data.source == "shapes" else f"{data.source} from {data.root or data.cache_dir}"
-    if data.source == "hf":
-        source = f"Hugging Face dataset {data.hf.path}" + (f" ({data.hf.name})" if data.hf.name else "")
+    source = SOURCES[data.source].describe(data)
     protocol = (
         "the test set also selected each model's checkpoint (the published protocol; optimistic)"
         if first.get("validation") == "test"
@@ -195,8 +179,9 @@ def _augmentation(model: ModelConfig) -> str:
     return ", ".join(parts) or "none"
 
 
-def results_section(runs: dict[str, list[Run]], seeds: list[int]) -> list[Block]:
+def results_section(report: ReportContext) -> list[Block]:
     """Test accuracy per model and seed with the mean and spread over seeds; then every run's details."""
+    runs, seeds = report.inputs.runs, report.inputs.seeds
     spread = len(seeds) > 1
     summary_rows = [
         [
@@ -317,9 +302,10 @@ def _points_sd(accuracies: list[float]) -> str:
     return f"{100 * np.std(accuracies, ddof=1):.2f} points"
 
 
-def paired_section(runs: dict[str, list[Run]], seeds: list[int], judged: list[Finding]) -> list[Block]:
+def paired_section(report: ReportContext) -> list[Block]:
     """Every pair of models on the same test images: per seed, the trained models' difference and McNemar's test;
-    over the seeds, the findings' own decision on accuracy (`judged`: the same interval, test and correction)."""
+    over the seeds, the findings' own decision on accuracy (the same interval, test and correction)."""
+    runs, seeds, judged = report.inputs.runs, report.inputs.seeds, report.findings
     blocks: list[Block] = [Heading("Paired comparison")]
     if len(runs) < 2:
         return [*blocks, Paragraph("Only one model: nothing to compare.")]
@@ -395,8 +381,9 @@ def _total(table: McNemar) -> int:
     return table.both_right + table.only_a_right + table.only_b_right + table.both_wrong
 
 
-def curves_section(runs: dict[str, list[Run]]) -> list[Block]:
+def curves_section(report: ReportContext) -> list[Block]:
     """Loss and accuracy per epoch of every model and seed."""
+    runs = report.inputs.runs
     first = next(iter(runs.values()))[0]
     figure = figures.training_curves(
         {key: [run.history for run in model_runs] for key, model_runs in runs.items()},
@@ -416,8 +403,9 @@ def curves_section(runs: dict[str, list[Run]]) -> list[Block]:
     ]
 
 
-def confusion_section(runs: dict[str, list[Run]]) -> list[Block]:
+def confusion_section(report: ReportContext) -> list[Block]:
     """Confusion matrices summed over seeds, per-class accuracy and the most-confused class pairs."""
+    runs = report.inputs.runs
     first = next(iter(runs.values()))[0]
     class_names = first.metrics["class_names"]
     matrices = {key: sum(np.array(run.metrics["confusion_matrix"]) for run in model_runs) for key, model_runs in runs.items()}
@@ -453,9 +441,11 @@ def confusion_section(runs: dict[str, list[Run]]) -> list[Block]:
     ]
 
 
-def calibration_section(runs: dict[str, list[Run]], calibrations: dict[str, list[Calibration]]) -> list[Block]:
+def calibration_section(report: ReportContext) -> list[Block]:
     """Expected calibration error per seed, mean confidence, and reliability diagrams of every seed's predictions
     pooled."""
+    runs = report.inputs.runs
+    calibrations = {key: [calibration(run.probabilities, run.labels) for run in model_runs] for key, model_runs in runs.items()}
     rows = [
         [
             key,
@@ -484,9 +474,10 @@ def calibration_section(runs: dict[str, list[Run]], calibrations: dict[str, list
     ]
 
 
-def cost_section(runs: dict[str, list[Run]], speed: dict | None) -> list[Block]:
+def cost_section(report: ReportContext) -> list[Block]:
     """Parameters, FLOPs, the cost stage's interleaved training and inference speed (median and range over its
     rounds), the speed during training (median over seeds; the machine maybe shared) and peak GPU memory."""
+    runs, speed = report.inputs.runs, report.inputs.speed
     timed = (speed or {}).get("models", {})
     rows = []
     for key, model_runs in runs.items():
@@ -543,9 +534,10 @@ def _rounds_text(rounds: list[float] | None) -> str:
     return f"{np.median(rounds):.0f} ({min(rounds):.0f} to {max(rounds):.0f})"
 
 
-def explanation_section(explanations: dict[str, list[Explanation]]) -> list[Block]:
+def explanation_section(report: ReportContext) -> list[Block]:
     """Per method: the first seed's figures; each measure per model as the mean over the explained seeds (with the
     per-seed values); the agreement between models and the per-class measures, averaged over seeds."""
+    explanations, labels = report.inputs.explanations, measure_columns()
     if not explanations:
         return [
             Heading("Explanations"),
@@ -556,7 +548,7 @@ def explanation_section(explanations: dict[str, list[Explanation]]) -> list[Bloc
         first = per_seed[0]
         summaries = [explanation.summary for explanation in per_seed]
         models = list(first.summary["per_model"])
-        columns = [(key, label) for key, label in EXPLAIN_COLUMNS if key in first.summary["per_model"][models[0]]]
+        columns = [(key, label) for key, label in labels.items() if key in first.summary["per_model"][models[0]]]
         seeds = ", ".join(str(explanation.seed) for explanation in per_seed)
         blocks += [
             Heading(f"{method} on {first.summary['images']} test images, seed{'s' * (len(per_seed) > 1)} {seeds}", 3),
@@ -597,7 +589,7 @@ def explanation_section(explanations: dict[str, list[Explanation]]) -> list[Bloc
         class_names = list(first.summary["per_class"][models[0]])
         blocks.append(
             Table(
-                ["class", *(f"{model} {dict(EXPLAIN_COLUMNS)[key]}" for model in models for key in per_class_keys)],
+                ["class", *(f"{model} {labels[key]}" for model in models for key in per_class_keys)],
                 [
                     [
                         name,
