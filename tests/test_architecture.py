@@ -6,7 +6,7 @@ import torch
 from timm.models.swin_transformer import SwinTransformerBlock
 from timm.models.vision_transformer import Block
 
-from vitswin.architecture import (
+from vitswin.model.architecture import (
     block_types,
     feature_grid,
     final_reduction,

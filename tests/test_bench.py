@@ -24,10 +24,10 @@ from vitswin.bench.pipeline import classic_transform
 from vitswin.bench.scaling import ScalingRow, growth_exponents, measure_scaling, valid_size
 from vitswin.cli import main
 from vitswin.config import AugmentConfig
+from vitswin.model.transforms import BatchTransform
 from vitswin.report.bench import bench_blocks
 from vitswin.report.document import Heading, Table
 from vitswin.study_folder import StudyFolder
-from vitswin.transforms import BatchTransform
 
 
 class TwoLayers(nn.Module):

@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import save_file
 
 from conftest import tiny_study
-from vitswin.classifier import build_classifier, warmup_cosine
 from vitswin.config import validate_config
+from vitswin.model.classifier import build_classifier, warmup_cosine
 
 
 def test_warmup_then_half_a_cosine_to_zero() -> None:

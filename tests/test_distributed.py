@@ -19,14 +19,14 @@ import yaml
 from safetensors.torch import load_file
 
 from conftest import tiny_study
-from vitswin import batching
-from vitswin.batching import ShardBatches, TrainingBatches
 from vitswin.cli import main
 from vitswin.config import load_config
-from vitswin.distributed import is_main_process, split_batch
 from vitswin.errors import VitswinError
 from vitswin.evaluation import evaluate_run
-from vitswin.models import build_network
+from vitswin.model.network import build_network
+from vitswin.training import batching
+from vitswin.training.batching import ShardBatches, TrainingBatches
+from vitswin.training.distributed import is_main_process, split_batch
 
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 

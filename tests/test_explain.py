@@ -24,7 +24,7 @@ from vitswin.explain.methods import explain_batch
 from vitswin.explain.runner import explain_runs
 from vitswin.explain.selection import select_images
 from vitswin.explain.targets import cam_target
-from vitswin.models import build_network
+from vitswin.model.network import build_network
 from vitswin.registry import METHODS
 from vitswin.study import train_models
 

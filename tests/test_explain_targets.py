@@ -10,12 +10,12 @@ import torch
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-from vitswin.architecture import has_global_attention
 from vitswin.config import load_config
 from vitswin.errors import VitswinError
 from vitswin.explain.methods import explain_batch
 from vitswin.explain.targets import UnexplainableModelError, cam_target
-from vitswin.models import build_network
+from vitswin.model.architecture import has_global_attention
+from vitswin.model.network import build_network
 
 SMALL_SWIN = {"depths": (2, 2), "num_heads": (2, 4), "embed_dim": 32, "window_size": 4}
 # name: (timm options that keep it small, input size, expected layout, expected grid)

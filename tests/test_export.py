@@ -11,8 +11,8 @@ import torch
 
 from vitswin.cli import main
 from vitswin.data import load_data
+from vitswin.model.transforms import BatchTransform
 from vitswin.study_folder import RunFolder
-from vitswin.transforms import BatchTransform
 
 
 @pytest.fixture

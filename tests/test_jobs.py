@@ -10,10 +10,9 @@ import yaml
 
 from conftest import run_cli, tiny_study
 from vitswin.cli import main
-from vitswin.config import StudyConfig, validate_config
-from vitswin.distributed import Hardware
+from vitswin.config import Hardware, StudyConfig, validate_config
 from vitswin.errors import VitswinError
-from vitswin.jobs import job_count, train_side_by_side
+from vitswin.training.jobs import job_count, train_side_by_side
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 from vitswin.config import ModelConfig
 from vitswin.errors import VitswinError
-from vitswin.models import build_network, use_fused_attention
+from vitswin.model.network import build_network, use_fused_attention
 
 SMALL_VIT = {"patch_size": 4, "embed_dim": 32, "depth": 2, "num_heads": 2}
 

@@ -21,9 +21,10 @@ from vitswin.config import validate_config
 from vitswin.errors import VitswinError
 from vitswin.evaluation import Evaluation
 from vitswin.report.figures import reliability_diagrams, training_curves
-from vitswin.report.stats import calibration, mcnemar, smoothed_loss_floor, typical_epoch_time
+from vitswin.report.stats import calibration, mcnemar, smoothed_loss_floor
 from vitswin.study import report_study, run_config
 from vitswin.study_folder import ExplanationFolder, StudyFolder
+from vitswin.training.fit import typical_epoch_time
 
 SECTIONS = (
     "## Findings",

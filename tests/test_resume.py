@@ -25,7 +25,7 @@ from vitswin.artifacts import remove_stale_temporaries
 from vitswin.cli import main
 from vitswin.config import load_config, to_yaml
 from vitswin.errors import VitswinError
-from vitswin.models import build_network
+from vitswin.model.network import build_network
 from vitswin.study import run_config
 
 
@@ -171,7 +171,7 @@ from matplotlib.figure import Figure
 from pathlib import Path
 from safetensors.torch import save
 from vitswin.artifacts import atomic_write_bytes, atomic_write_text, write_csv, write_json, write_npz, write_png
-from vitswin.training import AtomicCheckpointIO
+from vitswin.training.fit import AtomicCheckpointIO
 folder, round_ = Path(sys.argv[1]), 0
 big = np.arange(2_000_000, dtype=np.float32)
 figure = Figure(figsize=(12, 12))

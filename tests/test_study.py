@@ -24,9 +24,9 @@ from vitswin.data import load_data
 from vitswin.errors import VitswinError
 from vitswin.evaluation import Evaluation, evaluate_run
 from vitswin.explain.runner import explain_runs
-from vitswin.loggers import run_logger
 from vitswin.study import report_study, run_study, train_model, train_models
 from vitswin.study_folder import StudyFolder
+from vitswin.training.loggers import run_logger
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,10 @@ import torch
 
 from conftest import write_vit_study
 from vitswin.cli import main
-from vitswin.config import load_config
-from vitswin.distributed import Hardware
+from vitswin.config import Hardware, load_config
 from vitswin.study_folder import RunFolder
-from vitswin.trainer import build_trainer, running
-from vitswin.training import selection_callbacks
+from vitswin.training.fit import selection_callbacks
+from vitswin.training.trainer import build_trainer, running
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SEED_REPORT = Path(__file__).resolve().parents[2] / "shared" / "seed" / "vit-vs-swin-cifar10-report.md"

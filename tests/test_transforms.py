@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from vitswin.config import AugmentConfig
-from vitswin.transforms import BatchTransform, affine_grid
+from vitswin.model.transforms import BatchTransform, affine_grid
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 

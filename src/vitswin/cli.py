@@ -315,8 +315,8 @@ class _TqdmHandler(logging.Handler):
 
 
 def _configure_logging() -> None:
-    from vitswin.distributed import is_main_process  # PyTorch and Lightning: imported once a command runs
-    from vitswin.trainer import quiet_lightning_logs
+    from vitswin.training.distributed import is_main_process  # PyTorch and Lightning: imported once a command runs
+    from vitswin.training.trainer import quiet_lightning_logs
 
     if not any(isinstance(handler, _TqdmHandler) for handler in log.handlers):  # once, however often main() runs
         handler = _TqdmHandler()

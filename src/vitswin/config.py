@@ -6,6 +6,7 @@ rejected before any work starts, with one sentence that names the key, the value
 
 import difflib
 import re
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -40,6 +41,25 @@ def _count_or_auto(value: Any) -> Any:
 
 # One sentence for both kinds of bad value, rather than one error per member of the union.
 CountOrAuto = Annotated[int | Literal["auto"], BeforeValidator(_count_or_auto)]
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Where training runs: Lightning's accelerator, devices per node, number of nodes and strategy, as the config
+    asks (vitswin.training.trainer resolves them on this machine and launcher)."""
+
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+
+    def one_process(self) -> "Hardware":
+        """The same accelerator in one process: where a finished run predicts (evaluate, explain, predict, export);
+        predicting is cheap next to training, and the result is the same."""
+        return Hardware(self.accelerator)
+
+
+ONE_DEVICE = Hardware()  # one process on the automatically chosen accelerator
 
 
 class _Strict(BaseModel):
@@ -269,6 +289,11 @@ class StudyConfig(_Strict):
         for key in models:
             _plain_folder_name(key, f"model key {key!r}")
         return models
+
+    @property
+    def hardware(self) -> Hardware:
+        """The accelerator, devices, nodes and strategy the study trains with."""
+        return Hardware(self.accelerator, self.devices, self.num_nodes, self.strategy)
 
     @property
     def study_dir(self) -> Path:

@@ -19,12 +19,12 @@ from vitswin.bench.measure import (
     TrainSettings,
     flops_per_image,
     median_seconds,
-    parameter_count,
     training_step,
 )
 from vitswin.config import ModelConfig, StudyConfig
 from vitswin.environment import describe_environment
-from vitswin.models import build_network
+from vitswin.model.architecture import parameter_count
+from vitswin.model.network import build_network
 from vitswin.study_folder import RunFolder, StudyFolder
 
 log = logging.getLogger(__name__)

@@ -11,13 +11,14 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
-from vitswin.batching import ShardBatches, resident_loader
-from vitswin.classifier import ImageClassifier, load_trained_run
+from vitswin.config import ONE_DEVICE, Hardware
 from vitswin.data import DataSplits, load_data
 from vitswin.data.imageset import ImageSet
-from vitswin.distributed import ONE_DEVICE, Hardware, gather_shards
+from vitswin.model.classifier import ImageClassifier, load_trained_run
 from vitswin.study_folder import Predictions, RunFolder
-from vitswin.trainer import build_trainer, running
+from vitswin.training.batching import ShardBatches, resident_loader
+from vitswin.training.distributed import gather_shards
+from vitswin.training.trainer import build_trainer, running
 
 
 @dataclass(frozen=True)

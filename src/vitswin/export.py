@@ -16,10 +16,10 @@ import timm
 import torch
 
 from vitswin.artifacts import atomic_write_bytes, write_json
-from vitswin.classifier import ImageClassifier, load_trained_run
 from vitswin.config import StudyConfig
 from vitswin.data import load_data
 from vitswin.errors import VitswinError
+from vitswin.model.classifier import ImageClassifier, load_trained_run
 from vitswin.study_folder import RunFolder
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 
 from vitswin.artifacts import write_csv, write_json, write_png
-from vitswin.classifier import TrainedRun, load_trained_run
 from vitswin.data.imagefolder import IMAGE_SUFFIXES, decode_files
 from vitswin.data.imageset import ImageSet
 from vitswin.errors import VitswinError
@@ -24,6 +23,7 @@ from vitswin.explain.figures import DPI, ModelColumn, heatmap_grid
 from vitswin.explain.methods import explain_batch
 from vitswin.explain.metrics import resize_maps
 from vitswin.explain.targets import cam_target
+from vitswin.model.classifier import TrainedRun, load_trained_run
 from vitswin.study_folder import RunFolder, run_names
 
 log = logging.getLogger(__name__)

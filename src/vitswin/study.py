@@ -18,24 +18,24 @@ from pathlib import Path
 
 import torch
 
-from vitswin.architecture import final_reduction, network_facts
-from vitswin.classifier import build_classifier, load_weights
 from vitswin.config import ModelConfig, StudyConfig
 from vitswin.cost import measure_costs
 from vitswin.data import DataSplits, load_data
-from vitswin.distributed import Hardware, is_main_process, process_group
 from vitswin.environment import describe_environment
 from vitswin.errors import VitswinError
 from vitswin.evaluation import predict
 from vitswin.explain.runner import explain_runs
-from vitswin.jobs import job_count, train_side_by_side
-from vitswin.loggers import check_logger, run_logger
-from vitswin.models import build_network, check_model_name
+from vitswin.model.architecture import final_reduction, network_facts, parameter_count
+from vitswin.model.classifier import build_classifier, load_weights
+from vitswin.model.network import build_network, check_model_name
 from vitswin.report.build import build_report
-from vitswin.report.stats import typical_epoch_time
 from vitswin.seeding import seed_training
 from vitswin.study_folder import RunFolder, RunSummary, StudyFolder
-from vitswin.training import FitResult, fit
+from vitswin.training.distributed import is_main_process, process_group
+from vitswin.training.fit import FitResult, fit
+from vitswin.training.jobs import job_count, train_side_by_side
+from vitswin.training.loggers import check_logger, run_logger
+from vitswin.training.trainer import world_size
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def _train_and_test(config: StudyConfig, key: str, seed: int, splits: DataSplits
     started = time.time()  # with the host, tells the report which runs shared a machine while they trained
     seed_training(seed)
     module = build_classifier(config, key, len(splits.class_names))
-    hardware = study_hardware(config)
+    hardware = config.hardware
     result = fit(module, splits.train, splits.val, run, hardware, seed, logger=run_logger(config.logger, run))
     load_weights(module, run)
     # Every process predicts its share of the test set; all of them get the whole set's predictions back.
@@ -103,11 +103,6 @@ def _train_and_test(config: StudyConfig, key: str, seed: int, splits: DataSplits
     return summary
 
 
-def study_hardware(config: StudyConfig) -> Hardware:
-    """The accelerator, devices, nodes and strategy the study trains with."""
-    return Hardware(config.accelerator, config.devices, config.num_nodes, config.strategy)
-
-
 def _summary(key: str, seed: int, config: StudyConfig, result: FitResult, test_acc: float, run: RunFolder) -> RunSummary:
     return RunSummary(
         model=key,
@@ -118,7 +113,7 @@ def _summary(key: str, seed: int, config: StudyConfig, result: FitResult, test_a
         best_val_acc=result.best_val_acc,
         epochs_run=len(result.history),
         train_time_s=result.train_time_s,
-        time_per_epoch_s=typical_epoch_time([row["epoch_time_s"] for row in result.history]),
+        time_per_epoch_s=result.time_per_epoch_s,
         run_dir=str(run.path),
     )
 
@@ -147,7 +142,7 @@ def preflight(config: StudyConfig, keys: list[str]) -> None:
             _check_input_size(key, model, network)
         needed += _checkpoint_bytes(network)
     check_logger(config.logger)
-    study_hardware(config).world_size()  # hardware this machine or launcher cannot provide fails here
+    world_size(config.hardware)  # hardware this machine or launcher cannot provide fails here
     study_dir = config.study_dir
     # The nearest folder that exists: a refused run must not leave even an empty study folder behind.
     existing = next(folder for folder in (study_dir, *study_dir.parents) if folder.exists())
@@ -183,8 +178,7 @@ def _check_input_size(key: str, model: ModelConfig, network: torch.nn.Module) ->
 def _checkpoint_bytes(network: torch.nn.Module) -> int:
     """Disk a model's run needs: best and last checkpoints (weights and two AdamW moments each), a temporary
     copy while one is rewritten, and the exported weights; float32 throughout."""
-    parameters = sum(parameter.numel() for parameter in network.parameters())
-    return parameters * 4 * (3 * 3 + 1)
+    return parameter_count(network) * 4 * (3 * 3 + 1)
 
 
 def train_models(config: StudyConfig, keys: list[str] | None = None) -> list[RunSummary]:
@@ -199,7 +193,7 @@ def train_models(config: StudyConfig, keys: list[str] | None = None) -> list[Run
     study = StudyFolder.of(config)
     runs = [(key, seed) for key in keys for seed in config.seeds]
     unfinished = sum(not study.run(key, seed).is_finished() for key, seed in runs)
-    jobs = job_count(config.jobs, study_hardware(config), unfinished)  # refused before anything is written
+    jobs = job_count(config.jobs, config.hardware, unfinished)  # refused before anything is written
     splits = load_data(config.data)
     log.info(
         "Data: %d train, %d validation (%s), %d test images, %d classes; %d seed(s): %s",

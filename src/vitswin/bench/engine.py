@@ -14,11 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from vitswin.bench.epoch import one_epoch_classifier, random_images, train_one_epoch
-from vitswin.classifier import ImageClassifier
-from vitswin.config import StudyConfig
+from vitswin.config import Hardware, StudyConfig
 from vitswin.data.imageset import ImageSet
-from vitswin.distributed import Hardware
-from vitswin.training import training_batches
+from vitswin.model.classifier import ImageClassifier
+from vitswin.training.fit import training_batches
 
 
 @dataclass(frozen=True)

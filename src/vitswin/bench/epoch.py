@@ -12,12 +12,11 @@ from collections.abc import Sequence
 import lightning.pytorch as pl
 import torch
 
-from vitswin.classifier import ImageClassifier, build_classifier
-from vitswin.config import StudyConfig
+from vitswin.config import Hardware, StudyConfig
 from vitswin.data.imageset import ImageSet
-from vitswin.distributed import Hardware
-from vitswin.trainer import running
-from vitswin.training import recipe_trainer, training_batches
+from vitswin.model.classifier import ImageClassifier, build_classifier
+from vitswin.training.fit import recipe_trainer, training_batches
+from vitswin.training.trainer import running
 
 CLASSES = 10
 

@@ -11,14 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from vitswin.models import unfused_attention
+from vitswin.model.network import unfused_attention
 
 THROUGHPUT_BATCH = 32
-
-
-def parameter_count(network: nn.Module) -> int:
-    """How many numbers the network's parameters hold."""
-    return sum(parameter.numel() for parameter in network.parameters())
 
 
 def median_seconds(run: Callable[[], object], device: torch.device, repeats: int = 3, warmup: int = 1) -> float:

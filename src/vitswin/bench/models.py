@@ -18,12 +18,12 @@ from vitswin.bench.measure import (
     inference_throughput,
     matmul_peak,
     median_seconds,
-    parameter_count,
     peak_memory_mb,
     training_step,
 )
 from vitswin.config import ModelConfig
-from vitswin.models import build_network
+from vitswin.model.architecture import parameter_count
+from vitswin.model.network import build_network
 
 OPTIONS = ("channels_last", "compile", "fused_optimizer")
 

@@ -15,10 +15,10 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from vitswin.batching import TrainingBatches, resident_loader
 from vitswin.config import AugmentConfig
 from vitswin.data.imageset import ImageSet
-from vitswin.transforms import BatchTransform
+from vitswin.model.transforms import BatchTransform
+from vitswin.training.batching import TrainingBatches, resident_loader
 
 CPU = torch.device("cpu")
 

@@ -22,7 +22,7 @@ from vitswin.bench.scaling import growth_exponents, measure_scaling
 from vitswin.config import AugmentConfig, StudyConfig
 from vitswin.data import load_data
 from vitswin.errors import VitswinError
-from vitswin.models import build_network
+from vitswin.model.network import build_network
 from vitswin.study_folder import StudyFolder, bench_folder, write_bench
 
 log = logging.getLogger(__name__)

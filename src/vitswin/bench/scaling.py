@@ -10,13 +10,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import timm
 import torch
 from tqdm import tqdm
 
-from vitswin.architecture import takes_input_size, takes_size, window_padding
 from vitswin.bench import SCALING_MODELS, SCALING_SIZES
 from vitswin.bench.measure import activation_bytes_per_image, flops_per_image, inference_throughput
+from vitswin.config import ModelConfig
+from vitswin.model.architecture import takes_size, window_padding
+from vitswin.model.network import build_network
 
 CPU = torch.device("cpu")
 
@@ -35,7 +36,7 @@ class ScalingRow:
 def valid_size(name: str, size: int) -> bool:
     """Whether timm model `name` takes `size`-pixel input: a whole number of positions of its last feature map."""
     with torch.device("meta"):  # shapes only: nothing allocated
-        return takes_size(timm.create_model(name, num_classes=10), size)
+        return takes_size(build_network(ModelConfig(name=name), 10, weights="random"), size)
 
 
 def _tokens(network: torch.nn.Module, size: int) -> int:
@@ -51,8 +52,7 @@ def measure_scaling(
     rows = []
     work = [(name, size) for name in models for size in sizes if valid_size(name, size)]
     for name, size in tqdm(work, desc="scaling", unit="size", disable=None):
-        size_option = {"img_size": size} if takes_input_size(name) else {}  # CNNs take any size
-        network = timm.create_model(name, num_classes=10, **size_option).to(device)
+        network = build_network(ModelConfig(name=name, input_size=size), 10, weights="random").to(device)
         rows.append(
             ScalingRow(
                 model=name,

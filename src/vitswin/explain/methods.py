@@ -16,14 +16,15 @@ from pytorch_grad_cam.utils.image import scale_cam_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from vitswin.architecture import (
+from vitswin.explain.targets import CamTarget, UnexplainableModelError, cam_target
+from vitswin.model.architecture import (
     global_attention_layers,
     has_global_attention,
     patch_grid,
     pools_class_token,
+    prefix_tokens,
 )
-from vitswin.explain.targets import CamTarget, UnexplainableModelError, cam_target
-from vitswin.models import unfused_attention
+from vitswin.model.network import unfused_attention
 from vitswin.registry import METHODS, resolve
 
 
@@ -74,7 +75,7 @@ def attention_rollout(
         mixed = attention.mean(1) + identity
         flow = (mixed / mixed.sum(-1, keepdim=True)) @ flow
     grid = patch_grid(network, tuple(inputs.shape[-2:]))
-    prefix = tokens - grid[0] * grid[1]  # CaiT's patch blocks carry no class token; ViT's carry it first
+    prefix = prefix_tokens(tokens, grid)
     uses_class_token = prefix > 0 and pools_class_token(network)
     patch_flow = flow[:, 0, prefix:] if uses_class_token else flow[:, prefix:, prefix:].mean(1)
     maps = F.interpolate(patch_flow.reshape(-1, 1, *grid), size=inputs.shape[-2:], mode="bilinear", align_corners=False)[:, 0]

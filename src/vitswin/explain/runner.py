@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vitswin.classifier import ImageClassifier, load_trained_run
 from vitswin.config import ExplainConfig, ModelConfig
 from vitswin.data import ImageSet, load_data
 from vitswin.errors import VitswinError
@@ -26,7 +25,8 @@ from vitswin.explain.measures import MeasureBatch
 from vitswin.explain.methods import explain_batch
 from vitswin.explain.selection import select_images
 from vitswin.explain.targets import UnexplainableModelError, cam_target
-from vitswin.models import build_network
+from vitswin.model.classifier import ImageClassifier, load_trained_run
+from vitswin.model.network import build_network
 from vitswin.registry import MEASURES, resolve
 from vitswin.seeding import seeded
 from vitswin.study_folder import ExplanationFolder, RunFolder, StudyFolder, run_names

@@ -21,8 +21,8 @@ import torch
 from pytorch_grad_cam.ablation_layer import AblationLayer, AblationLayerVit
 from torch import nn
 
-from vitswin.architecture import feature_grid
 from vitswin.errors import VitswinError
+from vitswin.model.architecture import feature_grid, prefix_tokens
 
 LAYOUTS = ("tokens", "channels-last", "channels-first")
 
@@ -121,7 +121,7 @@ def _reshape(layout: str, grid: tuple[int, int], shape: tuple[int, ...]) -> Call
         return None
     if layout == "channels-last":
         return lambda features: features.permute(0, 3, 1, 2)
-    prefix = shape[1] - grid[0] * grid[1]  # class, distillation and register tokens before the patches
+    prefix = prefix_tokens(shape[1], grid)
 
     def tokens_to_map(tokens: torch.Tensor) -> torch.Tensor:
         patches = tokens[:, prefix:, :]

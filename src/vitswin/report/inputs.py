@@ -9,7 +9,6 @@ import numpy as np
 from vitswin.config import ModelConfig, StudyConfig
 from vitswin.errors import VitswinError
 from vitswin.report.findings import Finding
-from vitswin.report.stats import typical_epoch_time
 from vitswin.study_folder import ExplanationFolder, Predictions, RunFolder, StudyFolder, same_study
 
 EXPLANATION_FIRST = "gradcam"  # the method the findings use when there are several
@@ -56,8 +55,8 @@ class Run:
 
     @property
     def epoch_time(self) -> float:
-        """The typical epoch's training time (the median after the first)."""
-        return typical_epoch_time([row["epoch_time_s"] for row in self.history])
+        """The typical epoch's training time (the median after the first), as training recorded it."""
+        return self.train["time_per_epoch_s"]
 
 
 @dataclass(frozen=True)
@@ -155,7 +154,7 @@ def _load_run(run: RunFolder, model: ModelConfig) -> Run:
             f"which measures any cost not yet measured."
         )
     train, history, cost = run.read_train(), run.read_history(), run.read_cost()
-    epoch_time = typical_epoch_time([row["epoch_time_s"] for row in history])
+    epoch_time = train["time_per_epoch_s"]
     train_images = train.get("train_images")
     return Run(
         run.key,

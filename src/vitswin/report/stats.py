@@ -113,9 +113,3 @@ def smoothed_loss_floor(smoothing: float, classes: int) -> float:
         return 0.0
     true, other = 1 - smoothing + smoothing / classes, smoothing / classes
     return float(-true * np.log(true) - (classes - 1) * other * np.log(other))
-
-
-def typical_epoch_time(epoch_times: list[float]) -> float:
-    """The median epoch time after the first: the first epoch also pays for start-up (compilation, caches, the
-    first validation), and a median shrugs off epochs slowed by other work on a shared machine."""
-    return float(np.median(epoch_times[1:] if len(epoch_times) > 1 else epoch_times))

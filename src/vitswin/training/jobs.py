@@ -17,12 +17,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 import torch
 
-from vitswin.config import StudyConfig
+from vitswin.config import Hardware, StudyConfig
 from vitswin.data import DataSplits
-from vitswin.distributed import Hardware
 from vitswin.errors import VitswinError
 from vitswin.study_folder import RunSummary
-from vitswin.trainer import quiet_lightning_logs
+from vitswin.training.trainer import on_cpu, quiet_lightning_logs, world_size
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ TrainRun = Callable[[StudyConfig, str, int, DataSplits], RunSummary]
 def job_count(jobs: int | str, hardware: Hardware, runs: int) -> int:
     """How many of `runs` runs train at once: `jobs`, or for "auto" one per CPU thread this process may use when
     training on the CPU, one on GPUs; never more than there are runs, and one in a distributed run."""
-    if hardware.world_size() > 1:
+    if world_size(hardware) > 1:
         if jobs not in ("auto", 1):
             raise VitswinError(
                 f"jobs {jobs} cannot be combined with training in several processes (devices {hardware.devices}, "
@@ -40,7 +39,7 @@ def job_count(jobs: int | str, hardware: Hardware, runs: int) -> int:
             )
         return 1
     if jobs == "auto":
-        jobs = torch.get_num_threads() if hardware.on_cpu() else 1
+        jobs = torch.get_num_threads() if on_cpu(hardware) else 1
     return max(1, min(int(jobs), runs))
 
 

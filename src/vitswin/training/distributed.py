@@ -1,4 +1,4 @@
-"""Distributed runs through Lightning: the hardware a study asks for, which process this is, and the few
+"""Distributed runs through Lightning: how many processes a launcher started, which process this is, and the few
 collective steps vitswin adds to Lightning's (splitting the batch, gathering test predictions).
 
 Every process of a distributed run executes the whole command (Lightning's launcher re-runs it, and so do
@@ -6,90 +6,21 @@ torchrun and SLURM); only the main process writes artifacts.
 """
 
 import os
-from dataclasses import dataclass
 
 import lightning.pytorch as pl
 import torch
 import torch.distributed as dist
-from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.accelerators import CPUAccelerator
-from lightning.pytorch.strategies import FSDPStrategy, Strategy
-from torch import nn
 
 from vitswin.errors import VitswinError
 
 
-@dataclass(frozen=True)
-class Hardware:
-    """Where training runs: Lightning's accelerator, devices per node, number of nodes and strategy."""
-
-    accelerator: str = "auto"
-    devices: int | str = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-
-    def trainer_arguments(self, blocks: set[type[nn.Module]] | None = None) -> dict:
-        """Lightning Trainer arguments; `blocks` are the model's block classes, FSDP's units of sharding."""
-        return {
-            "accelerator": self.accelerator,
-            "devices": self.devices,
-            "num_nodes": self.num_nodes,
-            "strategy": _strategy(self.strategy, blocks),
-        }
-
-    def world_size(self) -> int:
-        """How many processes train together, as Lightning resolves it ('auto' devices included)."""
-        return self._resolved().world_size
-
-    def on_cpu(self) -> bool:
-        """Whether the training steps run on the CPU, as Lightning resolves the accelerator ('auto' included)."""
-        return isinstance(self._resolved().accelerator, CPUAccelerator)
-
-    def _resolved(self) -> pl.Trainer:
-        """A Trainer that does nothing but resolve these settings on this machine and launcher."""
-        try:
-            trainer = pl.Trainer(
-                **self.trainer_arguments(),
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=False,
-                enable_model_summary=False,
-            )
-        except (MisconfigurationException, ValueError, RuntimeError) as error:  # e.g. more devices than the machine has
-            raise VitswinError(
-                f"the hardware settings (accelerator {self.accelerator}, devices {self.devices}, "
-                f"num_nodes {self.num_nodes}, strategy {self.strategy}) cannot be used here: "
-                f"{str(error).splitlines()[0]}"
-            ) from None
-        launched = _launched_processes()
-        if launched > 1 and launched != trainer.world_size:
-            raise VitswinError(
-                f"this command runs as one of {launched} processes started by torchrun or SLURM, but "
-                f"the config trains with {trainer.world_size} (devices {self.devices} x num_nodes "
-                f"{self.num_nodes}); set --devices to the processes per node and --num-nodes to the "
-                f"nodes."
-            )
-        return trainer
-
-
-def _launched_processes() -> int:
+def launched_processes() -> int:
     """How many processes an external launcher started for this job (torchrun: WORLD_SIZE; SLURM: SLURM_NTASKS),
     or 0 when no launcher did."""
     env = os.environ
     if "TORCHELASTIC_RUN_ID" in env:
         return int(env.get("WORLD_SIZE", 0))
     return int(env.get("SLURM_NTASKS", 0))
-
-
-ONE_DEVICE = Hardware()  # one process on the automatically chosen accelerator
-
-
-def _strategy(name: str, blocks: set[type[nn.Module]] | None) -> str | Strategy:
-    if name != "fsdp":
-        return name
-    # One FSDP unit per block: parameters, gradients and optimizer state are sharded between the processes
-    # and a block's full weights exist only while that block runs.
-    return FSDPStrategy(auto_wrap_policy=blocks or None, state_dict_type="full")
 
 
 def process_group() -> tuple[int, int]:
@@ -140,7 +71,7 @@ def split_batch(batch_size: int, micro_batch_size: int | None, world_size: int) 
 
 def gather_shards(local: torch.Tensor, trainer: pl.Trainer) -> torch.Tensor:
     """Every process's rows, concatenated in rank order on every process. Shards may differ in length by one
-    (see `vitswin.batching.ShardBatches`), so they are padded for the collective and trimmed after it."""
+    (see `vitswin.training.batching.ShardBatches`), so they are padded for the collective and trimmed after it."""
     if trainer.world_size == 1:
         return local
     device = trainer.strategy.root_device

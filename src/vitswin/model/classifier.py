@@ -20,14 +20,13 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from vitswin.batching import epoch_seed
-from vitswin.config import ModelConfig, StudyConfig, TrainConfig
-from vitswin.distributed import Hardware
+from vitswin.config import Hardware, ModelConfig, StudyConfig, TrainConfig
 from vitswin.errors import VitswinError
-from vitswin.models import build_network, use_fused_attention
+from vitswin.model.network import build_network, use_fused_attention
+from vitswin.model.transforms import BatchTransform
 from vitswin.seeding import seed_batch
 from vitswin.study_folder import RunFolder
-from vitswin.transforms import BatchTransform
+from vitswin.training.batching import epoch_seed
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -172,9 +171,8 @@ class TrainedRun:
 
     @property
     def hardware(self) -> Hardware:
-        """Where the run predicts: its accelerator, in one process (predicting is cheap next to training, and the
-        result is the same)."""
-        return Hardware(self.config.accelerator)
+        """Where the run predicts: its accelerator, in one process."""
+        return self.config.hardware.one_process()
 
 
 def load_trained_run(run: RunFolder, class_names: list[str] | None = None) -> TrainedRun:

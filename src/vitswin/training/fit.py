@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -16,14 +17,14 @@ from safetensors.torch import save as safetensors_bytes
 from torch.utils.data import DataLoader
 
 from vitswin.artifacts import atomic_torch_save, atomic_write_bytes
-from vitswin.batching import ShardBatches, TrainingBatches, resident_loader
-from vitswin.classifier import DivergedError, ImageClassifier
-from vitswin.config import TrainConfig
+from vitswin.config import ONE_DEVICE, Hardware, TrainConfig
 from vitswin.data.imageset import ImageSet
-from vitswin.distributed import ONE_DEVICE, Hardware, barrier, is_main_process, split_batch
 from vitswin.errors import VitswinError
+from vitswin.model.classifier import DivergedError, ImageClassifier
 from vitswin.study_folder import RunFolder
-from vitswin.trainer import build_trainer, running
+from vitswin.training.batching import ShardBatches, TrainingBatches, resident_loader
+from vitswin.training.distributed import barrier, is_main_process, split_batch
+from vitswin.training.trainer import build_trainer, running, world_size
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,12 @@ class EpochReport(pl.Callback):
             )
 
 
+def typical_epoch_time(epoch_times: list[float]) -> float:
+    """The median epoch time after the first: the first epoch also pays for start-up (compilation, caches, the
+    first validation), and a median shrugs off epochs slowed by other work on a shared machine."""
+    return float(np.median(epoch_times[1:] if len(epoch_times) > 1 else epoch_times))
+
+
 @dataclass(frozen=True)
 class FitResult:
     """What training produced: the per-epoch history and the selected epoch."""
@@ -91,6 +98,10 @@ class FitResult:
     best_epoch: int
     best_val_acc: float
     train_time_s: float
+
+    @property
+    def time_per_epoch_s(self) -> float:
+        return typical_epoch_time([row["epoch_time_s"] for row in self.history])
 
     def record(self) -> dict:
         return {
@@ -175,7 +186,7 @@ def fit(
         saved = run.read_fit()
         return FitResult(saved["history"], saved["best_epoch"], saved["best_val_acc"], saved["train_time_s"])
     recipe = module.recipe
-    batches = training_batches(train_set, recipe, hardware.world_size(), seed)
+    batches = training_batches(train_set, recipe, world_size(hardware), seed)
     val = resident_loader(val_set, ShardBatches(len(val_set), batches.micro_batch))
     report = EpochReport(run, recipe.max_epochs)
     best, selection = selection_callbacks(recipe, run)

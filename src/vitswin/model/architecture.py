@@ -115,6 +115,18 @@ def head_description(network: nn.Module) -> str:
     return f"dropout {rate:g}, then {linear}" if rate > 0 else linear
 
 
+def prefix_tokens(tokens: int, grid: tuple[int, int]) -> int:
+    """Tokens before the h x w patches in a sequence of `tokens` (class, distillation and register tokens).
+    Counted from the sequence itself, not timm's `num_prefix_tokens`: CaiT's patch blocks carry none of the
+    class token it counts (the token joins later), ViT's carry it first."""
+    return tokens - grid[0] * grid[1]
+
+
+def parameter_count(network: nn.Module) -> int:
+    """How many numbers the network's parameters hold."""
+    return sum(parameter.numel() for parameter in network.parameters())
+
+
 def network_facts(network: nn.Module) -> dict:
     """What a run records about the network it trained: the training differences a config does not show."""
     pretrained_cfg = getattr(network, "pretrained_cfg", None) or {}

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vitswin.data.imageset import ImageSet
-from vitswin.distributed import process_group
+from vitswin.training.distributed import process_group
 
 
 class _ResidentBatches(Dataset):

@@ -10,9 +10,9 @@ import timm
 import torch
 from torch import nn
 
-from vitswin.architecture import checkpoint_filter, takes_input_size
 from vitswin.config import ModelConfig
 from vitswin.errors import VitswinError
+from vitswin.model.architecture import checkpoint_filter, takes_input_size
 
 
 def check_model_name(name: str) -> None:
