@@ -15,7 +15,7 @@ def test_identical_model_configs_are_one_network_timed_once(tmp_path: Path) -> N
     models = config.models
     assert network_identity(models["vit"]) == network_identity(models["vit_again"]) != network_identity(models["swin"])
     speed = measure_speed(StudyFolder(tmp_path / "study"), config, classes=10, rounds=2)
-    timed = speed["models"]
+    timed = speed.models
     assert timed["vit"] == timed["vit_again"]  # the same network: one timing serves both, nothing to compare
-    assert len(timed["swin"]["train_images_per_s"]) == 2 and min(timed["swin"]["inference_images_per_s"]) > 0
+    assert len(timed["swin"].train_images_per_s) == 2 and min(timed["swin"].inference_images_per_s) > 0
     assert StudyFolder(tmp_path / "study").read_speed() == speed

@@ -23,7 +23,7 @@ from vitswin.evaluation import Evaluation
 from vitswin.report.figures import reliability_diagrams, training_curves
 from vitswin.report.stats import calibration, mcnemar, smoothed_loss_floor
 from vitswin.study import report_study, run_config
-from vitswin.study_folder import ExplanationFolder, StudyFolder
+from vitswin.study_folder import ExplanationFolder, ExplanationSummary, StudyFolder
 from vitswin.training.fit import typical_epoch_time
 
 SECTIONS = (
@@ -154,12 +154,15 @@ def _fake_explanation(folder: ExplanationFolder, models: list[str], rng: np.rand
     }
     folder.write_rows(rows, [])
     folder.write_summary(
-        {
-            "images": 12,
-            "per_model": means,
-            "agreement": {"vit vs swin": {"rank_corr": 0.2, "top20_iou": 0.3}},
-            "per_class": {key: {f"class{c}": means[key] for c in range(10)} for key in models},
-        }
+        ExplanationSummary(
+            options={},
+            images=12,
+            per_model=means,
+            per_class={key: {f"class{c}": means[key] for c in range(10)} for key in models},
+            agreement={"vit vs swin": {"rank_corr": 0.2, "top20_iou": 0.3}},
+            sanity={},
+            skipped={},
+        )
     )
 
 

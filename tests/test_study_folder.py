@@ -15,7 +15,7 @@ from vitswin.artifacts import write_json
 from vitswin.config import validate_config
 from vitswin.errors import VitswinError
 from vitswin.study import run_config
-from vitswin.study_folder import Predictions, RunFolder, StudyFolder, same_study
+from vitswin.study_folder import ExplanationSummary, Predictions, RunFolder, StudyFolder, same_study
 
 
 def test_a_run_is_finished_only_with_every_artifact(tmp_path: Path) -> None:
@@ -131,10 +131,14 @@ def test_an_explanation_holds_until_the_weights_or_the_options_change(tmp_path: 
     options = {"images": 2, "road": False}
     assert not explanation.holds([run], options) and study.explanations() == []
     explanation.write_rows([{"model": "vit", "x": 1}, {"model": "swin", "x": 2}], [])
-    explanation.write_summary({"options": options, "images": 2})
+    explanation.write_summary(ExplanationSummary(options, 2, {}, {}, {}, {}, {}))
     assert explanation.holds([run], options) and [(e.method, e.seed) for e in study.explanations()] == [("gradcam", 2)]
     assert not explanation.holds([run], {**options, "road": True})  # asked for more than it measured
     assert explanation.read_rows() == {"vit": [{"model": "vit", "x": "1"}], "swin": [{"model": "swin", "x": "2"}]}
+    explanation.summary_file.write_text('{"options": {}, "images": 2}')  # written by something else
+    with pytest.raises(VitswinError, match=r"attention.json is not as vitswin writes it \(its keys differ\); delete it"):
+        explanation.read_summary()
+    explanation.write_summary(ExplanationSummary(options, 2, {}, {}, {}, {}, {}))
     later = explanation.summary_file.stat().st_mtime + 10
     os.utime(run.weights_file, (later, later))  # retrained after the explanation was made
     assert not explanation.holds([run], options)

@@ -25,7 +25,7 @@ from vitswin.config import ModelConfig, StudyConfig
 from vitswin.environment import describe_environment
 from vitswin.model.architecture import parameter_count
 from vitswin.model.network import build_network
-from vitswin.study_folder import RunFolder, StudyFolder
+from vitswin.study_folder import NetworkSpeed, RunFolder, StudyFolder, StudySpeed
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def network_identity(model: ModelConfig) -> str:
     return json.dumps({"name": model.name, "input_size": model.input_size, "options": model.options}, sort_keys=True)
 
 
-def measure_speed(study: StudyFolder, config: StudyConfig, classes: int, rounds: int = SPEED_ROUNDS) -> dict:
+def measure_speed(study: StudyFolder, config: StudyConfig, classes: int, rounds: int = SPEED_ROUNDS) -> StudySpeed:
     """Time every distinct network of `config` interleaved (training images/s and inference images/s per round,
     batches of THROUGHPUT_BATCH on the training device), write the study's speed.json and return it."""
     device = torch.device("cuda" if torch.cuda.is_available() and config.accelerator != "cpu" else "cpu")
@@ -61,19 +61,15 @@ def measure_speed(study: StudyFolder, config: StudyConfig, classes: int, rounds:
             for kind, step in timers[identity].items():
                 times[identity][kind].append(THROUGHPUT_BATCH / median_seconds(step, device, repeats=1, warmup=0))
     machine = describe_environment()
-    speed = {
-        "machine": {"cpu": machine["cpu"], "gpu": machine["gpu"], "device": device.type, "threads": torch.get_num_threads()},
-        "batch": THROUGHPUT_BATCH,
-        "rounds": rounds,
-        "models": {
-            key: {
-                "network": identity,
-                "train_images_per_s": times[identity]["train"],
-                "inference_images_per_s": times[identity]["inference"],
-            }
+    speed = StudySpeed(
+        machine={"cpu": machine["cpu"], "gpu": machine["gpu"], "device": device.type, "threads": torch.get_num_threads()},
+        batch=THROUGHPUT_BATCH,
+        rounds=rounds,
+        models={
+            key: NetworkSpeed(identity, times[identity]["train"], times[identity]["inference"])
             for key, identity in identities.items()
         },
-    }
+    )
     study.write_speed(speed)
     return speed
 
@@ -105,7 +101,7 @@ def measure_costs(study: StudyFolder) -> None:
     for run in pending:
         measure_cost(run)
     speed = study.read_speed()
-    timed = {key: value["network"] for key, value in (speed or {}).get("models", {}).items()}
+    timed = {key: value.network for key, value in speed.models.items()} if speed else {}
     identities = {key: network_identity(model) for key, model in config.models.items()}
     if evaluated and timed != identities:
         log.info(

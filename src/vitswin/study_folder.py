@@ -159,6 +159,50 @@ class Predictions:
         return self.probabilities.argmax(1) == self.labels
 
 
+@dataclass(frozen=True)
+class ExplanationSummary:
+    """attention.json: one explanation's measures averaged per model, per model and class, and per model pair;
+    the built-in sanity checks; the models it could not explain (and why); the options it was made with. Measures
+    are keyed by their column names (vitswin.registry.MEASURES)."""
+
+    options: dict[str, Any]
+    images: int
+    per_model: dict[str, dict[str, float]]  # model -> measure -> mean over the images
+    per_class: dict[str, dict[str, dict[str, float]]]  # model -> class -> measure -> mean over its images
+    agreement: dict[str, dict[str, float]]  # "a vs b" -> rank_corr / top20_iou -> mean over the images
+    sanity: dict[str, dict[str, float]]  # model -> check -> value
+    skipped: dict[str, str]  # model -> why it was not explained
+
+
+@dataclass(frozen=True)
+class NetworkSpeed:
+    """One model's network timed by the cost stage: images/s per round."""
+
+    network: str  # what the network is (name, input size, options): models with equal strings were timed once
+    train_images_per_s: list[float]
+    inference_images_per_s: list[float]
+
+
+@dataclass(frozen=True)
+class StudySpeed:
+    """speed.json: every model's network timed by the cost stage in interleaved rounds, on one machine."""
+
+    machine: dict[str, Any]  # cpu, gpu, device (the one timed on), threads
+    batch: int  # images per timed training step and inference batch
+    rounds: int
+    models: dict[str, NetworkSpeed]  # model key -> its network's rounds
+
+
+def _record(kind: type, raw: Any, path: Path) -> Any:
+    """A typed record from its JSON, or one sentence when the file does not hold one."""
+    try:
+        return kind(**raw)
+    except TypeError:
+        raise VitswinError(
+            f"{path} is not as vitswin writes it (its keys differ); delete it and run the stage that writes it again."
+        ) from None
+
+
 class RunFolder(_SeedFolder):
     """One model trained with one seed: `<study>/<model>/seed-<k>/`."""
 
@@ -333,7 +377,7 @@ class ExplanationFolder(_SeedFolder):
     def holds(self, runs: list[RunFolder], options: dict) -> bool:
         """Whether this explanation is complete, was made after every run's weights and with these options (then
         making it again would give the same)."""
-        if not self.is_complete() or self.read_summary().get("options") != options:
+        if not self.is_complete() or self.read_summary().options != options:
             return False
         made = self.summary_file.stat().st_mtime
         return all(made >= run.weights_file.stat().st_mtime for run in runs)
@@ -349,11 +393,11 @@ class ExplanationFolder(_SeedFolder):
         if agreement_rows:
             write_csv(agreement_rows, self.agreement_file)
 
-    def write_summary(self, summary: dict) -> None:
-        write_json(summary, self.summary_file)
+    def write_summary(self, summary: ExplanationSummary) -> None:
+        write_json(asdict(summary), self.summary_file)
 
-    def read_summary(self) -> dict:
-        return _read_json(self.summary_file)
+    def read_summary(self) -> ExplanationSummary:
+        return _record(ExplanationSummary, _read_json(self.summary_file), self.summary_file)
 
     def read_rows(self) -> dict[str, list[dict[str, str]]]:
         """The per-image rows of attention.csv, grouped by model."""
@@ -465,11 +509,16 @@ class StudyFolder:
         found = [ExplanationFolder(path.parent) for path in self.path.glob(f"explain/*/{SEED_PREFIX}*/attention.json")]
         return sorted(found, key=lambda folder: (folder.method, folder.seed))
 
-    def read_speed(self) -> dict | None:
-        return _read_json(self.speed_file) if self.speed_file.is_file() else None
+    def read_speed(self) -> StudySpeed | None:
+        if not self.speed_file.is_file():
+            return None
+        raw = _read_json(self.speed_file)
+        models = raw.get("models", {}) if isinstance(raw, dict) else {}
+        raw = {**raw, "models": {key: _record(NetworkSpeed, value, self.speed_file) for key, value in models.items()}}
+        return _record(StudySpeed, raw, self.speed_file)
 
-    def write_speed(self, speed: dict) -> None:
-        write_json(speed, self.speed_file)
+    def write_speed(self, speed: StudySpeed) -> None:
+        write_json(asdict(speed), self.speed_file)
 
     def read_bench(self, name: str) -> dict | None:
         """What 'vitswin bench <name>' wrote for this study, or None when it has not run."""

@@ -29,7 +29,7 @@ from vitswin.model.classifier import ImageClassifier, load_trained_run
 from vitswin.model.network import build_network
 from vitswin.registry import MEASURES, resolve
 from vitswin.seeding import seeded
-from vitswin.study_folder import ExplanationFolder, RunFolder, StudyFolder, run_names
+from vitswin.study_folder import ExplanationFolder, ExplanationSummary, RunFolder, StudyFolder, run_names
 
 log = logging.getLogger(__name__)
 
@@ -222,24 +222,24 @@ def _write_outputs(
     ]
     agreement_rows = _agreement_rows(explanations, indices)
     folder.write_rows(rows, agreement_rows)
-    summary = {
-        "options": options.model_dump(),
-        "images": len(chosen),
-        "per_model": {e.name: _means(e.scores) for e in explanations},
-        "per_class": {
+    summary = ExplanationSummary(
+        options=options.model_dump(),
+        images=len(chosen),
+        per_model={e.name: _means(e.scores) for e in explanations},
+        per_class={
             e.name: {
                 names[c]: _means({k: v[chosen.labels.numpy() == c] for k, v in e.scores.items()})
                 for c in sorted(set(chosen.labels.tolist()))
             }
             for e in explanations
         },
-        "agreement": _agreement_summary(agreement_rows),
-        "sanity": {e.name: _sanity(e.scores) for e in explanations},
-        "skipped": skipped,
-    }
+        agreement=_agreement_summary(agreement_rows),
+        sanity={e.name: _sanity(e.scores) for e in explanations},
+        skipped=skipped,
+    )
     folder.write_summary(summary)  # last: marks the explanation as complete
     for e in explanations:
-        log.info("%s: %s", e.name, ", ".join(f"{key} {value:.3f}" for key, value in summary["sanity"][e.name].items()))
+        log.info("%s: %s", e.name, ", ".join(f"{key} {value:.3f}" for key, value in summary.sanity[e.name].items()))
 
 
 def _agreement_rows(explanations: list[ModelExplanation], indices: torch.Tensor) -> list[dict]:

@@ -9,7 +9,15 @@ import numpy as np
 from vitswin.config import ModelConfig, StudyConfig
 from vitswin.errors import VitswinError
 from vitswin.report.findings import Finding
-from vitswin.study_folder import ExplanationFolder, Predictions, RunFolder, StudyFolder, same_study
+from vitswin.study_folder import (
+    ExplanationFolder,
+    ExplanationSummary,
+    Predictions,
+    RunFolder,
+    StudyFolder,
+    StudySpeed,
+    same_study,
+)
 
 EXPLANATION_FIRST = "gradcam"  # the method the findings use when there are several
 
@@ -64,7 +72,7 @@ class Explanation:
     """One explanation folder (one method, the models of one seed): its summary and per-image rows per model."""
 
     folder: ExplanationFolder
-    summary: dict
+    summary: ExplanationSummary
     rows: dict[str, list[dict[str, str]]]
 
     @property
@@ -82,7 +90,7 @@ class StudyInputs:
     config: StudyConfig  # the study's own config; its seeds joined by the replicates'
     runs: dict[str, list[Run]]  # model key -> its runs, one per seed, in the order of `seeds`
     explanations: dict[str, list[Explanation]]  # method -> one per explained seed; the findings' method first
-    speed: dict | None  # the cost stage's interleaved timing of the study's networks (speed.json)
+    speed: StudySpeed | None  # the cost stage's interleaved timing of the study's networks (speed.json)
 
     @property
     def seeds(self) -> list[int]:

@@ -14,9 +14,10 @@ from vitswin.report.document import Block, Bullets, Heading, Image, Paragraph, P
 from vitswin.report.findings import ModelFacts
 from vitswin.report.inputs import Explanation, ReportContext, Run
 from vitswin.report.stats import McNemar, accuracy_interval, calibration, mcnemar_pairs
+from vitswin.study_folder import StudySpeed
 
 
-def model_facts(runs: list[Run], explanations: list[Explanation], speed: dict | None) -> ModelFacts:
+def model_facts(runs: list[Run], explanations: list[Explanation], speed: StudySpeed | None) -> ModelFacts:
     """What the findings compare about one model, over its seeds (`runs`, one per seed); `speed` is the cost
     stage's timing of the study's networks (speed.json). Heatmap measurements join only when `explanations` cover
     every one of the model's seeds, on the same test images."""
@@ -28,7 +29,8 @@ def model_facts(runs: list[Run], explanations: list[Explanation], speed: dict | 
         per_seed = [next(e for e in explanations if e.seed == run.seed).rows[first.key] for run in runs]
         measured = [key for key in per_seed[0][0] if key in measure_columns()]
         attention = {key: np.array([[float(row[key]) for row in seed_rows] for seed_rows in per_seed]) for key in measured}
-    timed = (speed or {}).get("models", {}).get(first.key, {})
+    timed = speed.models.get(first.key) if speed else None
+    rounds = {"train": timed.train_images_per_s, "inference": timed.inference_images_per_s} if timed else {}
     return ModelFacts(
         first.key,
         [run.seed for run in runs],
@@ -37,8 +39,8 @@ def model_facts(runs: list[Run], explanations: list[Explanation], speed: dict | 
         first.cost.parameters,
         first.cost.flops,
         float(np.bincount(first.labels).max() / len(first.labels)),
-        {kind: np.array(timed[f"{kind}_images_per_s"]) for kind in ("train", "inference") if f"{kind}_images_per_s" in timed},
-        timed.get("network", first.key),
+        {kind: np.array(values) for kind, values in rounds.items()},
+        timed.network if timed else first.key,
         attention,
     )
 
@@ -50,12 +52,12 @@ def same_explained_images(explanations: list[Explanation], models: list[str]) ->
     return bool(orders) and all(order and order == orders[0] for order in orders)
 
 
-def speed_machine(speed: dict | None) -> str:
+def speed_machine(speed: StudySpeed | None) -> str:
     """Where and how the speeds were timed, for the speed findings; empty when they were not."""
     if not speed:
         return ""
-    machine = speed["machine"]
-    return f"{machine['device']}, {machine['threads']} threads, CPU {machine['cpu']}; {speed['rounds']} rounds taking turns"
+    machine = speed.machine
+    return f"{machine['device']}, {machine['threads']} threads, CPU {machine['cpu']}; {speed.rounds} rounds taking turns"
 
 
 def explanation_notes(explanations: list[Explanation], models: list[str]) -> list[str]:
@@ -478,30 +480,30 @@ def cost_section(report: ReportContext) -> list[Block]:
     """Parameters, FLOPs, the cost stage's interleaved training and inference speed (median and range over its
     rounds), the speed during training (median over seeds; the machine maybe shared) and peak GPU memory."""
     runs, speed = report.inputs.runs, report.inputs.speed
-    timed = (speed or {}).get("models", {})
+    timed = speed.models if speed else {}
     rows = []
     for key, model_runs in runs.items():
         costs = [run.cost for run in model_runs]
         training = [cost.train_images_per_s for cost in costs if cost.train_images_per_s]
         memory = [cost.peak_gpu_memory_mb for cost in costs if cost.peak_gpu_memory_mb]
-        rounds = timed.get(key, {})
+        rounds = timed.get(key)
         rows.append(
             [
                 key,
                 f"{costs[0].parameters / 1e6:.2f} M",
                 f"{costs[0].flops / 1e9:.3f}",
-                _rounds_text(rounds.get("train_images_per_s")),
-                _rounds_text(rounds.get("inference_images_per_s")),
+                _rounds_text(rounds.train_images_per_s if rounds else None),
+                _rounds_text(rounds.inference_images_per_s if rounds else None),
                 f"{np.median(training):.0f}" if training else "-",
                 f"{max(memory):.0f} MB" if memory else "- (CPU run)",
             ]
         )
     if speed:
-        machine = speed["machine"]
+        machine = speed.machine
         timing = (
             f"Speeds are timed by the cost stage after training, for this purpose: every network in one process, a "
-            f"training step (AdamW, forward and backward) and an inference batch of {speed['batch']} images each, in "
-            f"{speed['rounds']} rounds taking turns (speed.json), on {machine['device']} (CPU {machine['cpu']}, GPU "
+            f"training step (AdamW, forward and backward) and an inference batch of {speed.batch} images each, in "
+            f"{speed.rounds} rounds taking turns (speed.json), on {machine['device']} (CPU {machine['cpu']}, GPU "
             f"{machine['gpu']}, {machine['threads']} threads); the speed findings test these rounds. "
         )
     else:
@@ -547,29 +549,26 @@ def explanation_section(report: ReportContext) -> list[Block]:
     for method, per_seed in explanations.items():
         first = per_seed[0]
         summaries = [explanation.summary for explanation in per_seed]
-        models = list(first.summary["per_model"])
-        columns = [(key, label) for key, label in labels.items() if key in first.summary["per_model"][models[0]]]
+        models = list(first.summary.per_model)
+        columns = [(key, label) for key, label in labels.items() if key in first.summary.per_model[models[0]]]
         seeds = ", ".join(str(explanation.seed) for explanation in per_seed)
         blocks += [
-            Heading(f"{method} on {first.summary['images']} test images, seed{'s' * (len(per_seed) > 1)} {seeds}", 3),
+            Heading(f"{method} on {first.summary.images} test images, seed{'s' * (len(per_seed) > 1)} {seeds}", 3),
             Image(
                 first.folder.overlay,
                 f"{method}, seed {first.seed}: each model's heatmap over the image, titled with its prediction.",
             ),
             Image(first.folder.heatmaps, f"{method}, seed {first.seed}: the heatmaps alone."),
-            *[
-                Paragraph(f"{model} is not explained by {method}: {reason}")
-                for model, reason in first.summary.get("skipped", {}).items()
-            ],
+            *[Paragraph(f"{model} is not explained by {method}: {reason}") for model, reason in first.summary.skipped.items()],
             Table(
                 [f"measure (mean per image{', mean over seeds; per seed' if len(per_seed) > 1 else ''})", *models],
                 [
-                    [label, *(_over_seeds([summary["per_model"][model][key] for summary in summaries]) for model in models)]
+                    [label, *(_over_seeds([summary.per_model[model][key] for summary in summaries]) for model in models)]
                     for key, label in columns
                 ],
             ),
         ]
-        if first.summary["agreement"]:
+        if first.summary.agreement:
             blocks.append(
                 Table(
                     ["models", "rank correlation", "top-20 % IoU"],
@@ -577,16 +576,16 @@ def explanation_section(report: ReportContext) -> list[Block]:
                         [
                             pair,
                             *(
-                                _over_seeds([summary["agreement"][pair][key] for summary in summaries])
+                                _over_seeds([summary.agreement[pair][key] for summary in summaries])
                                 for key in ("rank_corr", "top20_iou")
                             ),
                         ]
-                        for pair in first.summary["agreement"]
+                        for pair in first.summary.agreement
                     ],
                 )
             )
-        per_class_keys = [key for key in ("top10_share", "pointing_hit") if key in first.summary["per_model"][models[0]]]
-        class_names = list(first.summary["per_class"][models[0]])
+        per_class_keys = [key for key in ("top10_share", "pointing_hit") if key in first.summary.per_model[models[0]]]
+        class_names = list(first.summary.per_class[models[0]])
         blocks.append(
             Table(
                 ["class", *(f"{model} {labels[key]}" for model in models for key in per_class_keys)],
@@ -594,7 +593,7 @@ def explanation_section(report: ReportContext) -> list[Block]:
                     [
                         name,
                         *(
-                            f"{np.mean([summary['per_class'][model][name][key] for summary in summaries]):.3f}"
+                            f"{np.mean([summary.per_class[model][name][key] for summary in summaries]):.3f}"
                             for model in models
                             for key in per_class_keys
                         ),
