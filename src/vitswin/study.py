@@ -72,6 +72,8 @@ def train_model(config: StudyConfig, key: str, seed: int, splits: DataSplits) ->
 
 def _train_and_test(config: StudyConfig, key: str, seed: int, splits: DataSplits, run: RunFolder, main: bool) -> RunSummary:
     started = time.time()  # with the host, tells the report which runs shared a machine while they trained
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()  # this run's peak, not an earlier run's in the same process
     seed_training(seed)
     module = build_classifier(config, key, len(splits.class_names))
     hardware = config.hardware
@@ -119,12 +121,10 @@ def _summary(key: str, seed: int, config: StudyConfig, result: FitResult, test_a
 
 
 def _peak_gpu_memory_mb() -> float | None:
-    """Peak GPU memory allocated by PyTorch in this process, or None on a CPU run."""
+    """Peak GPU memory PyTorch allocated in this process since the run started, or None on a CPU run."""
     if not torch.cuda.is_available() or torch.cuda.max_memory_allocated() == 0:
         return None
-    peak = torch.cuda.max_memory_allocated() / 2**20
-    torch.cuda.reset_peak_memory_stats()  # the next model of the study starts from zero
-    return peak
+    return torch.cuda.max_memory_allocated() / 2**20
 
 
 def preflight(config: StudyConfig, keys: list[str]) -> None:

@@ -7,8 +7,6 @@ agreement, and the built-in sanity checks).
 """
 
 import logging
-from dataclasses import dataclass, field
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -24,28 +22,17 @@ from vitswin.explain.figures import DPI, ModelColumn, heatmap_grid
 from vitswin.explain.measures import MeasureBatch
 from vitswin.explain.methods import explain_batch
 from vitswin.explain.selection import select_images
+from vitswin.explain.summary import ModelExplanation, agreement_rows, image_rows, summarise
 from vitswin.explain.targets import UnexplainableModelError, cam_target
 from vitswin.model.classifier import ImageClassifier, load_trained_run
 from vitswin.model.network import build_network
 from vitswin.registry import MEASURES, resolve
 from vitswin.seeding import seeded
-from vitswin.study_folder import ExplanationFolder, ExplanationSummary, RunFolder, StudyFolder, run_names
+from vitswin.study_folder import ExplanationFolder, RunFolder, StudyFolder, run_names
 
 log = logging.getLogger(__name__)
 
 DISPLAY_MIN = 128  # figures show small images enlarged to at least this many pixels
-
-
-@dataclass
-class ModelExplanation:
-    """One model's maps for the chosen images and everything measured about them."""
-
-    name: str
-    input_maps: np.ndarray  # (N, H_in, W_in), the method's output at the model's input size
-    maps: np.ndarray  # (N, h, w) at the stored image size, where metrics are measured
-    predictions: np.ndarray  # (N,)
-    explained: np.ndarray  # (N,) the class each map explains
-    scores: dict[str, np.ndarray] = field(default_factory=dict)  # per-image measurements
 
 
 def explain_runs(run_dirs: list[Path], options: ExplainConfig, out_dir: Path | None = None) -> Path:
@@ -205,85 +192,9 @@ def _write_outputs(
         **{f"{e.name}/maps": e.input_maps for e in explanations},
         **{f"{e.name}/predictions": e.predictions for e in explanations},
     )
-    rows = [
-        {
-            "model": e.name,
-            "test_index": int(index),
-            "class": names[label],
-            "predicted": names[pred],
-            "correct": bool(label == pred),
-            "explained": names[explained],
-            **{key: float(values[i]) for key, values in e.scores.items()},
-        }
-        for e in explanations
-        for i, (index, label, pred, explained) in enumerate(
-            zip(indices.tolist(), chosen.labels.tolist(), e.predictions, e.explained, strict=True)
-        )
-    ]
-    agreement_rows = _agreement_rows(explanations, indices)
-    folder.write_rows(rows, agreement_rows)
-    summary = ExplanationSummary(
-        options=options.model_dump(),
-        images=len(chosen),
-        per_model={e.name: _means(e.scores) for e in explanations},
-        per_class={
-            e.name: {
-                names[c]: _means({k: v[chosen.labels.numpy() == c] for k, v in e.scores.items()})
-                for c in sorted(set(chosen.labels.tolist()))
-            }
-            for e in explanations
-        },
-        agreement=_agreement_summary(agreement_rows),
-        sanity={e.name: _sanity(e.scores) for e in explanations},
-        skipped=skipped,
-    )
+    agreement = agreement_rows(explanations, indices)
+    folder.write_rows(image_rows(explanations, chosen, indices), agreement)
+    summary = summarise(explanations, chosen, agreement, options.model_dump(), skipped)
     folder.write_summary(summary)  # last: marks the explanation as complete
     for e in explanations:
         log.info("%s: %s", e.name, ", ".join(f"{key} {value:.3f}" for key, value in summary.sanity[e.name].items()))
-
-
-def _agreement_rows(explanations: list[ModelExplanation], indices: torch.Tensor) -> list[dict]:
-    rows = []
-    for first, second in combinations(explanations, 2):
-        scores = metrics.agreement(first.maps, second.maps)
-        rows += [
-            {
-                "model_a": first.name,
-                "model_b": second.name,
-                "test_index": int(index),
-                "rank_corr": float(scores["rank_corr"][i]),
-                "top20_iou": float(scores["top20_iou"][i]),
-            }
-            for i, index in enumerate(indices.tolist())
-        ]
-    return rows
-
-
-def _agreement_summary(rows: list[dict]) -> dict:
-    pairs: dict[str, list[dict]] = {}
-    for row in rows:
-        pairs.setdefault(f"{row['model_a']} vs {row['model_b']}", []).append(row)
-    return {
-        pair: {
-            "rank_corr": float(np.mean([r["rank_corr"] for r in pair_rows])),
-            "top20_iou": float(np.mean([r["top20_iou"] for r in pair_rows])),
-        }
-        for pair, pair_rows in pairs.items()
-    }
-
-
-def _means(scores: dict[str, np.ndarray]) -> dict[str, float]:
-    return {key: float(np.mean(values)) for key, values in scores.items() if len(values)}
-
-
-def _sanity(scores: dict[str, np.ndarray]) -> dict[str, float]:
-    """The built-in checks: a randomised model's maps differ, a map beats random pixel orders and random maps."""
-    checks = {
-        "randomisation_rank_corr": float(np.mean(scores["randomisation_rank_corr"])),
-        "deletion_auc": float(np.mean(scores["deletion_auc"])),
-        "random_deletion_auc": float(np.mean(scores["random_deletion_auc"])),
-    }
-    if "pointing_hit" in scores:
-        checks["pointing_game"] = float(np.mean(scores["pointing_hit"]))
-        checks["pointing_random"] = float(np.mean(scores["pointing_random"]))
-    return checks
