@@ -105,3 +105,11 @@ def test_a_toy_of_each_kind_is_used_end_to_end(toys: None, tmp_path: Path, capsy
     )
     assert code == 0, err
     assert (tmp_path / "x" / "attention.json").is_file()
+
+
+def test_the_docs_name_every_registered_source_method_and_compared_measure() -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    configuration, explain = (docs / "configuration.md").read_text(), (docs / "explain.md").read_text()
+    assert [name for name in SOURCES.names() if f"`{name}`" not in configuration] == []
+    assert [name for name in METHODS.names() if f"`{name}`" not in configuration or f"`{name}`" not in explain] == []
+    assert [key for key in compared_measures() if f"`{key}`" not in configuration] == []
