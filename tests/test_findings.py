@@ -2,11 +2,12 @@
 sentence whose interval and verdict point different ways."""
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from vitswin.config import validate_config
+from vitswin.config import load_config, validate_config
 from vitswin.registry import compared_measures
 from vitswin.report.findings import Finding, ModelFacts, findings
 
@@ -210,3 +211,20 @@ def test_the_calibration_interval_counts_which_test_images_were_drawn() -> None:
     assert ece.decision.tested
     low, high = ece.decision.interval
     assert high - low > 0.02, (low, high)
+
+
+def test_models_trained_with_different_recipes_are_compared_as_model_plus_recipe() -> None:
+    default = load_config()  # the built-in study: each model with the recipe tuned for it
+    recipes = {key: model.recipe() for key, model in default.models.items()}
+    vit, swin = (
+        replace(facts(key, [0.90, 0.91, 0.895] if key == "vit" else [0.70, 0.72, 0.69]), recipe=recipes[key]) for key in recipes
+    )
+    judged = judge(vit, swin)
+    caveat = line(judged, "vit and swin were not trained alike")
+    assert "(train.lr 0.003 vs 0.002, train.warmup_epochs 0.5 vs 1.0, options.global_pool avgmax vs max)" in caveat
+    assert "model plus recipe" in caveat and "recipe swap" in caveat
+    assert "across 3 seeds (model plus recipe)" in line(judged, "Test accuracy")
+    # One shared recipe: no caveat, and the comparison is of the architectures.
+    shared = judge(replace(vit, recipe=recipes["vit"]), replace(swin, recipe=recipes["vit"]))
+    assert not [finding for finding in shared if "not trained alike" in finding.text or "model plus recipe" in finding.text]
+    assert "across 3 seeds:" in line(shared, "Test accuracy")

@@ -186,8 +186,11 @@ def test_report_has_every_section_and_its_findings_change_with_the_outcome(tmp_p
         assert len(sources.sources) == 6 and all(src.startswith("data:image/png;base64,") for src in sources.sources)
         markdowns.append(markdown)
         assert "report" in json.loads((study_dir / "stages.json").read_text())
-    assert findings_of(markdowns[0])[0].startswith("Test accuracy: vit is more accurate than swin across 3 seeds")
-    assert findings_of(markdowns[1])[0].startswith("Test accuracy: swin is more accurate than vit across 3 seeds")
+    # The fake study's models differ in augmentation: the caveat comes first, then the primary comparison.
+    for markdown, winner, loser in zip(markdowns, ("vit", "swin"), ("swin", "vit"), strict=True):
+        caveat, primary = findings_of(markdown)[:2]
+        assert caveat.startswith("vit and swin were not trained alike (augment.hflip True vs False)")
+        assert primary.startswith(f"Test accuracy: {winner} is more accurate than {loser} across 3 seeds (model plus recipe)")
     # The paired section states the findings' own decision, at the same level.
     paired = markdowns[0].split("## Paired comparison")[1].split("\n## ")[0]
     assert "95 % interval" in paired and ": a difference, as in the findings." in paired

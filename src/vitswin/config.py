@@ -30,6 +30,9 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
+# timm model options that are training choices (how features are pooled), not the shape of the network.
+RECIPE_OPTIONS = ("global_pool",)
+
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -133,6 +136,14 @@ class ModelConfig(_Strict):
         if pretrained not in ("hub", "none") and not Path(pretrained).expanduser().is_file():
             raise ValueError("must be 'hub', 'none' or the path of an existing weights file (.safetensors, .pth)")
         return pretrained
+
+    def recipe(self) -> dict[str, Any]:
+        """How the model is trained and fed, as flat keys (train.lr, augment.hflip, options.global_pool...), as
+        opposed to what it is (its name and the options that shape the network)."""
+        flat: dict[str, Any] = {"pretrained": self.pretrained, "input_size": self.input_size, "head_dropout": self.head_dropout}
+        flat |= {f"train.{key}": value for key, value in self.train.model_dump().items()}
+        flat |= {f"augment.{key}": value for key, value in self.augment.model_dump().items()}
+        return flat | {f"options.{key}": self.options[key] for key in RECIPE_OPTIONS if key in self.options}
 
 
 class HFConfig(_Strict):

@@ -46,6 +46,7 @@ class ModelFacts:
     speed: dict[str, np.ndarray] = field(default_factory=dict)  # "train"/"inference" -> images/s per timing round
     network: str = ""  # what the network is (architecture and options): equal strings are the same network
     attention: dict[str, np.ndarray] = field(default_factory=dict)  # measure -> (seeds, images), same images
+    recipe: dict[str, object] = field(default_factory=dict)  # how it was trained: ModelConfig.recipe()
 
     @property
     def accuracy(self) -> np.ndarray:
@@ -115,6 +116,7 @@ def findings(
     if len(seeds) < ARCHITECTURE_SEEDS:
         out.append(Finding(_trained_models_only(seeds)))
     out += [Finding(note) for note in notes or []]
+    out += [Finding(text) for a, b in combinations(ranked, 2) if (text := _recipe_caveat(a, b))]
     pending = _comparisons(ranked, seeds, method, machine)
     primary_family = [each for each in pending if each.measure.key == primary]
     others = [each for each in pending if each.measure.key != primary]
@@ -143,6 +145,30 @@ def _chance_sentence(model: ModelFacts, evidence: Evidence) -> Finding:
         f"difference {points(low)} to {points(high)} includes 0. No finding below ranks {model.name}: train it "
         f"longer or check its recipe first."
     )
+
+
+def recipe_differences(a: ModelFacts, b: ModelFacts) -> dict[str, tuple[object, object]]:
+    """The recipe keys whose values differ between two models: key -> (a's value, b's value)."""
+    keys = dict.fromkeys([*a.recipe, *b.recipe])
+    return {key: (a.recipe.get(key), b.recipe.get(key)) for key in keys if a.recipe.get(key) != b.recipe.get(key)}
+
+
+def _recipe_caveat(a: ModelFacts, b: ModelFacts) -> str:
+    """Models trained with different recipes: every comparison of them is of model plus recipe."""
+    differences = recipe_differences(a, b)
+    if not differences:
+        return ""
+    listed = ", ".join(f"{key} {_setting(va)} vs {_setting(vb)}" for key, (va, vb) in differences.items())
+    return (
+        f"{a.name} and {b.name} were not trained alike ({listed}): every comparison of the two below is of model plus "
+        f"recipe, not of the architectures alone. A recipe swap separates them: train each model with the other's "
+        f"settings too (for example a model key with {a.name}'s architecture and {b.name}'s settings) and compare within "
+        f"each recipe."
+    )
+
+
+def _setting(value: object) -> str:
+    return "not set" if value is None else str(value)
 
 
 def _trained_models_only(seeds: list[int]) -> str:
@@ -238,7 +264,7 @@ def _sentence(each: _Pending, decision: Decision, machine: str) -> Finding:
     else:
         seeds = len(each.a.seeds)
         where, numbers = (
-            f"across {seeds} seeds",
+            f"across {seeds} seeds" + (" (model plus recipe)" if recipe_differences(each.a, each.b) else ""),
             f"{a} {measure.value(mean_a)}, {b} {measure.value(mean_b)} ({_over(each.a.seeds)})",
         )
         topic = measure.topic

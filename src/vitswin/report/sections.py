@@ -42,6 +42,7 @@ def model_facts(runs: list[Run], explanations: list[Explanation], speed: StudySp
         {kind: np.array(values) for kind, values in rounds.items()},
         timed.network if timed else first.key,
         attention,
+        first.model.recipe(),
     )
 
 
