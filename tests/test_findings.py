@@ -9,7 +9,8 @@ import pytest
 
 from vitswin.config import load_config, validate_config
 from vitswin.registry import compared_measures
-from vitswin.report.findings import Finding, ModelFacts, findings
+from vitswin.report.facts import ModelFacts
+from vitswin.report.findings import Finding, findings
 
 IMAGES = 400
 

@@ -124,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_arguments(train)
     _add_jobs_argument(train)
-    train.add_argument("--model", required=True, help="key of the model under 'models' in the config")
+    train.add_argument(
+        "--model",
+        required=True,
+        help="key of the model under 'models' in the config, or a run of its recipe design (e.g. vit+recipe-swin)",
+    )
 
     evaluate = commands.add_parser(
         "evaluate",

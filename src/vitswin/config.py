@@ -33,7 +33,8 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 # timm model options that are training choices (how features are pooled), not the shape of the network.
 RECIPE_OPTIONS = ("global_pool",)
 
-PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+RECIPE_CELL = "+recipe-"  # a design's cell: <model>+recipe-<recipe>, the model trained with another recipe
 
 
 def _count_or_auto(value: Any) -> Any:
@@ -137,6 +138,17 @@ class ModelConfig(_Strict):
             raise ValueError("must be 'hub', 'none' or the path of an existing weights file (.safetensors, .pth)")
         return pretrained
 
+    def own_recipe(self) -> "RecipeConfig":
+        """The model's recipe as one a design can give to any model."""
+        options = {key: self.options[key] for key in RECIPE_OPTIONS if key in self.options}
+        return RecipeConfig(train=self.train, augment=self.augment, head_dropout=self.head_dropout, options=options)
+
+    def with_recipe(self, recipe: "RecipeConfig") -> "ModelConfig":
+        """This architecture trained with `recipe`: its train, augment, head_dropout and recipe options replaced."""
+        options = {key: value for key, value in self.options.items() if key not in RECIPE_OPTIONS} | recipe.options
+        update = {"train": recipe.train, "augment": recipe.augment, "head_dropout": recipe.head_dropout, "options": options}
+        return self.model_copy(update=update)
+
     def recipe(self) -> dict[str, Any]:
         """How the model is trained and fed, as flat keys (train.lr, augment.hflip, options.global_pool...), as
         opposed to what it is (its name and the options that shape the network)."""
@@ -144,6 +156,25 @@ class ModelConfig(_Strict):
         flat |= {f"train.{key}": value for key, value in self.train.model_dump().items()}
         flat |= {f"augment.{key}": value for key, value in self.augment.model_dump().items()}
         return flat | {f"options.{key}": self.options[key] for key in RECIPE_OPTIONS if key in self.options}
+
+
+class RecipeConfig(_Strict):
+    """A named recipe of a design (`recipes`): how a model is trained, given to every model of the study."""
+
+    train: TrainConfig = TrainConfig()
+    augment: AugmentConfig = AugmentConfig()
+    head_dropout: float = Field(0.0, ge=0, lt=1)
+    options: dict[str, Any] = {}  # the timm options that are training choices: global_pool
+
+    @field_validator("options")
+    @classmethod
+    def _recipe_options_only(cls, options: dict[str, Any]) -> dict[str, Any]:
+        if other := sorted(set(options) - set(RECIPE_OPTIONS)):
+            raise ValueError(
+                f"a recipe may set only {', '.join(RECIPE_OPTIONS)} of a model's options, not {', '.join(other)} "
+                f"(they shape the network: set them under the model)"
+            )
+        return options
 
 
 class HFConfig(_Strict):
@@ -248,6 +279,10 @@ class StudyConfig(_Strict):
     logger: Literal["tensorboard", "csv", "mlflow", "none"] = "tensorboard"
     data: DataConfig = DataConfig()
     models: dict[str, ModelConfig]
+    # Recipes as an axis of the design (docs/configuration.md, "Designs"): "own" (each model with its own recipe),
+    # "swap" (every model with every model's own recipe: 2 models give a 2x2), or named recipes given to every
+    # model, each a recipe (train, augment, head_dropout, options.global_pool) or a model key (that model's own).
+    recipes: Literal["own", "swap"] | dict[str, RecipeConfig | str] = "own"
     explain: ExplainConfig = ExplainConfig()
     # The report's primary comparison (accuracy, calibration, train_speed, inference_speed, top10_share,
     # pointing_hit, deletion_auc), tested at 5 % over its pairs alone; every other finding is corrected together
@@ -300,6 +335,51 @@ class StudyConfig(_Strict):
         for key in models:
             _plain_folder_name(key, f"model key {key!r}")
         return models
+
+    @model_validator(mode="after")
+    def _recipes_name_models(self) -> "StudyConfig":
+        if isinstance(self.recipes, dict):
+            if not self.recipes:
+                raise ValueError("recipes must name at least one recipe, or be 'own' or 'swap'")
+            for name, recipe in self.recipes.items():
+                _plain_folder_name(name, f"recipe name {name!r}")
+                if isinstance(recipe, str) and recipe not in self.models:
+                    raise ValueError(
+                        f"recipe {name!r} names {recipe!r}, which is not a model of the study ({', '.join(self.models)}); "
+                        f"name a model to use its own recipe, or write the recipe out"
+                    )
+        keys = [key for cells in self.design().values() for key in cells]
+        if clash := sorted({key for key in keys if keys.count(key) > 1}):
+            raise ValueError(f"the design names the run {clash[0]!r} twice; rename the model or the recipe")
+        return self
+
+    def recipe_axis(self) -> dict[str, RecipeConfig]:
+        """The design's recipes by name (empty when every model keeps its own: no recipe axis)."""
+        if self.recipes == "own":
+            return {}
+        if self.recipes == "swap":
+            return {key: model.own_recipe() for key, model in self.models.items()}
+        return {name: self.models[r].own_recipe() if isinstance(r, str) else r for name, r in self.recipes.items()}
+
+    def design(self) -> dict[str, dict[str, str]]:
+        """Per model key, its cells: run key -> recipe name ("" without a recipe axis). A model trained with its
+        own recipe keeps its key, so adding a recipe axis later trains only the new cells."""
+        named = self.recipes if isinstance(self.recipes, dict) else {key: key for key in self.models}
+        axis = self.recipe_axis()
+        return {
+            key: {key if named.get(name) == key else f"{key}{RECIPE_CELL}{name}": name for name in axis} if axis else {key: ""}
+            for key in self.models
+        }
+
+    @property
+    def cells(self) -> dict[str, ModelConfig]:
+        """Every run key of the design (a model with one recipe) and its model config: what is trained per seed."""
+        axis = self.recipe_axis()
+        return {
+            cell: self.models[key] if cell == key else self.models[key].with_recipe(axis[name])
+            for key, cells in self.design().items()
+            for cell, name in cells.items()
+        }
 
     @property
     def hardware(self) -> Hardware:

@@ -51,8 +51,9 @@ def measure_speed(study: StudyFolder, config: StudyConfig, classes: int, rounds:
     """Time every distinct network of `config` interleaved (training images/s and inference images/s per round,
     batches of THROUGHPUT_BATCH on the training device), write the study's speed.json and return it."""
     device = torch.device("cuda" if torch.cuda.is_available() and config.accelerator != "cpu" else "cpu")
-    identities = {key: network_identity(model) for key, model in config.models.items()}
-    distinct = {identity: config.models[key] for key, identity in reversed(identities.items())}
+    cells = config.cells
+    identities = {key: network_identity(model) for key, model in cells.items()}
+    distinct = {identity: cells[key] for key, identity in reversed(identities.items())}
     timers = {identity: _timers(model, classes, device) for identity, model in distinct.items()}
     times: dict[str, dict[str, list[float]]] = {identity: {"train": [], "inference": []} for identity in distinct}
     order = list(distinct)
@@ -102,7 +103,7 @@ def measure_costs(study: StudyFolder) -> None:
         measure_cost(run)
     speed = study.read_speed()
     timed = {key: value.network for key, value in speed.models.items()} if speed else {}
-    identities = {key: network_identity(model) for key, model in config.models.items()}
+    identities = {key: network_identity(model) for key, model in config.cells.items()}
     if evaluated and timed != identities:
         log.info(
             "Timing the training and inference speed of %d networks, %d rounds taking turns",

@@ -41,10 +41,12 @@ log = logging.getLogger(__name__)
 
 
 def run_config(config: StudyConfig, key: str, seed: int) -> StudyConfig:
-    """The study config narrowed to model `key` and training seed `seed`: what a run folder records."""
-    if key not in config.models:
-        raise VitswinError(f"the config has no model '{key}'; choose one of: {', '.join(config.models)}.")
-    return config.model_copy(update={"models": {key: config.models[key]}, "seeds": (seed,)})
+    """The study config narrowed to run `key` (a model, or a cell of the design: a model with one recipe) and
+    training seed `seed`: what a run folder records."""
+    cells = config.cells
+    if key not in cells:
+        raise VitswinError(f"the config has no model '{key}'; choose one of: {', '.join(cells)}.")
+    return config.model_copy(update={"models": {key: cells[key]}, "recipes": "own", "seeds": (seed,)})
 
 
 def train_model(config: StudyConfig, key: str, seed: int, splits: DataSplits) -> RunSummary:
@@ -63,7 +65,7 @@ def train_model(config: StudyConfig, key: str, seed: int, splits: DataSplits) ->
             if removed := run.remove_stale_temporaries():
                 log.info("Removed %d partial files left by an interrupted run", removed)
             run.write_config(this_run)
-        log.info("=== Training %s (%s), seed %d ===", key, config.models[key].name, seed)
+        log.info("=== Training %s (%s), seed %d ===", key, this_run.models[key].name, seed)
         summary = _train_and_test(this_run, key, seed, splits, run, main)
     if main:
         study.record_stage(run.stage)
@@ -133,7 +135,7 @@ def preflight(config: StudyConfig, keys: list[str]) -> None:
     settings, an unwritable output folder, too little disk space for the checkpoints."""
     needed = 0
     for key in keys:
-        model = config.models[key]
+        model = config.cells[key]
         check_model_name(model.name)
         # On the meta device: shapes only, no memory for the network; its configured weights are read (and
         # fetched into the hub cache, as training would) and checked against the shapes, then dropped.
@@ -186,7 +188,7 @@ def train_models(config: StudyConfig, keys: list[str] | None = None) -> list[Run
     all on the same data, reusing finished runs and resuming interrupted ones, `config.jobs` runs at a time; update
     the study summary. Other processes may train other runs of the same study at the same time
     (docs/distributed.md)."""
-    keys = list(config.models) if keys is None else keys
+    keys = list(config.cells) if keys is None else keys
     for key in keys:
         run_config(config, key, config.seeds[0])  # an unknown model fails before anything is read or written
     preflight(config, keys)

@@ -60,7 +60,7 @@ def same_study(a: StudyConfig, b: StudyConfig) -> bool:
     """Whether two configs describe the same study, wherever their files are kept: the output folder (however it
     was spelled: runs, runs/, the absolute path), the decoded-image cache and the logger are not part of what the
     results are, nor how many runs train at once, how the study explains its models (explanations are files of
-    their own) or which comparison its report puts first."""
+    their own) or which comparison its report puts first. Like its seeds, the recipes of its design may grow."""
     return _what(a) == _what(b)
 
 
@@ -72,6 +72,7 @@ def _what(config: StudyConfig) -> StudyConfig:
             "jobs": 1,
             "explain": ExplainConfig(),
             "primary": "accuracy",
+            "recipes": "own",
             "data": config.data.model_copy(update={"cache_dir": ""}),
         }
     )
@@ -442,7 +443,7 @@ class StudyFolder:
         """The run folders of every model and seed of `config` (of `seed` alone, when given), model by model
         in config order."""
         seeds = config.seeds if seed is None else (seed,)
-        return [self.run(key, each) for key in config.models for each in seeds]
+        return [self.run(key, each) for key in config.cells for each in seeds]
 
     def locked(self) -> AbstractContextManager[None]:
         """Hold the study's lock while updating its shared files (config, summary, stages): other processes
@@ -465,9 +466,31 @@ class StudyFolder:
         with self.locked():
             held = self._held_config_if_same(config)  # again: another process may have registered meanwhile
             if held is not None:
-                config = held.model_copy(update={"seeds": (*held.seeds, *(s for s in config.seeds if s not in held.seeds))})
+                config = self._joined(held, config)
             atomic_write_text(to_yaml(config), self.config_file)
         return config
+
+    def _joined(self, held: StudyConfig, config: StudyConfig) -> StudyConfig:
+        """The study with every seed and every run of the design trained into it so far: a design may add runs (a
+        recipe axis where there was none) or train some of them, but not change one or drop one it never had."""
+        seeds = (*held.seeds, *(s for s in config.seeds if s not in held.seeds))
+        held_cells, cells = held.cells, config.cells
+        if changed := [key for key in held_cells.keys() & cells.keys() if held_cells[key] != cells[key]]:
+            raise VitswinError(
+                f"{self.path} holds the run {sorted(changed)[0]} with a different recipe; give the changed recipe a new "
+                f"name, or choose another --out."
+            )
+        if held_cells.keys() <= cells.keys():
+            recipes = config.recipes
+        elif cells.keys() <= held_cells.keys():
+            recipes = held.recipes
+        else:
+            lacking = ", ".join(sorted(held_cells.keys() - cells.keys()))
+            raise VitswinError(
+                f"{self.path} holds a study whose design has runs this one lacks ({lacking}) and this one has runs it "
+                f"lacks; make the config's recipes include the study's, or choose another --out."
+            )
+        return held.model_copy(update={"seeds": seeds, "recipes": recipes})
 
     def _held_config_if_same(self, config: StudyConfig) -> StudyConfig | None:
         """The config this folder holds (None when it holds none yet); refuses one that is another study."""

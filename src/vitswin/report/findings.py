@@ -10,7 +10,7 @@ A model not shown to be better than chance is said so first and left out of ever
 cost stage's interleaved timing on one machine, never from the wall clock of training runs.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -27,38 +27,9 @@ from vitswin.report.decision import (
     exact_paired,
     welch,
 )
+from vitswin.report.effects import Interaction, compared, interaction_sentence, interactions
+from vitswin.report.facts import ModelFacts
 from vitswin.report.stats import IMAGE_RESAMPLES, resampled_ece
-
-
-@dataclass(frozen=True)
-class ModelFacts:
-    """What the findings know about one model, over its seeds: per-image correctness and confidence on the shared
-    test set, its size, its speed on this machine (timing rounds) and (where every seed was explained on the same
-    images) per-image heatmap measurements."""
-
-    name: str
-    seeds: list[int]
-    correct: np.ndarray  # (seeds, N) bool, in test-set order
-    confidence: np.ndarray  # (seeds, N) the top class's probability
-    parameters: int
-    flops: float
-    chance: float  # the accuracy of always answering the test set's most frequent class
-    speed: dict[str, np.ndarray] = field(default_factory=dict)  # "train"/"inference" -> images/s per timing round
-    network: str = ""  # what the network is (architecture and options): equal strings are the same network
-    attention: dict[str, np.ndarray] = field(default_factory=dict)  # measure -> (seeds, images), same images
-    recipe: dict[str, object] = field(default_factory=dict)  # how it was trained: ModelConfig.recipe()
-
-    @property
-    def accuracy(self) -> np.ndarray:
-        """(seeds,) test accuracy of each run."""
-        return self.correct.mean(1)
-
-    @property
-    def ece(self) -> np.ndarray:
-        """(seeds,) expected calibration error of each run."""
-        images = np.arange(self.correct.shape[1])[None]
-        return np.array([resampled_ece(c, r, images)[0] for c, r in zip(self.confidence, self.correct, strict=True)])
-
 
 SPEEDS = {"train_speed": "train", "inference_speed": "inference"}
 PRIMARY = "accuracy"
@@ -116,18 +87,39 @@ def findings(
     if len(seeds) < ARCHITECTURE_SEEDS:
         out.append(Finding(_trained_models_only(seeds)))
     out += [Finding(note) for note in notes or []]
-    out += [Finding(text) for a, b in combinations(ranked, 2) if (text := _recipe_caveat(a, b))]
+    out += [Finding(text) for a, b in combinations(ranked, 2) if compared(a, b) and (text := _recipe_caveat(a, b))]
     pending = _comparisons(ranked, seeds, method, machine)
+    crossings = interactions(ranked) if len(seeds) >= ARCHITECTURE_SEEDS else []
     primary_family = [each for each in pending if each.measure.key == primary]
-    others = [each for each in pending if each.measure.key != primary]
+    others = [*(each for each in pending if each.measure.key != primary), *crossings]
     decided = dict(zip(map(id, primary_family), decide([each.evidence for each in primary_family]), strict=True))
     decided |= dict(zip(map(id, others), decide([each.evidence for each in others]), strict=True))
-    out += [_sentence(each, decided[id(each)], machine) for each in (*primary_family, *others)]
+    out += [_sentence(each, decided[id(each)], machine) for each in primary_family]
+    out += [
+        Finding(interaction_sentence(each, decided[id(each)], _winners(each, pending, decided)), "interaction", each.a, each.b)
+        for each in crossings
+    ]
+    out += [_sentence(each, decided[id(each)], machine) for each in others if isinstance(each, _Pending)]
     out += _numbers_only(ranked, seeds)
     out += _sizes(models)
     if pending:
         out.append(Finding(_correction(compared_measures()[primary].named(method), primary_family, others)))
     return out
+
+
+def _winners(each: Interaction, pending: list[_Pending], decided: dict[int, Decision]) -> tuple[str, str]:
+    """Per recipe of an interaction, the architecture its accuracy comparison over seeds showed to be ahead."""
+    winners = []
+    for cell_a, cell_b in each.cells:
+        found = next(
+            p
+            for p in pending
+            if p.measure.key == "accuracy" and p.seed is None and {p.a.name, p.b.name} == {cell_a.name, cell_b.name}
+        )
+        decision = decided[id(found)]
+        ahead = (found.a if decision.evidence.estimate > 0 else found.b).model
+        winners.append(ahead if decision.rejected else "")
+    return winners[0], winners[1]
 
 
 def _above_chance(evidence: Evidence) -> bool:
@@ -154,17 +146,20 @@ def recipe_differences(a: ModelFacts, b: ModelFacts) -> dict[str, tuple[object, 
 
 
 def _recipe_caveat(a: ModelFacts, b: ModelFacts) -> str:
-    """Models trained with different recipes: every comparison of them is of model plus recipe."""
+    """Two architectures trained with different recipes: every comparison of them is of model plus recipe."""
     differences = recipe_differences(a, b)
-    if not differences:
+    if not differences or a.model == b.model:
         return ""
     listed = ", ".join(f"{key} {_setting(va)} vs {_setting(vb)}" for key, (va, vb) in differences.items())
     return (
         f"{a.name} and {b.name} were not trained alike ({listed}): every comparison of the two below is of model plus "
-        f"recipe, not of the architectures alone. A recipe swap separates them: train each model with the other's "
-        f"settings too (for example a model key with {a.name}'s architecture and {b.name}'s settings) and compare within "
-        f"each recipe."
+        f"recipe, not of the architectures alone. A recipe swap separates them: with recipes: swap (--set recipes=swap) "
+        f"each model is also trained with the other's recipe, and the report compares within each recipe."
     )
+
+
+def _confounded(a: ModelFacts, b: ModelFacts) -> bool:
+    return a.model != b.model and bool(recipe_differences(a, b))
 
 
 def _setting(value: object) -> str:
@@ -186,7 +181,7 @@ def _comparisons(models: list[ModelFacts], seeds: list[int], method: str, machin
     measures = compared_measures()
     across = len(seeds) >= ARCHITECTURE_SEEDS
     resampled = _resampled_ece(models) if across and len(models) > 1 else {}
-    for a, b in combinations(models, 2):
+    for a, b in ((a, b) for a, b in combinations(models, 2) if compared(a, b)):
         accuracy = measures["accuracy"]
         if across:
             pending.append(_across(accuracy, a, b, a.correct.astype(float), b.correct.astype(float)))
@@ -264,7 +259,7 @@ def _sentence(each: _Pending, decision: Decision, machine: str) -> Finding:
     else:
         seeds = len(each.a.seeds)
         where, numbers = (
-            f"across {seeds} seeds" + (" (model plus recipe)" if recipe_differences(each.a, each.b) else ""),
+            f"across {seeds} seeds" + (" (model plus recipe)" if _confounded(each.a, each.b) else ""),
             f"{a} {measure.value(mean_a)}, {b} {measure.value(mean_b)} ({_over(each.a.seeds)})",
         )
         topic = measure.topic
@@ -354,9 +349,13 @@ def _numbers_only(models: list[ModelFacts], seeds: list[int]) -> list[Finding]:
 
 
 def _sizes(models: list[ModelFacts]) -> list[Finding]:
-    """Parameters and FLOPs: properties of the networks, the same for every seed."""
+    """Parameters and FLOPs: properties of the networks, the same for every seed (and every recipe: one cell per
+    architecture)."""
+    architectures: dict[str, ModelFacts] = {}
+    for model in models:
+        architectures.setdefault(model.model, model)
     sentences = []
-    for a, b in combinations(models, 2):
+    for a, b in combinations(architectures.values(), 2):
         small, large = sorted((a, b), key=lambda m: m.parameters)
         sentences.append(
             Finding(

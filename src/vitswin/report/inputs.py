@@ -117,11 +117,11 @@ def load_study(folder: StudyFolder, replicate_folders: tuple[StudyFolder, ...] =
     """Everything the report of `folder` shows, with the runs of `replicate_folders` as more seeds; one sentence
     when a file it needs is missing or the replicates are not the same study with other seeds."""
     config = folder.read_config()
-    runs = {key: [_load_run(folder.run(key, seed), model) for seed in config.seeds] for key, model in config.models.items()}
+    runs = {key: [_load_run(folder.run(key, seed), model) for seed in config.seeds] for key, model in config.cells.items()}
     for replicate in replicate_folders:
         other = replicate.read_config()
         _check_replicate(folder, config, replicate, other)
-        for key, model in config.models.items():
+        for key, model in config.cells.items():
             runs[key] += [_load_run(replicate.run(key, seed), model) for seed in other.seeds]
         config = config.model_copy(update={"seeds": (*config.seeds, *other.seeds)})
     _check_paired(runs)

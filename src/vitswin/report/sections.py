@@ -11,15 +11,18 @@ from vitswin.registry import SOURCES, measure_columns
 from vitswin.report import figures
 from vitswin.report.decision import ARCHITECTURE_SEEDS, Decision
 from vitswin.report.document import Block, Bullets, Heading, Image, Paragraph, Plot, Table
-from vitswin.report.findings import ModelFacts
+from vitswin.report.facts import ModelFacts
 from vitswin.report.inputs import Explanation, ReportContext, Run
 from vitswin.report.stats import McNemar, accuracy_interval, calibration, mcnemar_pairs
 from vitswin.study_folder import StudySpeed
 
 
-def model_facts(runs: list[Run], explanations: list[Explanation], speed: StudySpeed | None) -> ModelFacts:
+def model_facts(
+    runs: list[Run], explanations: list[Explanation], speed: StudySpeed | None, cell: tuple[str, str] = ("", "")
+) -> ModelFacts:
     """What the findings compare about one model, over its seeds (`runs`, one per seed); `speed` is the cost
-    stage's timing of the study's networks (speed.json). Heatmap measurements join only when `explanations` cover
+    stage's timing of the study's networks (speed.json); `cell` is the model key and recipe it is a cell of, in a
+    recipe design. Heatmap measurements join only when `explanations` cover
     every one of the model's seeds, on the same test images."""
     first = runs[0]
     attention = {}
@@ -43,6 +46,7 @@ def model_facts(runs: list[Run], explanations: list[Explanation], speed: StudySp
         timed.network if timed else first.key,
         attention,
         first.model.recipe(),
+        *cell,
     )
 
 
