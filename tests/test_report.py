@@ -219,7 +219,7 @@ def results_table(markdown: str) -> dict[str, list[float]]:
 def test_no_finding_contradicts_the_per_seed_table(tmp_path: Path, accuracy: dict[str, list[float]]) -> None:
     markdown = report_study(make_fake_study(tmp_path, accuracy, seeds=(0, 1, 2)))[1].read_text()
     table = results_table(markdown)
-    finding = findings_of(markdown)[0]
+    finding = next(line for line in findings_of(markdown) if line.startswith("Test accuracy"))
     means = re.search(r": vit ([\d.]+) %, swin ([\d.]+) % \(mean over 3 seeds\)", finding)
     assert means, finding
     assert float(means[1]) == pytest.approx(np.mean(table["vit"]), abs=0.011)
@@ -254,8 +254,9 @@ def test_report_without_explanations_says_how_to_add_them(tmp_path: Path) -> Non
     study_dir = make_fake_study(tmp_path, {"vit": 0.9, "swin": 0.8}, explain=False)
     markdown = report_study(study_dir)[1].read_text()
     assert "No explanations yet: run 'vitswin explain'" in markdown
-    # One seed: the caveat, accuracy, training and inference speed, calibration as numbers, size, the correction.
-    assert len(findings_of(markdown)) == 7, findings_of(markdown)
+    # One seed: the seed caveat, the recipe caveat (vit flips, swin does not), accuracy, training and inference
+    # speed, calibration as numbers, size, the correction.
+    assert len(findings_of(markdown)) == 8, findings_of(markdown)
     assert "trained while other runs" not in markdown and markdown.count("| alone |") == 2  # one at a time
 
 
