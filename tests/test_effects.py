@@ -1,17 +1,21 @@
 """Recipe designs: the architecture gap within each recipe, the recipe effect within each architecture and their
 interaction, checked against a two-way fit on constructed results with known effects."""
 
+import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import make_two_colour_folder, tiny_study
 from vitswin.config import load_config, validate_config
+from vitswin.data.splits import nested_subset
+from vitswin.errors import VitswinError
 from vitswin.report.effects import compared, interactions
 from vitswin.report.facts import ModelFacts
 from vitswin.report.findings import findings
-from vitswin.study import run_study
+from vitswin.study import run_study, train_models
 from vitswin.study_folder import StudyFolder
 
 IMAGES = 2000
@@ -33,7 +37,7 @@ def cell(model: str, recipe: str, accuracies: list[float], seed: int) -> ModelFa
         0.1,
         recipe={"train.lr": {"vit": 3e-3, "swin": 2e-3}[recipe]},
         architecture=model,
-        recipe_name=recipe,
+        coordinates={"recipe": recipe},
     )
 
 
@@ -60,7 +64,7 @@ def two_way_interaction(cells: list[ModelFacts]) -> float:
     and their product (an independent computation of what effects.py estimates)."""
     rows, targets = [], []
     for each in cells:
-        swin, swin_recipe = each.model == "swin", each.recipe_name == "swin"
+        swin, swin_recipe = each.model == "swin", each.coordinates["recipe"] == "swin"
         for accuracy in each.accuracy:
             rows.append([1.0, swin, swin_recipe, swin * swin_recipe])
             targets.append(accuracy)
@@ -78,7 +82,7 @@ def test_the_interaction_is_the_two_way_fits_and_its_interval_holds_the_truth(
 ) -> None:
     cells = design(0.8, architecture, recipe, interaction)
     (found,) = interactions(cells)
-    assert (found.a, found.b, found.recipes) == ("vit", "swin", ("vit", "swin"))
+    assert (found.a, found.b, found.axis, found.values) == ("vit", "swin", "recipe", ("vit", "swin"))
     # (vit - swin under vit's recipe) - (vit - swin under swin's recipe) is the fit's interaction term.
     assert found.evidence.estimate == pytest.approx(two_way_interaction(cells), abs=1e-12)
     low, high = found.evidence.interval(0.01)
@@ -89,8 +93,8 @@ def test_a_gap_under_both_recipes_is_the_architectures() -> None:
     judged = findings(design(0.8, architecture=0.08, recipe=0.02, interaction=0.0))
     statement = text(judged, "Test accuracy, architecture by recipe (vit and swin)")
     assert "the gap is not shown to depend on the recipe" in statement
-    assert "Verdict: swin is ahead of vit under both recipes (8." in statement
-    assert "the gap is the architectures', not the recipes'" in statement
+    assert "Verdict: swin is ahead of vit under recipe vit and under recipe swin (8." in statement
+    assert "the gap is the architectures', whichever the recipe" in statement
     # Within each recipe and within each architecture, never a model with one recipe against another with another.
     compared_pairs = {(f.a, f.b) for f in judged if f.measure == "accuracy"}
     assert compared_pairs == {
@@ -113,14 +117,14 @@ def test_a_ranking_that_reverses_with_the_recipe_is_said_to_be_the_recipes() -> 
 
 def test_no_difference_is_not_decided() -> None:
     statement = text(findings(design(0.8, 0.0, 0.0, 0.0)), "Test accuracy, architecture by recipe")
-    assert "Verdict: not decided: vit and swin are not shown to differ under recipes vit and swin." in statement
+    assert "Verdict: not decided: vit and swin are not shown to differ under recipe vit or under recipe swin." in statement
 
 
 def test_a_swap_design_expands_into_cells_whose_own_recipe_keeps_the_model_key() -> None:
     config = load_config(overrides=["recipes=swap"])
     assert config.design() == {
-        "vit": {"vit": "vit", "vit+recipe-swin": "swin"},
-        "swin": {"swin+recipe-vit": "vit", "swin": "swin"},
+        "vit": {"vit": {"recipe": "vit"}, "vit+recipe-swin": {"recipe": "swin"}},
+        "swin": {"swin+recipe-vit": {"recipe": "vit"}, "swin": {"recipe": "swin"}},
     }
     cells = config.cells
     assert cells["vit"] == config.models["vit"] and cells["swin"] == config.models["swin"]
@@ -128,7 +132,7 @@ def test_a_swap_design_expands_into_cells_whose_own_recipe_keeps_the_model_key()
     assert cells["vit+recipe-swin"].options["global_pool"] == "max" and cells["vit+recipe-swin"].options["depth"] == 4
     assert cells["swin+recipe-vit"].recipe() == config.models["vit"].recipe()
     plain = cell("vit", "vit", [0.8], 0)
-    assert compared(replace(plain, recipe_name=""), replace(plain, name="swin", architecture="swin", recipe_name=""))
+    assert compared(replace(plain, coordinates={}), replace(plain, name="swin", architecture="swin", coordinates={}))
 
 
 @pytest.mark.slow
@@ -155,7 +159,44 @@ def test_a_recipe_swap_added_to_a_study_trains_only_the_new_cells_and_reports_th
     assert StudyFolder(study).read_config().recipes == "swap"
     report = (study / "report.md").read_text()
     assert "Test accuracy, architecture by recipe (vit and swin): the gap vit - swin is " in report
-    assert "Verdict: " in report and "not trained alike" not in report
+    assert "not trained alike" not in report  # every compared pair shares an architecture or a recipe
     # Going back to the smaller design trains nothing and keeps the study's design.
     run_study(config, explain=False)
     assert StudyFolder(study).read_config().recipes == "swap"
+
+
+def test_nested_subsets_are_stratified_and_each_part_of_every_larger_one() -> None:
+    labels = torch.arange(300) % 3
+    small, large = nested_subset(labels, 30, 0), nested_subset(labels, 150, 0)
+    assert set(small.tolist()) <= set(large.tolist())
+    assert torch.bincount(labels[small]).tolist() == [10, 10, 10] and torch.bincount(labels[large]).tolist() == [50] * 3
+    assert torch.equal(nested_subset(labels, 30, 0), small) and not torch.equal(nested_subset(labels, 30, 1), small)
+
+
+def test_a_training_size_the_data_cannot_give_is_refused_before_anything_is_written(tmp_path) -> None:
+    raw = {**tiny_study(tmp_path), "train_sizes": [5, "all"]}  # fewer images than the 10 classes
+    with pytest.raises(VitswinError, match=r"run vit\+train-5 asks for 5 training images, but the training split has"):
+        train_models(validate_config(raw))
+    assert not (tmp_path / "runs").exists()
+    with pytest.raises(VitswinError, match="config key 'train_sizes' has bad value"):
+        validate_config({**raw, "train_sizes": [0.5, 2.0]})
+
+
+@pytest.mark.slow
+def test_a_train_size_design_reports_data_efficiency_and_the_gap_at_each_size(tmp_path) -> None:
+    root = make_two_colour_folder(tmp_path / "colours", per_class=150)
+    raw = tiny_study(tmp_path, source="imagefolder", root=str(root), test_size=100)
+    raw["seeds"] = [0, 1, 2]
+    raw["train_sizes"] = [20, 60, "all"]
+    for model in raw["models"].values():
+        model["train"] = {**model["train"], "max_epochs": 2}
+    config = validate_config(raw)
+    run_study(config, explain=False)
+    study = StudyFolder(config.study_dir)
+    assert json.loads((study.path / "vit+train-20" / "seed-0" / "train.json").read_text())["train_images"] == 20
+    assert json.loads((study.path / "vit" / "seed-0" / "train.json").read_text())["train_images"] == 270
+    report = study.report_markdown.read_text()
+    assert "## Data efficiency" in report and "data_efficiency.png" in report
+    assert "| model | 20 training images | 60 training images | 270 training images |" in report
+    assert "Test accuracy, architecture by training-set size (vit and swin): the gap vit - swin is " in report
+    assert "with 60 training images and " in report and "with all training images" in report

@@ -6,6 +6,7 @@ rejected before any work starts, with one sentence that names the key, the value
 
 import difflib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -35,6 +36,7 @@ RECIPE_OPTIONS = ("global_pool",)
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 RECIPE_CELL = "+recipe-"  # a design's cell: <model>+recipe-<recipe>, the model trained with another recipe
+TRAIN_CELL = "+train-"  # <model>+train-<size>: the model trained on a nested subset of the training images
 
 
 def _count_or_auto(value: Any) -> Any:
@@ -127,6 +129,9 @@ class ModelConfig(_Strict):
     input_size: int = Field(224, gt=0, validation_alias=AliasChoices("input_size", "image_size"))
     options: dict[str, Any] = {}  # extra keyword arguments for timm.create_model (depth, embed_dim, ...)
     head_dropout: float = Field(0.0, ge=0, lt=1)  # dropout before the linear classifier
+    # Train on a stratified subset of this many training images (a fraction: of the training split), nested: a
+    # smaller subset is part of every larger one. None: all of them. Set per run by a design's `train_sizes`.
+    train_images: int | float | None = Field(None, gt=0)
     explain_layer: str | None = None  # module explained (e.g. "layer3"); None: chosen from the model (docs/explain.md)
     augment: AugmentConfig = AugmentConfig()
     train: TrainConfig = TrainConfig()
@@ -283,6 +288,9 @@ class StudyConfig(_Strict):
     # "swap" (every model with every model's own recipe: 2 models give a 2x2), or named recipes given to every
     # model, each a recipe (train, augment, head_dropout, options.global_pool) or a model key (that model's own).
     recipes: Literal["own", "swap"] | dict[str, RecipeConfig | str] = "own"
+    # Training-set sizes as an axis of the design: counts, fractions of the training split, or "all"; each model is
+    # trained on each, nested subsets of one stratified order (data-efficiency curves).
+    train_sizes: tuple[int | float | Literal["all"], ...] | None = None
     explain: ExplainConfig = ExplainConfig()
     # The report's primary comparison (accuracy, calibration, train_speed, inference_speed, top10_share,
     # pointing_hit, deletion_auc), tested at 5 % over its pairs alone; every other finding is corrected together
@@ -336,6 +344,20 @@ class StudyConfig(_Strict):
             _plain_folder_name(key, f"model key {key!r}")
         return models
 
+    @field_validator("train_sizes")
+    @classmethod
+    def _sizes(cls, sizes: tuple | None) -> tuple | None:
+        if sizes is None:
+            return None
+        if not sizes:
+            raise ValueError("must name at least one training-set size, e.g. [500, 1000, all]")
+        for size in sizes:
+            if size != "all" and (isinstance(size, bool) or size <= 0 or (isinstance(size, float) and size > 1)):
+                raise ValueError("sizes must be counts of images (at least 1), fractions in (0, 1] or 'all'")
+        if len(set(sizes)) < len(sizes):
+            raise ValueError("must not repeat a size")
+        return sizes
+
     @model_validator(mode="after")
     def _recipes_name_models(self) -> "StudyConfig":
         if isinstance(self.recipes, dict):
@@ -361,25 +383,38 @@ class StudyConfig(_Strict):
             return {key: model.own_recipe() for key, model in self.models.items()}
         return {name: self.models[r].own_recipe() if isinstance(r, str) else r for name, r in self.recipes.items()}
 
-    def design(self) -> dict[str, dict[str, str]]:
-        """Per model key, its cells: run key -> recipe name ("" without a recipe axis). A model trained with its
-        own recipe keeps its key, so adding a recipe axis later trains only the new cells."""
+    def _cells(self) -> Iterator[tuple[str, str, str | None, int | float | str | None]]:
+        """(model key, run key, recipe name or None, training-set size or None) of every cell of the design. A model
+        with its own recipe and all training images keeps its key, so adding an axis later trains only new cells."""
         named = self.recipes if isinstance(self.recipes, dict) else {key: key for key in self.models}
-        axis = self.recipe_axis()
-        return {
-            key: {key if named.get(name) == key else f"{key}{RECIPE_CELL}{name}": name for name in axis} if axis else {key: ""}
-            for key in self.models
-        }
+        recipes: list[str | None] = list(self.recipe_axis()) or [None]
+        sizes: list[int | float | str | None] = list(self.train_sizes or ()) or [None]
+        for key in self.models:
+            for recipe in recipes:
+                for size in sizes:
+                    cell = key + (f"{RECIPE_CELL}{recipe}" if recipe is not None and named.get(recipe) != key else "")
+                    yield key, cell + (f"{TRAIN_CELL}{size}" if size not in (None, "all") else ""), recipe, size
+
+    def design(self) -> dict[str, dict[str, dict[str, str]]]:
+        """Per model key, its cells: run key -> its values on the design's axes ("recipe", "train size"; none
+        without a design)."""
+        design: dict[str, dict[str, dict[str, str]]] = {key: {} for key in self.models}
+        for key, cell, recipe, size in self._cells():
+            values = {"recipe": recipe} if recipe is not None else {}
+            design[key][cell] = values | ({"train size": str(size)} if size is not None else {})
+        return design
 
     @property
     def cells(self) -> dict[str, ModelConfig]:
-        """Every run key of the design (a model with one recipe) and its model config: what is trained per seed."""
-        axis = self.recipe_axis()
-        return {
-            cell: self.models[key] if cell == key else self.models[key].with_recipe(axis[name])
-            for key, cells in self.design().items()
-            for cell, name in cells.items()
-        }
+        """Every run key of the design (a model with one recipe and one training-set size) and its model config:
+        what is trained per seed."""
+        axis, cells = self.recipe_axis(), {}
+        for key, cell, recipe, size in self._cells():
+            model = self.models[key]
+            if recipe is not None and cell.removeprefix(key).startswith(RECIPE_CELL):  # another model's recipe
+                model = model.with_recipe(axis[recipe])
+            cells[cell] = model if size in (None, "all") else model.model_copy(update={"train_images": size})
+        return cells
 
     @property
     def hardware(self) -> Hardware:

@@ -304,6 +304,7 @@ SECTIONS: Registry[ReportSection] = Registry(
         ReportSection("setup", "vitswin.report.sections:setup_section"),
         ReportSection("results", "vitswin.report.sections:results_section"),
         ReportSection("paired", "vitswin.report.sections:paired_section"),
+        ReportSection("data efficiency", "vitswin.report.efficiency:data_efficiency_section"),
         ReportSection("curves", "vitswin.report.sections:curves_section"),
         ReportSection("confusion", "vitswin.report.sections:confusion_section"),
         ReportSection("calibration", "vitswin.report.sections:calibration_section"),

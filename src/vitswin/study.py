@@ -46,7 +46,7 @@ def run_config(config: StudyConfig, key: str, seed: int) -> StudyConfig:
     cells = config.cells
     if key not in cells:
         raise VitswinError(f"the config has no model '{key}'; choose one of: {', '.join(cells)}.")
-    return config.model_copy(update={"models": {key: cells[key]}, "recipes": "own", "seeds": (seed,)})
+    return config.model_copy(update={"models": {key: cells[key]}, "recipes": "own", "train_sizes": None, "seeds": (seed,)})
 
 
 def train_model(config: StudyConfig, key: str, seed: int, splits: DataSplits) -> RunSummary:
@@ -76,6 +76,7 @@ def _train_and_test(config: StudyConfig, key: str, seed: int, splits: DataSplits
     started = time.time()  # with the host, tells the report which runs shared a machine while they trained
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()  # this run's peak, not an earlier run's in the same process
+    splits = splits.with_training_subset(config.models[key].train_images, config.data.seed)
     seed_training(seed)
     module = build_classifier(config, key, len(splits.class_names))
     hardware = config.hardware
@@ -207,6 +208,8 @@ def train_models(config: StudyConfig, keys: list[str] | None = None) -> list[Run
         len(config.seeds),
         ", ".join(map(str, config.seeds)),
     )
+    for key in keys:  # a design's training-set sizes must fit the data, before anything is written
+        splits.training_images(config.cells[key].train_images, key)
     main = is_main_process()
     if main:
         study.register(config)

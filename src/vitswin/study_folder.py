@@ -73,6 +73,7 @@ def _what(config: StudyConfig) -> StudyConfig:
             "explain": ExplainConfig(),
             "primary": "accuracy",
             "recipes": "own",
+            "train_sizes": None,
             "data": config.data.model_copy(update={"cache_dir": ""}),
         }
     )
@@ -481,16 +482,16 @@ class StudyFolder:
                 f"name, or choose another --out."
             )
         if held_cells.keys() <= cells.keys():
-            recipes = config.recipes
+            design = config
         elif cells.keys() <= held_cells.keys():
-            recipes = held.recipes
+            design = held
         else:
             lacking = ", ".join(sorted(held_cells.keys() - cells.keys()))
             raise VitswinError(
                 f"{self.path} holds a study whose design has runs this one lacks ({lacking}) and this one has runs it "
                 f"lacks; make the config's recipes include the study's, or choose another --out."
             )
-        return held.model_copy(update={"seeds": seeds, "recipes": recipes})
+        return held.model_copy(update={"seeds": seeds, "recipes": design.recipes, "train_sizes": design.train_sizes})
 
     def _held_config_if_same(self, config: StudyConfig) -> StudyConfig | None:
         """The config this folder holds (None when it holds none yet); refuses one that is another study."""

@@ -4,7 +4,7 @@ from dataclasses import dataclass, replace
 
 from vitswin.config import DataConfig
 from vitswin.data.imageset import ImageSet
-from vitswin.data.splits import stratified_split
+from vitswin.data.splits import nested_subset, stratified_split
 from vitswin.errors import VitswinError
 from vitswin.registry import SOURCES, resolve
 
@@ -23,6 +23,25 @@ class DataSplits:
     @property
     def class_names(self) -> list[str]:
         return self.train.class_names
+
+    def training_images(self, size: int | float | None, key: str) -> int:
+        """How many training images `size` (a count, a fraction of the training split, None: all) is for run `key`;
+        one sentence when the subset could not hold every class or the split has fewer images."""
+        count = len(self.train) if size is None else round(size * len(self.train)) if isinstance(size, float) else size
+        classes = len(self.class_names)
+        if not classes <= count <= len(self.train):
+            raise VitswinError(
+                f"run {key} asks for {count} training images, but the training split has {len(self.train)} and the "
+                f"data {classes} classes; choose train_sizes between {classes} and {len(self.train)} (or fractions)."
+            )
+        return count
+
+    def with_training_subset(self, size: int | float | None, seed: int) -> "DataSplits":
+        """These splits with the training set cut to a nested, stratified subset of `size` images (None: as is)."""
+        if size is None:
+            return self
+        count = self.training_images(size, "")
+        return replace(self, train=self.train.subset(nested_subset(self.train.labels, count, seed)))
 
     @property
     def skipped_images(self) -> int:

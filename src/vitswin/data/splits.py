@@ -1,4 +1,4 @@
-"""Seeded, stratified selection of image indices: validation hold-outs and size limits."""
+"""Seeded, stratified selection of image indices: validation hold-outs, size limits and nested training subsets."""
 
 import torch
 
@@ -27,3 +27,17 @@ def stratified_split(labels: torch.Tensor, held_out: int | float, seed: int) -> 
     is_held = torch.zeros(total, dtype=torch.bool)
     is_held[held_idx] = True
     return (~is_held).nonzero().flatten(), held_idx
+
+
+def nested_subset(labels: torch.Tensor, size: int, seed: int) -> torch.Tensor:
+    """The first `size` indices (sorted) of one seeded, stratified order of `labels`: every class in proportion,
+    and a smaller subset is part of every larger one (for data-efficiency curves)."""
+    gen = torch.Generator().manual_seed(seed)
+    positions, keys = [], []
+    for cls in labels.unique().tolist():
+        members = (labels == cls).nonzero().flatten()
+        members = members[torch.randperm(len(members), generator=gen)]
+        positions.append(members)
+        keys.append((torch.arange(len(members), dtype=torch.float64) + 0.5) / len(members))  # each image's quantile
+    order = torch.cat(positions)[torch.argsort(torch.cat(keys), stable=True)] if positions else labels.new_empty(0)
+    return order[:size].sort().values

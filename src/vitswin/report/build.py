@@ -33,7 +33,7 @@ def report_blocks(inputs: StudyInputs) -> list[Block]:
     """The whole report, in order, from its inputs: the title, the findings, then every registered section."""
     config, runs, seeds = inputs.config, inputs.runs, inputs.seeds
     method, explained = next(iter(inputs.explanations.items()), (EXPLANATION_FIRST, []))
-    cells = {cell: (model, recipe) for model, design in config.design().items() for cell, recipe in design.items()}
+    cells = {cell: (model, values) for model, design in config.design().items() for cell, values in design.items()}
     facts = [sections.model_facts(runs[key], explained, inputs.speed, cells[key]) for key in runs]
     judged = findings(
         facts,

@@ -25,7 +25,7 @@ class ModelFacts:
     attention: dict[str, np.ndarray] = field(default_factory=dict)  # measure -> (seeds, images), same images
     recipe: dict[str, object] = field(default_factory=dict)  # how it was trained: ModelConfig.recipe()
     architecture: str = ""  # the study's model key it is a cell of (a design's runs share it); "": its own name
-    recipe_name: str = ""  # the design's recipe it was trained with; "": no recipe axis
+    coordinates: dict[str, str] = field(default_factory=dict)  # its values on the design's axes ("recipe", "train size")
 
     @property
     def model(self) -> str:

@@ -150,3 +150,21 @@ def reliability_diagrams(calibrations: dict[str, Calibration]) -> Figure:
     axes[0].set_ylabel("accuracy")
     axes[0].legend(fontsize=8, loc="upper left")
     return figure
+
+
+def data_efficiency(curves: dict[str, dict[int, list[float]]]) -> Figure:
+    """Test accuracy (%) against training images (log scale), one line per model: the mean over seeds, their range
+    as a band."""
+    figure = Figure(figsize=(PANEL_INCHES + 2, PANEL_INCHES), layout="constrained")
+    axis = figure.subplots()
+    for index, (line, points) in enumerate(curves.items()):
+        sizes = sorted(points)
+        values = [100 * np.array(points[size]) for size in sizes]
+        colour = f"C{index}"
+        axis.plot(sizes, [v.mean() for v in values], marker="o", color=colour, label=line)
+        axis.fill_between(sizes, [v.min() for v in values], [v.max() for v in values], color=colour, alpha=0.2)
+    axis.set_xscale("log")
+    axis.set_xlabel("training images")
+    axis.set_ylabel("test accuracy (%)")
+    axis.legend(fontsize="small")
+    return figure

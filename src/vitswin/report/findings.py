@@ -108,7 +108,7 @@ def findings(
 
 
 def _winners(each: Interaction, pending: list[_Pending], decided: dict[int, Decision]) -> tuple[str, str]:
-    """Per recipe of an interaction, the architecture its accuracy comparison over seeds showed to be ahead."""
+    """Per value of an interaction's axis, the architecture its accuracy comparison over seeds showed to be ahead."""
     winners = []
     for cell_a, cell_b in each.cells:
         found = next(

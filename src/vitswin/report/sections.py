@@ -18,11 +18,11 @@ from vitswin.study_folder import StudySpeed
 
 
 def model_facts(
-    runs: list[Run], explanations: list[Explanation], speed: StudySpeed | None, cell: tuple[str, str] = ("", "")
+    runs: list[Run], explanations: list[Explanation], speed: StudySpeed | None, cell: tuple[str, dict] = ("", {})
 ) -> ModelFacts:
     """What the findings compare about one model, over its seeds (`runs`, one per seed); `speed` is the cost
-    stage's timing of the study's networks (speed.json); `cell` is the model key and recipe it is a cell of, in a
-    recipe design. Heatmap measurements join only when `explanations` cover
+    stage's timing of the study's networks (speed.json); `cell` is the model key it is a cell of and its values on
+    the design's axes. Heatmap measurements join only when `explanations` cover
     every one of the model's seeds, on the same test images."""
     first = runs[0]
     attention = {}
