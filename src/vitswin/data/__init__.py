@@ -27,7 +27,9 @@ class DataSplits:
     def training_images(self, size: int | float | None, key: str) -> int:
         """How many training images `size` (a count, a fraction of the training split, None: all) is for run `key`;
         one sentence when the subset could not hold every class or the split has fewer images."""
-        count = len(self.train) if size is None else round(size * len(self.train)) if isinstance(size, float) else size
+        if size is None:
+            return len(self.train)
+        count = round(size * len(self.train)) if isinstance(size, float) else size
         classes = len(self.class_names)
         if not classes <= count <= len(self.train):
             raise VitswinError(
