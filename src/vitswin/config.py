@@ -383,23 +383,25 @@ class StudyConfig(_Strict):
             return {key: model.own_recipe() for key, model in self.models.items()}
         return {name: self.models[r].own_recipe() if isinstance(r, str) else r for name, r in self.recipes.items()}
 
-    def _cells(self) -> Iterator[tuple[str, str, str | None, int | float | str | None]]:
-        """(model key, run key, recipe name or None, training-set size or None) of every cell of the design. A model
-        with its own recipe and all training images keeps its key, so adding an axis later trains only new cells."""
+    def _cells(self) -> Iterator[tuple[str, str, str | None, bool, int | float | str | None]]:
+        """(model key, run key, recipe name or None, whether that recipe is the model's own, training-set size or
+        None) of every cell of the design. A model with its own recipe and all training images keeps its key, so
+        adding an axis later trains only new cells."""
         named = self.recipes if isinstance(self.recipes, dict) else {key: key for key in self.models}
         recipes: list[str | None] = list(self.recipe_axis()) or [None]
         sizes: list[int | float | str | None] = list(self.train_sizes or ()) or [None]
         for key in self.models:
             for recipe in recipes:
+                own = recipe is None or named.get(recipe) == key
                 for size in sizes:
-                    cell = key + (f"{RECIPE_CELL}{recipe}" if recipe is not None and named.get(recipe) != key else "")
-                    yield key, cell + (f"{TRAIN_CELL}{size}" if size not in (None, "all") else ""), recipe, size
+                    cell = key + ("" if own else f"{RECIPE_CELL}{recipe}")
+                    yield key, cell + (f"{TRAIN_CELL}{size}" if size not in (None, "all") else ""), recipe, own, size
 
     def design(self) -> dict[str, dict[str, dict[str, str]]]:
         """Per model key, its cells: run key -> its values on the design's axes ("recipe", "train size"; none
         without a design)."""
         design: dict[str, dict[str, dict[str, str]]] = {key: {} for key in self.models}
-        for key, cell, recipe, size in self._cells():
+        for key, cell, recipe, _own, size in self._cells():
             values = {"recipe": recipe} if recipe is not None else {}
             design[key][cell] = values | ({"train size": str(size)} if size is not None else {})
         return design
@@ -409,10 +411,8 @@ class StudyConfig(_Strict):
         """Every run key of the design (a model with one recipe and one training-set size) and its model config:
         what is trained per seed."""
         axis, cells = self.recipe_axis(), {}
-        for key, cell, recipe, size in self._cells():
-            model = self.models[key]
-            if recipe is not None and cell.removeprefix(key).startswith(RECIPE_CELL):  # another model's recipe
-                model = model.with_recipe(axis[recipe])
+        for key, cell, recipe, own, size in self._cells():
+            model = self.models[key] if own else self.models[key].with_recipe(axis[recipe])
             cells[cell] = model if size in (None, "all") else model.model_copy(update={"train_images": size})
         return cells
 

@@ -28,11 +28,6 @@ from vitswin.model.network import unfused_attention
 from vitswin.registry import METHODS, resolve
 
 
-def check_method(method: str) -> None:
-    """One sentence when `method` is not a registered explanation method."""
-    METHODS[method]
-
-
 def explain_batch(
     network: nn.Module, inputs: torch.Tensor, classes: torch.Tensor, method: str, target: CamTarget | None = None
 ) -> np.ndarray:
