@@ -6,9 +6,10 @@ rejected before any work starts, with one sentence that names the key, the value
 
 import difflib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
+from itertools import product
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,7 +26,7 @@ from pydantic import (
 )
 
 from vitswin.errors import VitswinError
-from vitswin.registry import METHODS, SOURCES, compared_measures
+from vitswin.registry import METHODS, SOURCES, compared_measures, hypothesis_metrics
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -35,8 +36,16 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 RECIPE_OPTIONS = ("global_pool",)
 
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
-RECIPE_CELL = "+recipe-"  # a design's cell: <model>+recipe-<recipe>, the model trained with another recipe
-TRAIN_CELL = "+train-"  # <model>+train-<size>: the model trained on a nested subset of the training images
+# A design's axes: config key -> (the axis's name in a run's coordinates, what a value other than the model's own
+# adds to the run key). <model>+recipe-<r>: trained with another recipe; +train-<n>: on a nested subset of the
+# training images; +input-<n>: at another input resolution; +weights-<w>: from another initialisation.
+DESIGN_AXES = {
+    "recipes": ("recipe", "+recipe-"),
+    "train_sizes": ("train size", "+train-"),
+    "input_sizes": ("input size", "+input-"),
+    "weights": ("weights", "+weights-"),
+}
+NO_DESIGN = {"recipes": "own", "train_sizes": None, "input_sizes": None, "weights": None}
 
 
 def _count_or_auto(value: Any) -> Any:
@@ -139,9 +148,7 @@ class ModelConfig(_Strict):
     @field_validator("pretrained")
     @classmethod
     def _known_source(cls, pretrained: str) -> str:
-        if pretrained not in ("hub", "none") and not Path(pretrained).expanduser().is_file():
-            raise ValueError("must be 'hub', 'none' or the path of an existing weights file (.safetensors, .pth)")
-        return pretrained
+        return _weights_source(pretrained)
 
     def own_recipe(self) -> "RecipeConfig":
         """The model's recipe as one a design can give to any model."""
@@ -263,6 +270,43 @@ class ExplainConfig(_Strict):
         return _registered(method, METHODS.names())
 
 
+class HypothesisConfig(_Strict):
+    """A claim stated before the study runs: `higher` (or `lower`) has a higher (lower) `metric` than `than`, both
+    model keys. The report's first section gives each its verdict (docs/report.md, "Hypotheses")."""
+
+    metric: str  # a compared measure (accuracy, calibration, train_speed, top10_share, ...) or best_epoch
+    higher: str | None = None
+    lower: str | None = None
+    than: str
+    # A design axis ("recipe", "train size", "input size", "weights"): the claim must hold at each of its values
+    # (every pair of the two models' cells that differ in the architecture alone); none: the two models as given.
+    within: str | None = None
+    claim: str = ""  # the claim in words, e.g. as published
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        return _registered(metric, tuple(hypothesis_metrics()))
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> "HypothesisConfig":
+        if (self.higher is None) == (self.lower is None):
+            raise ValueError("a hypothesis names either 'higher' or 'lower' (a model key), and 'than'")
+        if self.model == self.than:
+            raise ValueError(f"a hypothesis compares two models, not {self.than!r} with itself")
+        return self
+
+    @property
+    def model(self) -> str:
+        """The model the claim says is higher (or lower)."""
+        return self.higher or self.lower or ""
+
+    def text(self, topic: str) -> str:
+        return f"{topic}: {self.model} {'higher' if self.higher else 'lower'} than {self.than}" + (
+            f", within each {self.within}" if self.within else ""
+        )
+
+
 class StudyConfig(_Strict):
     """A whole study: data, the models compared on it, and where the results go."""
 
@@ -291,6 +335,13 @@ class StudyConfig(_Strict):
     # Training-set sizes as an axis of the design: counts, fractions of the training split, or "all"; each model is
     # trained on each, nested subsets of one stratified order (data-efficiency curves).
     train_sizes: tuple[int | float | Literal["all"], ...] | None = None
+    # Input resolutions as an axis: each model is trained and tested at each (resolution curves).
+    input_sizes: tuple[Annotated[int, Field(gt=0)], ...] | None = None
+    # Initialisations as an axis: "none" (random), "hub" (timm's pretrained weights) or weights files, each model
+    # trained from each (pretrained against scratch).
+    weights: tuple[str, ...] | None = None
+    # Claims stated before the study runs, each judged in the report's first section (Holm over all of them).
+    hypotheses: tuple[HypothesisConfig, ...] = ()
     explain: ExplainConfig = ExplainConfig()
     # The report's primary comparison (accuracy, calibration, train_speed, inference_speed, top10_share,
     # pointing_hit, deletion_auc), tested at 5 % over its pairs alone; every other finding is corrected together
@@ -347,16 +398,26 @@ class StudyConfig(_Strict):
     @field_validator("train_sizes")
     @classmethod
     def _sizes(cls, sizes: tuple | None) -> tuple | None:
-        if sizes is None:
-            return None
-        if not sizes:
-            raise ValueError("must name at least one training-set size, e.g. [500, 1000, all]")
-        for size in sizes:
+        for size in _axis_values(sizes, "training-set size, e.g. [500, 1000, all]"):
             if size != "all" and (isinstance(size, bool) or size <= 0 or (isinstance(size, float) and size > 1)):
                 raise ValueError("sizes must be counts of images (at least 1), fractions in (0, 1] or 'all'")
-        if len(set(sizes)) < len(sizes):
-            raise ValueError("must not repeat a size")
         return sizes
+
+    @field_validator("input_sizes")
+    @classmethod
+    def _input_sizes(cls, sizes: tuple | None) -> tuple | None:
+        _axis_values(sizes, "input size, e.g. [160, 224]")
+        return sizes
+
+    @field_validator("weights")
+    @classmethod
+    def _initialisations(cls, weights: tuple | None) -> tuple | None:
+        for source in _axis_values(weights, "initialisation, e.g. [none, hub]"):
+            _weights_source(source)
+        labels = [weights_label(source) for source in weights or ()]
+        if clash := sorted({label for label in labels if labels.count(label) > 1}):
+            raise ValueError(f"two weights files are both named {clash[0]!r}; rename one")
+        return weights
 
     @model_validator(mode="after")
     def _recipes_name_models(self) -> "StudyConfig":
@@ -370,6 +431,18 @@ class StudyConfig(_Strict):
                         f"recipe {name!r} names {recipe!r}, which is not a model of the study ({', '.join(self.models)}); "
                         f"name a model to use its own recipe, or write the recipe out"
                     )
+        axes = [name for key, (name, _) in DESIGN_AXES.items() if getattr(self, key) != NO_DESIGN[key]]
+        for index, hypothesis in enumerate(self.hypotheses):
+            if unknown := [key for key in (hypothesis.model, hypothesis.than) if key not in self.models]:
+                raise ValueError(
+                    f"hypothesis {index + 1} names {unknown[0]!r}, which is not a model of the study; choose one of: "
+                    f"{', '.join(self.models)}"
+                )
+            if hypothesis.within is not None and hypothesis.within not in axes:
+                raise ValueError(
+                    f"hypothesis {index + 1} is within {hypothesis.within!r}, which is not an axis of the study's "
+                    f"design ({', '.join(axes) or 'it has none'}); set that axis (e.g. recipes: swap) or drop 'within'"
+                )
         keys = [key for cells in self.design().values() for key in cells]
         if clash := sorted({key for key in keys if keys.count(key) > 1}):
             raise ValueError(f"the design names the run {clash[0]!r} twice; rename the model or the recipe")
@@ -383,38 +456,56 @@ class StudyConfig(_Strict):
             return {key: model.own_recipe() for key, model in self.models.items()}
         return {name: self.models[r].own_recipe() if isinstance(r, str) else r for name, r in self.recipes.items()}
 
-    def _cells(self) -> Iterator[tuple[str, str, str | None, bool, int | float | str | None]]:
-        """(model key, run key, recipe name or None, whether that recipe is the model's own, training-set size or
-        None) of every cell of the design. A model with its own recipe and all training images keeps its key, so
-        adding an axis later trains only new cells."""
-        named = self.recipes if isinstance(self.recipes, dict) else {key: key for key in self.models}
-        recipes: list[str | None] = list(self.recipe_axis()) or [None]
-        sizes: list[int | float | str | None] = list(self.train_sizes or ()) or [None]
-        for key in self.models:
-            for recipe in recipes:
-                own = recipe is None or named.get(recipe) == key
-                for size in sizes:
-                    cell = key + ("" if own else f"{RECIPE_CELL}{recipe}")
-                    yield key, cell + (f"{TRAIN_CELL}{size}" if size not in (None, "all") else ""), recipe, own, size
+    def _choices(self, key: str) -> list[list[tuple[str, str, bool, Callable[[ModelConfig], ModelConfig]]]]:
+        """Per axis the design sets, in DESIGN_AXES order, model `key`'s choices: (axis name, value, whether it is
+        the model's own, the model config given that value)."""
+        model = self.models[key]
+        named = self.recipes if isinstance(self.recipes, dict) else {name: name for name in self.models}
+        recipes = [
+            ("recipe", name, named[name] == key, lambda m, r=recipe: m.with_recipe(r))
+            for name, recipe in self.recipe_axis().items()
+        ]
+        sizes = [
+            ("train size", str(n), n == "all", lambda m, n=n: m.model_copy(update={"train_images": None if n == "all" else n}))
+            for n in self.train_sizes or ()
+        ]
+        inputs = [
+            ("input size", str(n), n == model.input_size, lambda m, n=n: m.model_copy(update={"input_size": n}))
+            for n in self.input_sizes or ()
+        ]
+        weights = [
+            ("weights", weights_label(w), w == model.pretrained, lambda m, w=w: m.model_copy(update={"pretrained": w}))
+            for w in self.weights or ()
+        ]
+        return [axis for axis in (recipes, sizes, inputs, weights) if axis]
+
+    def _cells(self) -> Iterator[tuple[str, str, dict[str, str], ModelConfig]]:
+        """(model key, run key, its values on the design's axes, its model config) of every cell of the design. A
+        value that is the model's own adds nothing to the run key, so a model keeps its folder and adding an axis
+        later trains only new cells."""
+        suffixes = {name: suffix for name, suffix in DESIGN_AXES.values()}
+        for key, model in self.models.items():
+            for combination in product(*self._choices(key)):
+                run, values, config = key, {}, model
+                for axis, value, own, apply in combination:
+                    run += "" if own else suffixes[axis] + value
+                    values[axis] = value
+                    config = config if own else apply(config)
+                yield key, run, values, config
 
     def design(self) -> dict[str, dict[str, dict[str, str]]]:
-        """Per model key, its cells: run key -> its values on the design's axes ("recipe", "train size"; none
-        without a design)."""
+        """Per model key, its cells: run key -> its values on the design's axes ("recipe", "train size", "input
+        size", "weights"; none without a design)."""
         design: dict[str, dict[str, dict[str, str]]] = {key: {} for key in self.models}
-        for key, cell, recipe, _own, size in self._cells():
-            values = {"recipe": recipe} if recipe is not None else {}
-            design[key][cell] = values | ({"train size": str(size)} if size is not None else {})
+        for key, run, values, _model in self._cells():
+            design[key][run] = values
         return design
 
     @property
     def cells(self) -> dict[str, ModelConfig]:
-        """Every run key of the design (a model with one recipe and one training-set size) and its model config:
-        what is trained per seed."""
-        axis, cells = self.recipe_axis(), {}
-        for key, cell, recipe, own, size in self._cells():
-            model = self.models[key] if own else self.models[key].with_recipe(axis[recipe])
-            cells[cell] = model if size in (None, "all") else model.model_copy(update={"train_images": size})
-        return cells
+        """Every run key of the design (a model with one value on each axis) and its model config: what is trained
+        per seed."""
+        return {run: model for _key, run, _values, model in self._cells()}
 
     @property
     def hardware(self) -> Hardware:
@@ -424,6 +515,28 @@ class StudyConfig(_Strict):
     @property
     def study_dir(self) -> Path:
         return Path(self.out_dir).expanduser() / self.name
+
+
+def _axis_values(values: tuple | None, example: str) -> tuple:
+    """An axis's values, refused when empty or repeated."""
+    if values is None:
+        return ()
+    if not values:
+        raise ValueError(f"must name at least one {example}")
+    if len(set(values)) < len(values):
+        raise ValueError("must not repeat a value")
+    return values
+
+
+def _weights_source(source: str) -> str:
+    if source not in ("hub", "none") and not Path(source).expanduser().is_file():
+        raise ValueError("must be 'hub', 'none' or the path of an existing weights file (.safetensors, .pth)")
+    return source
+
+
+def weights_label(source: str) -> str:
+    """How an initialisation reads in a run key and the report: none, hub, or a weights file's name."""
+    return source if source in ("hub", "none") else re.sub(r"[^A-Za-z0-9._-]", "-", Path(source).stem)
 
 
 def _registered(name: str, names: tuple[str, ...]) -> str:

@@ -281,6 +281,17 @@ def measure_columns() -> dict[str, str]:
     return {column: label for measure in MEASURES for column, label in measure.columns.items()}
 
 
+# Numbers a study's hypotheses may name besides the compared measures: per run, over seeds (Welch).
+BEST_EPOCH = Measure(
+    "best_epoch", "Best epoch (highest validation accuracy)", lambda v: f"{v:.1f}", lambda d: f"{d:+.2f}", "lower", "earlier"
+)
+
+
+def hypothesis_metrics() -> dict[str, Measure]:
+    """What a hypothesis can be about, by key: every compared measure, and the best epoch."""
+    return compared_measures() | {BEST_EPOCH.key: BEST_EPOCH}
+
+
 def compared_measures() -> dict[str, Measure]:
     """Everything the findings can compare, by key: the run measures, then each explanation measure's."""
     return {measure.key: measure for measure in (*RUN_MEASURES, *(m for e in MEASURES for m in e.compared))}
@@ -301,10 +312,13 @@ class ReportSection:
 SECTIONS: Registry[ReportSection] = Registry(
     "report section",
     (
+        ReportSection("hypotheses", "vitswin.report.hypotheses:hypotheses_section"),
+        ReportSection("findings", "vitswin.report.sections:findings_section"),
         ReportSection("setup", "vitswin.report.sections:setup_section"),
         ReportSection("results", "vitswin.report.sections:results_section"),
         ReportSection("paired", "vitswin.report.sections:paired_section"),
-        ReportSection("data efficiency", "vitswin.report.efficiency:data_efficiency_section"),
+        ReportSection("data efficiency", "vitswin.report.axis_curves:data_efficiency_section"),
+        ReportSection("resolution", "vitswin.report.axis_curves:resolution_section"),
         ReportSection("curves", "vitswin.report.sections:curves_section"),
         ReportSection("confusion", "vitswin.report.sections:confusion_section"),
         ReportSection("calibration", "vitswin.report.sections:calibration_section"),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from vitswin.config import ModelConfig, StudyConfig
+from vitswin.config import NO_DESIGN, ModelConfig, StudyConfig
 from vitswin.cost import measure_costs
 from vitswin.data import DataSplits, load_data
 from vitswin.environment import describe_environment
@@ -46,7 +46,7 @@ def run_config(config: StudyConfig, key: str, seed: int) -> StudyConfig:
     cells = config.cells
     if key not in cells:
         raise VitswinError(f"the config has no model '{key}'; choose one of: {', '.join(cells)}.")
-    return config.model_copy(update={"models": {key: cells[key]}, "recipes": "own", "train_sizes": None, "seeds": (seed,)})
+    return config.model_copy(update={"models": {key: cells[key]}, **NO_DESIGN, "seeds": (seed,)})
 
 
 def train_model(config: StudyConfig, key: str, seed: int, splits: DataSplits) -> RunSummary:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vitswin.artifacts import atomic_write_text, remove_stale_temporaries, write_csv, write_json, write_npz, write_png
-from vitswin.config import ExplainConfig, StudyConfig, load_config, to_yaml
+from vitswin.config import NO_DESIGN, ExplainConfig, StudyConfig, load_config, to_yaml
 from vitswin.errors import VitswinError
 from vitswin.locking import locked
 
@@ -72,8 +72,7 @@ def _what(config: StudyConfig) -> StudyConfig:
             "jobs": 1,
             "explain": ExplainConfig(),
             "primary": "accuracy",
-            "recipes": "own",
-            "train_sizes": None,
+            **NO_DESIGN,
             "data": config.data.model_copy(update={"cache_dir": ""}),
         }
     )
@@ -478,8 +477,8 @@ class StudyFolder:
         held_cells, cells = held.cells, config.cells
         if changed := [key for key in held_cells.keys() & cells.keys() if held_cells[key] != cells[key]]:
             raise VitswinError(
-                f"{self.path} holds the run {sorted(changed)[0]} with a different recipe; give the changed recipe a new "
-                f"name, or choose another --out."
+                f"{self.path} holds the run {sorted(changed)[0]} trained differently (another recipe, size or weights "
+                f"under the same name); give the changed recipe a new name, or choose another --out."
             )
         if held_cells.keys() <= cells.keys():
             design = config
@@ -489,9 +488,9 @@ class StudyFolder:
             lacking = ", ".join(sorted(held_cells.keys() - cells.keys()))
             raise VitswinError(
                 f"{self.path} holds a study whose design has runs this one lacks ({lacking}) and this one has runs it "
-                f"lacks; make the config's recipes include the study's, or choose another --out."
+                f"lacks; make the config's design include the study's, or choose another --out."
             )
-        return held.model_copy(update={"seeds": seeds, "recipes": design.recipes, "train_sizes": design.train_sizes})
+        return held.model_copy(update={"seeds": seeds, **{key: getattr(design, key) for key in NO_DESIGN}})
 
     def _held_config_if_same(self, config: StudyConfig) -> StudyConfig | None:
         """The config this folder holds (None when it holds none yet); refuses one that is another study."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from vitswin.artifacts import atomic_write_text
 from vitswin.registry import SECTIONS, resolve
 from vitswin.report import sections
-from vitswin.report.document import Block, Bullets, Heading, Paragraph, save_plots, to_html, to_markdown
+from vitswin.report.document import Block, Heading, Paragraph, save_plots, to_html, to_markdown
 from vitswin.report.findings import findings
 from vitswin.report.inputs import EXPLANATION_FIRST, ReportContext, StudyInputs, load_study
 from vitswin.study_folder import StudyFolder
@@ -30,20 +30,22 @@ def build_report(study_dir: Path, replicate_dirs: tuple[Path, ...] = ()) -> tupl
 
 
 def report_blocks(inputs: StudyInputs) -> list[Block]:
-    """The whole report, in order, from its inputs: the title, the findings, then every registered section."""
+    """The whole report, in order, from its inputs: the title, then every registered section (the hypotheses,
+    the findings, ...)."""
     config, runs, seeds = inputs.config, inputs.runs, inputs.seeds
     method, explained = next(iter(inputs.explanations.items()), (EXPLANATION_FIRST, []))
     cells = {cell: (model, values) for model, design in config.design().items() for cell, values in design.items()}
     facts = [sections.model_facts(runs[key], explained, inputs.speed, cells[key]) for key in runs]
+    machine = sections.speed_machine(inputs.speed)
     judged = findings(
         facts,
         method,
         test_selected=inputs.first_runs()[0].train.get("validation") == "test",
         primary=config.primary,
-        machine=sections.speed_machine(inputs.speed),
+        machine=machine,
         notes=sections.explanation_notes(explained, list(runs)),
     )
-    report = ReportContext(inputs, judged)
+    report = ReportContext(inputs, judged, facts, method, machine)
     return [
         Heading(f"vitswin report: {config.name}", 1),
         Paragraph(
@@ -51,7 +53,5 @@ def report_blocks(inputs: StudyInputs) -> list[Block]:
             f"({', '.join(map(str, seeds))}), all tested on the same images. Every number below is read from the study "
             f"folder {inputs.folder.path}."
         ),
-        Heading("Findings"),
-        Bullets([finding.text for finding in judged]),
         *(block for section in SECTIONS for block in resolve(section.build)(report)),
     ]

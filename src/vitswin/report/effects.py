@@ -18,23 +18,31 @@ from vitswin.report.facts import ModelFacts
 AXES = {
     "recipe": ("recipe", "under recipe {}"),
     "train size": ("training-set size", "with {} training images"),
+    "input size": ("input size", "at {} px"),
+    "weights": ("initialisation", "with weights {}"),
 }
+
+
+# Axes whose values are ordered: their interaction compares the smallest value with the largest (the trend of the
+# gap), and the sentence lists the gap at every value in between (where the curves cross).
+ORDERED = {"train size": lambda cell: cell.train_images, "input size": lambda cell: int(cell.coordinates["input size"])}
 
 
 @dataclass(frozen=True)
 class Interaction:
-    """The accuracy gap between architectures `a` and `b` at two values of one axis of the design (the other axes
-    held at the same values), and how it changes."""
+    """The accuracy gap between architectures `a` and `b` at values of one axis of the design (the other axes held
+    at the same values), and how it changes from the first value to the last: two values of an unordered axis, every
+    value of an ordered one, smallest first."""
 
     a: str
     b: str
     axis: str
-    values: tuple[str, str]
-    cells: tuple[tuple[ModelFacts, ModelFacts], tuple[ModelFacts, ModelFacts]]  # per value: (a's cell, b's cell)
-    evidence: Evidence  # (gap at the first value) - (gap at the second)
+    values: tuple[str, ...]
+    cells: tuple[tuple[ModelFacts, ModelFacts], ...]  # per value: (a's cell, b's cell)
+    evidence: Evidence  # (gap at the first value) - (gap at the last)
 
     @property
-    def gaps(self) -> tuple[float, float]:
+    def gaps(self) -> tuple[float, ...]:
         return tuple(float(cell_a.accuracy.mean() - cell_b.accuracy.mean()) for cell_a, cell_b in self.cells)
 
     def at(self, index: int) -> str:
@@ -49,66 +57,86 @@ def compared(a: ModelFacts, b: ModelFacts) -> bool:
 
 
 def interactions(models: list[ModelFacts]) -> list[Interaction]:
-    """Per axis, every architecture pair at every pair of the axis's values (the other axes equal), where all four
-    cells are among `models` with the same number of seeds."""
+    """Per axis, every architecture pair along the axis's values (the other axes equal), where every cell is among
+    `models` with the same number of seeds: each pair of values of an unordered axis, the whole path of an ordered
+    one."""
     found = []
     for axis in dict.fromkeys(key for model in models for key in model.coordinates):
         cells = {(m.model, m.coordinates[axis], _others(m, axis)): m for m in models if axis in m.coordinates}
         architectures = list(dict.fromkeys(model for model, _, _ in cells))
-        values = list(dict.fromkeys(value for _, value, _ in cells))
         for rest in dict.fromkeys(rest for _, _, rest in cells):
             for a, b in combinations(architectures, 2):
-                for first, second in combinations(values, 2):
-                    quad = [cells.get((arch, value, rest)) for value in (first, second) for arch in (a, b)]
-                    if any(cell is None for cell in quad) or len({len(cell.seeds) for cell in quad}) > 1:
+                pairs = {value: (cells.get((a, value, r)), cells.get((b, value, r))) for _, value, r in cells if r == rest}
+                complete = {value: pair for value, pair in pairs.items() if None not in pair}
+                for path in _paths(axis, complete):
+                    quads = [cell for value in path for cell in complete[value]]
+                    if len({len(cell.seeds) for cell in quads}) > 1:
                         continue
-                    a1, b1, a2, b2 = quad
+                    (a1, b1), (a2, b2) = complete[path[0]], complete[path[-1]]
                     contrast = (a1.correct.astype(float) - b1.correct) - (a2.correct.astype(float) - b2.correct)
-                    found.append(Interaction(a, b, axis, (first, second), ((a1, b1), (a2, b2)), crossed(contrast)))
+                    found.append(Interaction(a, b, axis, path, tuple(complete[v] for v in path), crossed(contrast)))
     return found
+
+
+def _paths(axis: str, complete: dict[str, tuple[ModelFacts, ModelFacts]]) -> list[tuple[str, ...]]:
+    """The values each interaction runs along: an ordered axis's every value, smallest first; an unordered one's
+    pairs."""
+    if axis in ORDERED:
+        path = tuple(sorted(complete, key=lambda value: ORDERED[axis](complete[value][0])))
+        return [path] if len(path) > 1 else []
+    return list(combinations(complete, 2))
 
 
 def _others(model: ModelFacts, axis: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((key, value) for key, value in model.coordinates.items() if key != axis))
 
 
-def interaction_sentence(each: Interaction, decision: Decision, winners: tuple[str, str]) -> str:
-    """The interaction's decision, then the verdict read from the two within-recipe decisions: `winners` names the
-    architecture shown to be ahead under each recipe ("" where neither is)."""
+def interaction_sentence(each: Interaction, decision: Decision, winners: tuple[str, ...]) -> str:
+    """The interaction's decision, then the verdict read from the decisions at each value: `winners` names the
+    architecture shown to be ahead at each value of the path ("" where neither is)."""
     a, b = each.a, each.b
     name = AXES[each.axis][0]
-    gap_first, gap_second = each.gaps
     low, high = decision.interval
     level = f"{100 * decision.confidence:.4g} %"
     adjusted = f", Holm-adjusted {decision.p_adjusted:.2g}" if decision.family_size > 1 else ""
-    numbers = (
-        f"the gap {a} - {b} is {points(gap_first)} {each.at(0)} and {points(gap_second)} {each.at(1)}; the gaps differ by "
-        f"{points(decision.evidence.estimate)}"
-    )
+    gaps = ", ".join(f"{points(gap)} {each.at(index)}" for index, gap in enumerate(each.gaps))
+    change = f"the {'last' if len(each.values) > 2 else 'second'} minus the first is {points(-decision.evidence.estimate)}"
+    numbers = f"the gap {a} - {b} is {_and(gaps)}; {change}"
     topic = f"Test accuracy, architecture by {name} ({a} and {b})"
     if not decision.tested:
         return f"{topic}: {numbers}; no spread between seeds or images; not tested."
     numbers += (
-        f", {level} interval {points(low)} to {points(high)} ({decision.evidence.describe()}); "
+        f", {level} interval {points(-high)} to {points(-low)} ({decision.evidence.describe()}); "
         f"p = {decision.p_value:.2g}{adjusted}"
     )
     depends = f"the gap depends on the {name}" if decision.rejected else f"the gap is not shown to depend on the {name}"
     return f"{topic}: {numbers}: {depends}. {_verdict(each, winners)}"
 
 
-def _verdict(each: Interaction, winners: tuple[str, str]) -> str:
+def _and(items: str) -> str:
+    head, _, last = items.rpartition(", ")
+    return f"{head} and {last}" if head else last
+
+
+def _verdict(each: Interaction, winners: tuple[str, ...]) -> str:
     """Which it is, from the decisions at each value: the architectures' gap, the axis's, or not decided."""
     a, b = each.a, each.b
     name = AXES[each.axis][0]
-    if winners[0] and winners[0] == winners[1]:
+    decided = [(index, winner) for index, winner in enumerate(winners) if winner]
+    if len(decided) == len(winners) and len(set(winners)) == 1:
         loser = b if winners[0] == a else a
+        where = _and(", ".join(each.at(index) for index in range(len(winners))))
+        gaps = _and(", ".join(_gap(each, index) for index in range(len(winners))))
+        return f"Verdict: {winners[0]} is ahead of {loser} {where} ({gaps}): the gap is the architectures', whichever the {name}."
+    if len({winner for _, winner in decided}) > 1:
+        (first, ahead), (second, other) = decided[0], next(pair for pair in decided if pair[1] != decided[0][1])
+        if each.axis in ORDERED:
+            return (
+                f"Verdict: the curves cross ({ahead} ahead {each.at(first)}, {other} {each.at(second)}): which "
+                f"architecture is ahead depends on the {name}."
+            )
         return (
-            f"Verdict: {winners[0]} is ahead of {loser} {each.at(0)} and {each.at(1)} ({_gap(each, 0)} and "
-            f"{_gap(each, 1)}): the gap is the architectures', whichever the {name}."
-        )
-    if winners[0] and winners[1]:
-        return (
-            f"Verdict: the ranking reverses with the {name} ({winners[0]} ahead {each.at(0)}, {winners[1]} {each.at(1)}): "
+            f"Verdict: the ranking reverses with the {name} ({ahead} ahead {each.at(first)}, {other} {each.at(second)}): "
             f"the {name}, not the architecture alone, decides which is ahead."
         )
     undecided = [each.at(index) for index, winner in enumerate(winners) if not winner]

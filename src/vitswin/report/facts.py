@@ -25,7 +25,9 @@ class ModelFacts:
     attention: dict[str, np.ndarray] = field(default_factory=dict)  # measure -> (seeds, images), same images
     recipe: dict[str, object] = field(default_factory=dict)  # how it was trained: ModelConfig.recipe()
     architecture: str = ""  # the study's model key it is a cell of (a design's runs share it); "": its own name
-    coordinates: dict[str, str] = field(default_factory=dict)  # its values on the design's axes ("recipe", "train size")
+    coordinates: dict[str, str] = field(default_factory=dict)  # its values on the design's axes (config.DESIGN_AXES)
+    train_images: int = 0  # how many training images it was trained on
+    best_epochs: tuple[int, ...] = ()  # each seed's epoch of highest validation accuracy
 
     @property
     def model(self) -> str:

@@ -152,19 +152,20 @@ def reliability_diagrams(calibrations: dict[str, Calibration]) -> Figure:
     return figure
 
 
-def data_efficiency(curves: dict[str, dict[int, list[float]]]) -> Figure:
-    """Test accuracy (%) against training images (log scale), one line per model: the mean over seeds, their range
-    as a band."""
-    figure = Figure(figsize=(PANEL_INCHES + 2, PANEL_INCHES), layout="constrained")
-    axis = figure.subplots()
-    for index, (line, points) in enumerate(curves.items()):
-        sizes = sorted(points)
-        values = [100 * np.array(points[size]) for size in sizes]
-        colour = f"C{index}"
-        axis.plot(sizes, [v.mean() for v in values], marker="o", color=colour, label=line)
-        axis.fill_between(sizes, [v.min() for v in values], [v.max() for v in values], color=colour, alpha=0.2)
-    axis.set_xscale("log")
-    axis.set_xlabel("training images")
-    axis.set_ylabel("test accuracy (%)")
-    axis.legend(fontsize="small")
+def axis_curves(panels: dict[str, dict[str, dict[int, list[float]]]], xlabel: str) -> Figure:
+    """One panel per quantity (its y label -> line -> x -> values), against `xlabel` on a log scale: one line per
+    model, the mean of its values at each x, their range as a band."""
+    figure = Figure(figsize=(len(panels) * PANEL_INCHES + 2, PANEL_INCHES), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(panels)))
+    for axis, (ylabel, curves) in zip(axes, panels.items(), strict=True):
+        for index, (line, points) in enumerate(curves.items()):
+            xs = sorted(points)
+            values = [np.array(points[x]) for x in xs]
+            colour = f"C{index}"
+            axis.plot(xs, [v.mean() for v in values], marker="o", color=colour, label=line)
+            axis.fill_between(xs, [v.min() for v in values], [v.max() for v in values], color=colour, alpha=0.2)
+        axis.set_xscale("log")
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel(ylabel)
+    axes[0].legend(fontsize="small")
     return figure

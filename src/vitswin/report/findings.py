@@ -107,7 +107,7 @@ def findings(
     return out
 
 
-def _winners(each: Interaction, pending: list[_Pending], decided: dict[int, Decision]) -> tuple[str, str]:
+def _winners(each: Interaction, pending: list[_Pending], decided: dict[int, Decision]) -> tuple[str, ...]:
     """Per value of an interaction's axis, the architecture its accuracy comparison over seeds showed to be ahead."""
     winners = []
     for cell_a, cell_b in each.cells:
@@ -119,7 +119,7 @@ def _winners(each: Interaction, pending: list[_Pending], decided: dict[int, Deci
         decision = decided[id(found)]
         ahead = (found.a if decision.evidence.estimate > 0 else found.b).model
         winners.append(ahead if decision.rejected else "")
-    return winners[0], winners[1]
+    return tuple(winners)
 
 
 def _above_chance(evidence: Evidence) -> bool:
@@ -178,32 +178,41 @@ def _comparisons(models: list[ModelFacts], seeds: list[int], method: str, machin
     """Every comparison the findings state, before correction: per pair, accuracy, calibration, speed (on
     `machine`) and the heatmap measures, over seeds (three or more) or seed by seed."""
     pending = []
-    measures = compared_measures()
     across = len(seeds) >= ARCHITECTURE_SEEDS
-    resampled = _resampled_ece(models) if across and len(models) > 1 else {}
+    resampled = resampled_eces(models) if across and len(models) > 1 else {}
     for a, b in ((a, b) for a, b in combinations(models, 2) if compared(a, b)):
-        accuracy = measures["accuracy"]
         if across:
-            pending.append(_across(accuracy, a, b, a.correct.astype(float), b.correct.astype(float)))
-            pending.append(_calibration(a, b, resampled))
-        else:
-            pending += [_per_seed(accuracy, a, b, a.correct, b.correct, i) for i in range(len(seeds))]
-        if machine and a.network != b.network:
-            for key, kind in SPEEDS.items():
-                if kind in a.speed and kind in b.speed:
-                    rounds_a, rounds_b = a.speed[kind], b.speed[kind]
-                    means = (float(rounds_a.mean()), float(rounds_b.mean()))
-                    pending.append(
-                        _Pending(measures[key], a, b, welch(rounds_a, rounds_b, over="timing rounds"), None, means, None)
-                    )
-        for key in (key for key in measures if key in a.attention and key in b.attention):  # the heatmap measures
-            measure = measures[key].named(method)
-            values_a, values_b = a.attention[key], b.attention[key]
-            if across:
-                pending.append(_across(measure, a, b, values_a, values_b))
-            else:
-                pending += [_per_seed(measure, a, b, values_a, values_b, i) for i in range(len(seeds))]
+            pending += [each for key in compared_measures() if (each := comparison(key, a, b, method, machine, resampled))]
+            continue
+        pending += [_per_seed(compared_measures()["accuracy"], a, b, a.correct, b.correct, i) for i in range(len(seeds))]
+        pending += [each for key in SPEEDS if (each := comparison(key, a, b, method, machine, resampled))]
+        for key in (key for key in compared_measures() if key in a.attention and key in b.attention):
+            measure = compared_measures()[key].named(method)
+            pending += [_per_seed(measure, a, b, a.attention[key], b.attention[key], i) for i in range(len(seeds))]
     return pending
+
+
+def comparison(
+    key: str, a: ModelFacts, b: ModelFacts, method: str, machine: str, resampled: dict[str, np.ndarray]
+) -> _Pending | None:
+    """The comparison of `a` and `b` on compared measure `key` over their seeds (a speed: over timing rounds on
+    `machine`), before correction; None where it was not measured for both (or the two are one network, timed
+    once). `resampled`: resampled_eces of the models compared."""
+    measure = compared_measures()[key].named(method)
+    if key == "accuracy":
+        return _across(measure, a, b, a.correct.astype(float), b.correct.astype(float))
+    if key == "calibration":
+        return _calibration(a, b, resampled)
+    if key in SPEEDS:
+        kind = SPEEDS[key]
+        if not (machine and a.network != b.network and kind in a.speed and kind in b.speed):
+            return None
+        rounds_a, rounds_b = a.speed[kind], b.speed[kind]
+        means = (float(rounds_a.mean()), float(rounds_b.mean()))
+        return _Pending(measure, a, b, welch(rounds_a, rounds_b, over="timing rounds"), None, means, None)
+    if key in a.attention and key in b.attention:
+        return _across(measure, a, b, a.attention[key], b.attention[key])
+    return None
 
 
 def _across(measure: Measure, a: ModelFacts, b: ModelFacts, values_a: np.ndarray, values_b: np.ndarray) -> _Pending:
@@ -212,7 +221,7 @@ def _across(measure: Measure, a: ModelFacts, b: ModelFacts, values_a: np.ndarray
     return _Pending(measure, a, b, crossed(values_a, values_b), None, means, per_seed)
 
 
-def _resampled_ece(models: list[ModelFacts]) -> dict[str, np.ndarray]:
+def resampled_eces(models: list[ModelFacts]) -> dict[str, np.ndarray]:
     """Each model's mean ECE over its seeds on the same bootstrap samples of the test images, once per model."""
     images = models[0].correct.shape[1]
     resamples = np.random.default_rng(0).integers(0, images, (IMAGE_RESAMPLES, images))

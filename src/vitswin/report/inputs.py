@@ -8,6 +8,7 @@ import numpy as np
 
 from vitswin.config import ModelConfig, StudyConfig
 from vitswin.errors import VitswinError
+from vitswin.report.facts import ModelFacts
 from vitswin.report.findings import Finding
 from vitswin.study_folder import (
     ExplanationFolder,
@@ -107,10 +108,14 @@ class StudyInputs:
 
 @dataclass(frozen=True)
 class ReportContext:
-    """What every report section is given (vitswin.registry.SECTIONS): the study's inputs and its findings."""
+    """What every report section is given (vitswin.registry.SECTIONS): the study's inputs, what the findings know
+    about each of its models (cells) and the findings."""
 
     inputs: StudyInputs
     findings: list[Finding]
+    facts: list[ModelFacts]
+    method: str  # the explanation method the findings compare
+    machine: str  # where the cost stage timed the networks ("" where it did not)
 
 
 def load_study(folder: StudyFolder, replicate_folders: tuple[StudyFolder, ...] = ()) -> StudyInputs:

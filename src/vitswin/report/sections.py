@@ -47,6 +47,8 @@ def model_facts(
         attention,
         first.model.recipe(),
         *cell,
+        int(first.train.get("train_images", 0)),
+        tuple(int(run.train["best_epoch"]) for run in runs),
     )
 
 
@@ -83,6 +85,11 @@ def _percent(value: float) -> str:
 
 def _percent_share(value: float | str) -> str:
     return f"{100 * value:g} %" if isinstance(value, float) else str(value)
+
+
+def findings_section(report: ReportContext) -> list[Block]:
+    """The findings: every comparison in a sentence, decided (vitswin.report.findings)."""
+    return [Heading("Findings"), Bullets([finding.text for finding in report.findings])]
 
 
 def setup_section(report: ReportContext) -> list[Block]:
