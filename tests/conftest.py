@@ -1,6 +1,8 @@
 """Shared fixtures: offline hub, a private cache, small configs and image folders made on the fly."""
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,7 +22,10 @@ import torch
 import yaml
 from PIL import Image
 
+atexit.register(shutil.rmtree, os.environ["HF_HOME"], ignore_errors=True)  # set above, before the imports
+
 CIFAR10_JPG = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10-jpg"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def tiny_study(tmp_path: Path, **data: object) -> dict:

@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import CONFIGS
 from vitswin.config import CIFAR10_MEAN, CIFAR10_STD, load_config, to_yaml, validate_config
 from vitswin.errors import VitswinError
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def test_seed_config_matches_the_published_tables() -> None:

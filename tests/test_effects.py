@@ -2,6 +2,7 @@
 interaction, checked against a two-way fit on constructed results with known effects."""
 
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -200,3 +201,80 @@ def test_a_train_size_design_reports_data_efficiency_and_the_gap_at_each_size(tm
     assert "| model | 20 training images | 60 training images | 270 training images |" in report
     assert "Test accuracy, architecture by training-set size (vit and swin): the gap vit - swin is " in report
     assert "with 60 training images and " in report and "with all training images" in report
+
+
+def test_a_design_grows_by_new_values_and_refuses_a_changed_or_incomparable_one(tmp_path) -> None:
+    raw = {**tiny_study(tmp_path), "train_sizes": [20, "all"]}
+    study = StudyFolder.of(validate_config(raw))
+    study.register(validate_config(raw))
+    grown = study.register(validate_config({**raw, "train_sizes": [20, 60, "all"], "seeds": [0, 1]}))
+    assert grown.train_sizes == (20, 60, "all") and grown.seeds == (0, 1)
+    assert study.read_config().train_sizes == (20, 60, "all")
+    assert study.register(validate_config(raw)).train_sizes == (20, 60, "all")  # a smaller design keeps the study's
+    with pytest.raises(VitswinError, match=r"holds a study whose design has runs this one lacks \(swin, vit\)"):
+        study.register(validate_config({**raw, "train_sizes": [20, 60, 80]}))
+    fast = {"train": {"lr": 1e-3, "max_epochs": 1}}
+    named = StudyFolder.of(validate_config({**raw, "name": "named", "train_sizes": None, "recipes": {"fast": fast}}))
+    named.register(validate_config({**raw, "name": "named", "train_sizes": None, "recipes": {"fast": fast}}))
+    changed = {"fast": {"train": {"lr": 2e-3, "max_epochs": 1}}}
+    with pytest.raises(VitswinError, match=r"holds the run swin\+recipe-fast trained differently"):
+        named.register(validate_config({**raw, "name": "named", "train_sizes": None, "recipes": changed}))
+
+
+def test_input_sizes_and_weights_are_axes_whose_own_values_keep_the_model_key(tmp_path) -> None:
+    weights = tmp_path / "my weights.safetensors"
+    weights.write_bytes(b"")
+    raw = {**tiny_study(tmp_path), "input_sizes": [16, 24], "weights": ["none", str(weights)]}
+    config = validate_config(raw)
+    assert list(config.design()["vit"]) == ["vit", "vit+weights-my-weights", "vit+input-24", "vit+input-24+weights-my-weights"]
+    assert config.design()["vit"]["vit+input-24+weights-my-weights"] == {"input size": "24", "weights": "my-weights"}
+    assert config.cells["vit+input-24"].input_size == 24 and config.cells["vit+weights-my-weights"].pretrained == str(weights)
+    assert config.cells["vit"] == config.models["vit"]
+
+
+@pytest.mark.parametrize(
+    ("design", "sentence"),
+    [
+        ({"recipes": {"r": "resnet"}}, "recipe 'r' names 'resnet', which is not a model of the study"),
+        ({"recipes": {"r": {"options": {"depth": 2}}}}, "a recipe may set only global_pool of a model's options, not depth"),
+        ({"recipes": {}}, "recipes must name at least one recipe"),
+        ({"input_sizes": []}, "must name at least one input size"),
+        ({"input_sizes": [16, 16]}, "must not repeat a value"),
+        ({"weights": ["nowhere.safetensors"]}, "must be 'hub', 'none' or the path of an existing weights file"),
+        ({"train_sizes": [100, 100]}, "must not repeat a value"),
+        ({"axes": {"depth": [2, 4]}}, "unknown config key 'axes'"),
+    ],
+)
+def test_a_bad_design_is_one_sentence(tmp_path, design: dict, sentence: str) -> None:
+    with pytest.raises(VitswinError, match=re.escape(sentence)):
+        validate_config({**tiny_study(tmp_path), **design})
+
+
+@pytest.mark.slow
+def test_an_input_size_design_reports_resolution_curves_and_hypotheses_come_first(tmp_path) -> None:
+    root = make_two_colour_folder(tmp_path / "colours", per_class=100)
+    raw = tiny_study(tmp_path, source="imagefolder", root=str(root), test_size=60)
+    raw["seeds"] = [0, 1, 2]
+    raw["input_sizes"] = [16, 24]
+    raw["hypotheses"] = [
+        {
+            "claim": "ViT is more accurate at every size",
+            "metric": "accuracy",
+            "higher": "vit",
+            "than": "swin",
+            "within": "input size",
+        },
+        {"metric": "best_epoch", "lower": "vit", "than": "swin"},
+    ]
+    for model in raw["models"].values():
+        model["train"] = {**model["train"], "max_epochs": 1}
+    run_study(validate_config(raw), explain=False)
+    study = StudyFolder(validate_config(raw).study_dir)
+    assert study.run("vit+input-24", 0).read_config().models["vit+input-24"].input_size == 24
+    report = study.report_markdown.read_text()
+    headings = [line for line in report.splitlines() if line.startswith("## ")]
+    assert headings[:2] == ["## Hypotheses", "## Findings"]
+    assert "| 1 | ViT is more accurate at every size | Test accuracy: vit higher than swin, within each input size |" in report
+    assert "## Resolution" in report and "resolution.png" in report and "| model | 16 px | 24 px |" in report
+    assert "Test accuracy, architecture by input size (vit and swin): the gap vit - swin is " in report
+    assert " at 16 px and " in report and "GFLOPs" in report

@@ -1,8 +1,6 @@
 """Explanation targets for any timm classifier: Grad-CAM on many families at random initialisation, checked
 against pytorch-grad-cam called directly with a hand-written reshape for each layout."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import timm
@@ -10,6 +8,7 @@ import torch
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
+from conftest import CONFIGS
 from vitswin.config import load_config
 from vitswin.errors import VitswinError
 from vitswin.explain.methods import explain_batch
@@ -102,9 +101,6 @@ def test_rollout_for_every_model_with_global_attention(name: str) -> None:
     assert has_global_attention(network)
     maps = explain_batch(network, torch.randn(2, 3, size, size), torch.tensor([0, 1]), "rollout")
     assert maps.shape == (2, size, size) and np.isfinite(maps).all() and 0 <= maps.min() < 0.9 < maps.max() <= 1 + 1e-6
-
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def test_every_model_of_the_cpu_baselines_config_has_a_map_to_explain() -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from conftest import CONFIGS
 from vitswin.config import load_config, validate_config
 from vitswin.registry import compared_measures
 from vitswin.report.facts import ModelFacts
@@ -229,3 +230,28 @@ def test_models_trained_with_different_recipes_are_compared_as_model_plus_recipe
     shared = judge(replace(vit, recipe=recipes["vit"]), replace(swin, recipe=recipes["vit"]))
     assert not [finding for finding in shared if "not trained alike" in finding.text or "model plus recipe" in finding.text]
     assert "across 3 seeds:" in line(shared, "Test accuracy")
+
+
+def test_the_seed_configs_published_recipes_are_compared_as_model_plus_recipe_and_its_swap_within_recipes() -> None:
+    published = load_config(CONFIGS / "seed-cifar10.yaml", ["recipes=own"])
+    recipes = {key: model.recipe() for key, model in published.models.items()}
+    vit, swin = (
+        replace(facts(key, [0.96, 0.961, 0.959] if key == "vit" else [0.985, 0.986, 0.984]), recipe=recipes[key])
+        for key in recipes
+    )
+    caveat = line(judge(vit, swin), "vit and swin were not trained alike")
+    for difference in (
+        "head_dropout 0.0 vs 0.2",
+        "train.lr 5e-05 vs 0.0001",
+        "train.scheduler cosine vs plateau",
+        "augment.hflip False vs True",
+    ):
+        assert difference in caveat
+    # Its design (recipes: swap) compares cells that share a recipe or an architecture: no caveat is needed.
+    swap = load_config(CONFIGS / "seed-cifar10.yaml")
+    design = {cell: values for cells in swap.design().values() for cell, values in cells.items()}
+    cells = [
+        replace(facts(cell, [0.9, 0.91, 0.905]), recipe=model.recipe(), architecture=cell.split("+")[0], coordinates=design[cell])
+        for cell, model in swap.cells.items()
+    ]
+    assert not [finding for finding in judge(*cells) if "not trained alike" in finding.text]

@@ -4,11 +4,13 @@ from dataclasses import replace
 
 import pytest
 
+from conftest import tiny_study
 from test_effects import design
-from vitswin.config import HypothesisConfig, load_config
+from vitswin.config import HypothesisConfig, load_config, validate_config
 from vitswin.errors import VitswinError
 from vitswin.report.decision import holm
 from vitswin.report.hypotheses import CONTRADICTED, SUPPORTED, UNDECIDED, UNMEASURED, _pairs, _test, judge
+from vitswin.study import run_config
 
 
 def claim(**keys) -> HypothesisConfig:
@@ -66,6 +68,12 @@ def test_best_epoch_is_compared_over_seeds_and_a_metric_not_measured_says_so() -
     assert focused.verdict == UNMEASURED
 
 
+def test_a_claim_within_an_axis_the_design_lacks_is_not_tested() -> None:
+    plain = [replace(c, coordinates={}) for c in design(0.8, 0.2, 0.0, 0.0)[::3]]
+    (judged,) = judge((claim(higher="swin", than="vit", within="recipe"),), plain, "gradcam", "")
+    assert judged.verdict == UNMEASURED and "has no recipe axis" in judged.evidence
+
+
 def test_with_fewer_than_three_seeds_no_hypothesis_is_decided() -> None:
     cells = [replace(c, seeds=[0], correct=c.correct[:1], confidence=c.confidence[:1]) for c in design(0.8, 0.2, 0.0, 0.0)]
     (judged,) = judge((claim(higher="swin", than="vit", within="recipe"),), cells, "gradcam", "")
@@ -79,9 +87,15 @@ def test_with_fewer_than_three_seeds_no_hypothesis_is_decided() -> None:
         ("hypotheses=[{metric: acc, higher: swin, than: vit}]", "'hypotheses.0.metric' has bad value 'acc'"),
         ("hypotheses=[{metric: accuracy, higher: swin, lower: vit, than: vit}]", "names either 'higher' or 'lower'"),
         ("hypotheses=[{metric: accuracy, higher: vit, than: vit}]", "compares two models, not 'vit' with itself"),
-        ("hypotheses=[{metric: accuracy, higher: swin, than: vit, within: recipe}]", "not an axis of the study's design"),
+        ("hypotheses=[{metric: accuracy, higher: swin, than: vit, within: recipes}]", "'hypotheses.0.within' has bad value"),
     ],
 )
 def test_a_bad_hypothesis_is_one_sentence(override: str, sentence: str) -> None:
     with pytest.raises(VitswinError, match=sentence.replace("(", r"\(").replace(")", r"\)")):
         load_config(None, [override])
+
+
+def test_a_run_folder_records_its_run_without_the_studys_hypotheses(tmp_path) -> None:
+    raw = {**tiny_study(tmp_path), "hypotheses": [{"metric": "accuracy", "higher": "swin", "than": "vit"}]}
+    narrowed = run_config(validate_config(raw), "vit", 0)
+    assert narrowed.hypotheses == () and validate_config(narrowed.model_dump()) == narrowed

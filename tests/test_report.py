@@ -15,7 +15,7 @@ import yaml
 from PIL import Image
 from scipy.stats import binomtest
 
-from conftest import tiny_study
+from conftest import CONFIGS, tiny_study
 from vitswin.artifacts import write_json
 from vitswin.config import validate_config
 from vitswin.errors import VitswinError
@@ -68,12 +68,14 @@ def make_fake_study(
     explain: bool = True,
     seeds: tuple[int, ...] = (0,),
     side_by_side: bool = False,
+    hypotheses: list[dict] | None = None,
 ) -> Path:
     """A study folder as `vitswin study` writes it, with made-up predictions and histories (no training); a model's
     accuracy is one number for every seed, or a list with one per seed; with `side_by_side` the runs of each seed
     trained at the same time on one machine, else one after another."""
     raw = tiny_study(tmp_path)
     raw["seeds"] = list(seeds)
+    raw["hypotheses"] = hypotheses or []
     raw["models"] = {key: raw["models"].get(key, {"name": "resnet18", "input_size": 16}) for key in accuracy}
     config = validate_config(raw)
     study = StudyFolder.of(config)
@@ -456,3 +458,16 @@ def test_the_cost_table_shows_the_timing_rounds_spread(tmp_path: Path) -> None:
     rounds = speed["models"]["vit"]["inference_images_per_s"]
     assert f"{np.median(rounds):.0f} ({min(rounds):.0f} to {max(rounds):.0f})" in markdown
     assert f"in {speed['rounds']} rounds taking turns (speed.json)" in markdown
+
+
+def test_the_seed_configs_published_claims_open_the_report_with_their_verdicts(tmp_path: Path) -> None:
+    claims = yaml.safe_load((CONFIGS / "seed-cifar10.yaml").read_text())["hypotheses"]
+    study_dir = make_fake_study(tmp_path, {"vit": 0.6, "swin": 0.95}, seeds=(0, 1, 2), hypotheses=claims)
+    markdown = report_study(study_dir)[1].read_text()
+    assert [line for line in markdown.splitlines() if line.startswith("## ")][:2] == ["## Hypotheses", "## Findings"]
+    rows = markdown.split("## Hypotheses")[1].split("## Findings")[0].strip().splitlines()[-len(claims) :]
+    verdicts = {claim["claim"]: row for claim, row in zip(claims, rows, strict=True)}
+    assert all(claim["claim"] in row for claim, row in zip(claims, rows, strict=True))
+    assert "| supported |" in verdicts["Swin is more accurate (98.59 % against 96.14 %)"]
+    assert "has no recipe axis" in verdicts["Swin's accuracy gain is due to its architecture"]  # no swap was trained
+    assert "| not decided |" in verdicts["ViT learns faster (best at epoch 3, Swin at 26)"]  # every run's best was epoch 4

@@ -126,8 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_jobs_argument(train)
     train.add_argument(
         "--model",
+        "--cell",
+        dest="model",
         required=True,
-        help="key of the model under 'models' in the config, or a run of its recipe design (e.g. vit+recipe-swin)",
+        help="key of the model under 'models' in the config, or a cell of its design (e.g. vit+recipe-swin, swin+train-500)",
     )
 
     evaluate = commands.add_parser(

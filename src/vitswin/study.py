@@ -46,7 +46,7 @@ def run_config(config: StudyConfig, key: str, seed: int) -> StudyConfig:
     cells = config.cells
     if key not in cells:
         raise VitswinError(f"the config has no model '{key}'; choose one of: {', '.join(cells)}.")
-    return config.model_copy(update={"models": {key: cells[key]}, **NO_DESIGN, "seeds": (seed,)})
+    return config.model_copy(update={"models": {key: cells[key]}, **NO_DESIGN, "hypotheses": (), "seeds": (seed,)})
 
 
 def train_model(config: StudyConfig, key: str, seed: int, splits: DataSplits) -> RunSummary:

@@ -60,7 +60,8 @@ def same_study(a: StudyConfig, b: StudyConfig) -> bool:
     """Whether two configs describe the same study, wherever their files are kept: the output folder (however it
     was spelled: runs, runs/, the absolute path), the decoded-image cache and the logger are not part of what the
     results are, nor how many runs train at once, how the study explains its models (explanations are files of
-    their own) or which comparison its report puts first. Like its seeds, the recipes of its design may grow."""
+    their own), which comparison its report puts first or which hypotheses it judges. Like its seeds, the values of
+    its design may grow."""
     return _what(a) == _what(b)
 
 
@@ -73,6 +74,7 @@ def _what(config: StudyConfig) -> StudyConfig:
             "explain": ExplainConfig(),
             "primary": "accuracy",
             **NO_DESIGN,
+            "hypotheses": (),
             "data": config.data.model_copy(update={"cache_dir": ""}),
         }
     )
@@ -490,7 +492,9 @@ class StudyFolder:
                 f"{self.path} holds a study whose design has runs this one lacks ({lacking}) and this one has runs it "
                 f"lacks; make the config's design include the study's, or choose another --out."
             )
-        return held.model_copy(update={"seeds": seeds, **{key: getattr(design, key) for key in NO_DESIGN}})
+        # The hypotheses are the report's analysis: the latest config's stand.
+        update = {"seeds": seeds, "hypotheses": config.hypotheses, **{key: getattr(design, key) for key in NO_DESIGN}}
+        return held.model_copy(update=update)
 
     def _held_config_if_same(self, config: StudyConfig) -> StudyConfig | None:
         """The config this folder holds (None when it holds none yet); refuses one that is another study."""

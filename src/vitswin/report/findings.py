@@ -361,7 +361,7 @@ def _sizes(models: list[ModelFacts]) -> list[Finding]:
     """Parameters and FLOPs: properties of the networks, the same for every seed (and every recipe: one cell per
     architecture)."""
     architectures: dict[str, ModelFacts] = {}
-    for model in models:
+    for model in sorted(models, key=lambda model: model.name != model.model):  # the model's own cell first
         architectures.setdefault(model.model, model)
     sentences = []
     for a, b in combinations(architectures.values(), 2):

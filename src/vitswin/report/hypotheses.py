@@ -16,7 +16,7 @@ from vitswin.registry import BEST_EPOCH, hypothesis_metrics
 from vitswin.report.decision import ARCHITECTURE_SEEDS, Decision, decide, welch
 from vitswin.report.document import Block, Heading, Paragraph, Table
 from vitswin.report.facts import ModelFacts
-from vitswin.report.findings import comparison, recipe_differences, resampled_eces
+from vitswin.report.findings import SPEEDS, comparison, recipe_differences, resampled_eces
 from vitswin.report.inputs import ReportContext
 
 SUPPORTED, CONTRADICTED, UNDECIDED, UNMEASURED = "supported", "contradicted", "not decided", "not measured"
@@ -56,7 +56,7 @@ def judge(hypotheses: tuple[HypothesisConfig, ...], models: list[ModelFacts], me
     tests = [[_test(each, a, b, method, machine) for a, b in _pairs(each, models)] for each in hypotheses]
     measured = [test for group in tests for test in group if test.evidence is not None]
     decisions = dict(zip(map(id, measured), decide([test.evidence for test in measured]), strict=True))
-    return [_judged(each, group, decisions) for each, group in zip(hypotheses, tests, strict=True)]
+    return [_judged(each, group, decisions, models) for each, group in zip(hypotheses, tests, strict=True)]
 
 
 def _pairs(hypothesis: HypothesisConfig, models: list[ModelFacts]) -> list[tuple[ModelFacts, ModelFacts]]:
@@ -64,6 +64,8 @@ def _pairs(hypothesis: HypothesisConfig, models: list[ModelFacts]) -> list[tuple
     by_name = {model.name: model for model in models}
     if hypothesis.within is None and hypothesis.model in by_name and hypothesis.than in by_name:
         return [(by_name[hypothesis.model], by_name[hypothesis.than])]
+    if hypothesis.within and not any(hypothesis.within in model.coordinates for model in models):
+        return []
     return [
         (a, b)
         for a in models
@@ -81,9 +83,9 @@ def _test(hypothesis: HypothesisConfig, a: ModelFacts, b: ModelFacts, method: st
     return _Test(a, b, found.means, found.evidence) if found else _Test(a, b)
 
 
-def _judged(hypothesis: HypothesisConfig, tests: list[_Test], decisions: dict[int, Decision]) -> Judged:
+def _judged(hypothesis: HypothesisConfig, tests: list[_Test], decisions: dict[int, Decision], models: list[ModelFacts]) -> Judged:
     if not tests or all(test.evidence is None for test in tests):
-        return Judged(hypothesis, UNMEASURED, _unmeasured(hypothesis, tests))
+        return Judged(hypothesis, UNMEASURED, _unmeasured(hypothesis, tests, models))
     sign = 1 if hypothesis.higher else -1
     verdicts, texts, decided = [], [], []
     for test in tests:
@@ -108,7 +110,8 @@ def _numbers(hypothesis: HypothesisConfig, test: _Test, decision: Decision) -> s
     measure = hypothesis_metrics()[hypothesis.metric]
     mean_a, mean_b = test.means
     numbers = f"{test.a.name} {measure.value(mean_a)}, {test.b.name} {measure.value(mean_b)}"
-    if differences := recipe_differences(test.a, test.b):
+    # A speed is the network's, timed by the cost stage: the recipe it was trained with plays no part.
+    if hypothesis.metric not in SPEEDS and (differences := recipe_differences(test.a, test.b)):
         numbers += f" (model plus recipe: they differ in {', '.join(differences)})"
     if not decision.tested:
         return f"{numbers}; no spread to test"
@@ -121,7 +124,9 @@ def _numbers(hypothesis: HypothesisConfig, test: _Test, decision: Decision) -> s
     )
 
 
-def _unmeasured(hypothesis: HypothesisConfig, tests: list[_Test]) -> str:
+def _unmeasured(hypothesis: HypothesisConfig, tests: list[_Test], models: list[ModelFacts]) -> str:
+    if hypothesis.within and not any(hypothesis.within in model.coordinates for model in models):
+        return f"not tested: the study's design has no {hypothesis.within} axis (e.g. recipes: swap for the recipe)"
     if not tests:
         return f"the study has no cells of {hypothesis.model} and {hypothesis.than} that differ in the architecture alone"
     if hypothesis.metric in ("train_speed", "inference_speed"):
