@@ -122,7 +122,9 @@ def test_train_then_evaluate_from_the_command_line(capsys: pytest.CaptureFixture
     assert (run_dir.parent.parent / "explain" / "eigencam" / "seed-0" / "overlay.png").is_file()
     assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), "--images", "0"), "--images must be at least 1, got 0.")
     assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), "--show", "-2"), "--show must be at least 1, got -2.")
-    assert_one_line_error(*run_cli(capsys, "explain", str(run_dir), str(run_dir)), "the same run folder is given twice")
+    assert_one_line_error(
+        *run_cli(capsys, "explain", str(run_dir), str(run_dir)), f"the run folder {run_dir.resolve()} is given twice"
+    )
 
 
 def test_preflight_refuses_unwritable_folders_and_full_disks(

@@ -1,5 +1,6 @@
 """Config: the shipped files, overrides, and one clear sentence for every bad key or value."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,18 @@ def test_a_models_input_size_is_input_size_and_the_old_key_still_reads() -> None
     assert "input_size: 48" in to_yaml(validate_config(old))
     with pytest.raises(VitswinError, match="has bad value 0"):
         validate_config({"models": {"vit": {"name": "vit_tiny_patch16_224", "input_size": 0}}})
+
+
+@pytest.mark.parametrize(
+    ("override", "sentence"),
+    [
+        ("seeds=[100000000000000000000]", "seeds must be whole numbers from 0 to 4294967295"),
+        ("seeds=[18446744073709551616]", "seeds must be whole numbers from 0 to 4294967295"),
+        ("seeds=[-1]", "seeds must be whole numbers from 0 to 4294967295"),
+        ("data.seed=4294967296", "'data.seed' has bad value 4294967296: input should be less than or equal to 4294967295"),
+        ("explain.seed=4294967296", "'explain.seed' has bad value 4294967296"),
+    ],
+)
+def test_a_seed_no_generator_accepts_is_one_sentence_before_anything_runs(override: str, sentence: str) -> None:
+    with pytest.raises(VitswinError, match=re.escape(sentence)):
+        load_config(None, [override])

@@ -52,9 +52,15 @@ def test_the_timm_export_loads_both_ways_and_predicts_as_the_run(runs: list[Path
 
 
 @pytest.mark.parametrize("index", [0, 1], ids=["vit", "swin"])
-def test_the_onnx_export_predicts_as_the_run(runs: list[Path], tmp_path: Path, index: int) -> None:
+def test_the_onnx_export_predicts_as_the_run(runs: list[Path], tmp_path: Path, index: int, capfd: pytest.CaptureFixture) -> None:
     out = tmp_path / "onnx"
+    capfd.readouterr()
     assert main(["export", str(runs[index]), "--format", "onnx", "--out", str(out)]) == 0
+    assert "Warning" not in capfd.readouterr().err  # timm's traced branches are checked, not printed
+    # Exporting again into the same folder is refused, unless told to overwrite.
+    assert main(["export", str(runs[index]), "--format", "onnx", "--out", str(out)]) == 2
+    assert f"--out {out} is not empty; choose a new folder, or add --force" in capfd.readouterr().err
+    assert main(["export", str(runs[index]), "--format", "onnx", "--out", str(out), "--force"]) == 0
     steps = json.loads((out / "preprocessing.json").read_text())
     inputs, saved = exported_input(runs[index])
     assert steps["input_size"] == list(inputs.shape[1:])

@@ -2,6 +2,7 @@
 
 import io
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,18 @@ def test_bad_hf_settings_give_one_sentence(saved: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(VitswinError, match="holds no dataset vitswin can read"):
         read_source(hf_config(tmp_path, path=str(tmp_path / "empty")))
+
+
+@pytest.mark.parametrize("kind", ["string", "class"])
+def test_rows_without_a_label_are_named(tmp_path: Path, kind: str) -> None:
+    labels = ["a", None, "b", None, "a", None, "b", None] if kind == "string" else [0, -1, 1, -1, 0, -1, 1, -1]
+    column = datasets.Value("string") if kind == "string" else datasets.ClassLabel(names=["a", "b"])
+    rows = {"image": [{"bytes": png(np.zeros((8, 8, 3))), "path": None}] * 8, "label": labels}
+    features = datasets.Features({"image": datasets.Image(), "label": column})
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "labels"))
+    sentence = "the train split has no label in column 'label' for rows 1, 3, 5, 7; label them"
+    with pytest.raises(VitswinError, match=re.escape(sentence)):
+        read_source(hf_config(tmp_path, path=str(tmp_path / "labels"), test=None))
 
 
 def test_a_study_on_a_saved_hugging_face_dataset_runs_end_to_end(

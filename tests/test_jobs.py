@@ -1,6 +1,11 @@
 """Runs side by side: how many train at once, equal results to one after another, and a failed run."""
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -101,3 +106,62 @@ def test_a_failed_run_lets_the_started_ones_finish_and_is_raised(tmp_path: Path)
     with pytest.raises(VitswinError, match="^seed 0 cannot be trained.$"):
         train_side_by_side(_train_or_fail, config, [("vit", 0), ("vit", 1)], splits=None, jobs=2)
     assert (tmp_path / "vit-1").read_text() == "trained"
+
+
+def _session(sid: int) -> list[int]:
+    """The live (not zombie) processes of session `sid`: a study started in a session of its own and all it started."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def killable(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A study of two ViT runs trained side by side, and its uninterrupted result folder."""
+    folder = tmp_path_factory.mktemp("killable")
+    raw = {**tiny_study(folder), "seeds": [0, 1]}
+    raw["models"] = {"vit": {**raw["models"]["vit"], "train": {**raw["models"]["vit"]["train"], "max_epochs": 3}}}
+    config = folder / "study.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    subprocess.run(_train(config, folder / "uninterrupted"), check=True, capture_output=True)
+    return config, folder / "uninterrupted" / "tiny" / "vit"
+
+
+def _train(config: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "vitswin.cli", "train", str(config), "--model", "vit", "--out", str(out), "--jobs", "2"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+@pytest.mark.parametrize("victim", ["parent", "worker"])
+def test_a_killed_study_leaves_no_process_and_its_rerun_equals_an_uninterrupted_one(killable, victim: str) -> None:
+    config, uninterrupted = killable
+    out = config.parent / f"killed-{victim}"
+    runs = [out / "tiny" / "vit" / f"seed-{seed}" for seed in (0, 1)]
+    process = subprocess.Popen(
+        _train(config, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 300
+    while not all((run / "history.csv").is_file() for run in runs):  # both workers past their first epoch
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
+        time.sleep(0.05)
+    worker = int((runs[1] / ".lock").read_text().split()[1])
+    os.kill(process.pid if victim == "parent" else worker, signal.SIGKILL)
+    if victim == "worker":
+        code = process.wait(timeout=60)
+        error = process.stderr.read().strip()
+        assert code != 0 and len(error.splitlines()) == 1, error
+        assert error.startswith("vitswin: error: the worker process training run vit seed 1 was killed by SIGKILL"), error
+    stopped = time.monotonic() + 10
+    while _session(process.pid) and time.monotonic() < stopped:
+        time.sleep(0.1)
+    assert not _session(process.pid), f"left running after 10 s: {_session(process.pid)}"
+    process.wait(timeout=10)
+    subprocess.run(_train(config, out), check=True, capture_output=True)
+    for seed, run in enumerate(runs):
+        for name in ("best.safetensors", "predictions.npz"):
+            assert (run / name).read_bytes() == (uninterrupted / f"seed-{seed}" / name).read_bytes()

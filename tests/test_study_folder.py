@@ -15,7 +15,7 @@ from vitswin.artifacts import write_json
 from vitswin.config import validate_config
 from vitswin.errors import VitswinError
 from vitswin.study import run_config
-from vitswin.study_folder import ExplanationSummary, Predictions, RunFolder, StudyFolder, same_study
+from vitswin.study_folder import ExplanationSummary, Predictions, RunFolder, StudyFolder, run_names, same_study
 
 
 def test_a_run_is_finished_only_with_every_artifact(tmp_path: Path) -> None:
@@ -153,3 +153,14 @@ def test_written_files_get_the_permissions_the_umask_gives(tmp_path: Path, umask
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == mode
     assert [path.name for path in tmp_path.iterdir()] == ["a.json"]  # no temporary left beside it
+
+
+def test_runs_shown_side_by_side_are_named_apart_by_as_much_of_their_path_as_it_takes(tmp_path: Path) -> None:
+    a, b = (tmp_path / study / "vit" / "seed-0" for study in ("study-a", "study-b"))
+    assert run_names([RunFolder(a), RunFolder(a.parent.parent / "swin" / "seed-0")]) == ["vit", "swin"]
+    assert run_names([RunFolder(a), RunFolder(a.parent / "seed-1")]) == ["vit seed 0", "vit seed 1"]
+    assert run_names([RunFolder(a), RunFolder(b)]) == ["study-a/vit seed 0", "study-b/vit seed 0"]
+    c = tmp_path / "elsewhere" / "study-a" / "vit" / "seed-0"
+    assert run_names([RunFolder(a), RunFolder(c)]) == [str(a), str(c)]
+    with pytest.raises(VitswinError, match="is given twice"):
+        run_names([RunFolder(a), RunFolder(tmp_path / "study-a" / "vit" / ".." / "vit" / "seed-0")])

@@ -169,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("run_dir", type=Path, help="a finished run folder, e.g. runs/default/vit/seed-0")
     export.add_argument("--format", dest="form", choices=("timm", "onnx"), required=True, help="what to write")
-    export.add_argument("--out", type=Path, required=True, help="folder for the exported files")
+    export.add_argument("--out", type=Path, required=True, help="folder for the exported files (new or empty)")
+    export.add_argument("--force", action="store_true", help="overwrite the files of a folder that is not empty")
     _add_bench_parser(commands)
     return parser
 
@@ -368,7 +369,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "export":
         from vitswin.export import export_run
 
-        export_run(args.run_dir, args.form, args.out)
+        export_run(args.run_dir, args.form, args.out, args.force)
     elif args.command == "bench":
         _bench(args)
     return 0

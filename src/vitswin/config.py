@@ -35,6 +35,7 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 # timm model options that are training choices (how features are pooled), not the shape of the network.
 RECIPE_OPTIONS = ("global_pool",)
 
+MAX_SEED = 2**32 - 1  # the largest seed every generator a run seeds accepts (NumPy's; Lightning's seed_everything)
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 # A design's axes: config key -> (the axis's name in a run's coordinates, what a value other than the model's own
 # adds to the run key). <model>+recipe-<r>: trained with another recipe; +train-<n>: on a nested subset of the
@@ -218,7 +219,7 @@ class DataConfig(_Strict):
     bad_images: Literal["error", "skip"] = "error"  # a file that is not a readable image: stop, or skip and count
     # Seeds the data alone: generating shapes, the validation split, the test split of an unsplit folder and size
     # limits. Fixed for every training seed, so all runs of a study see the same images.
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     mean: tuple[float, float, float] = CIFAR10_MEAN
     std: tuple[float, float, float] = CIFAR10_STD
 
@@ -258,7 +259,7 @@ class ExplainConfig(_Strict):
     show: int = Field(16, gt=0)  # drawn in the figures: the first of the measured images, one class after another
     target: Literal["pred", "true"] = "pred"  # explain the predicted class or the true one
     select: Literal["sample", "disagree", "wrong"] = "sample"  # a seeded sample, or images the models disagree on / miss
-    seed: int = Field(0, ge=0)  # of the image sample and the random baseline maps
+    seed: int = Field(0, ge=0, le=MAX_SEED)  # of the image sample and the random baseline maps
     batch_size: int = Field(16, gt=0)
     steps: int = Field(16, gt=0)  # points on each deletion / insertion curve, after the start
     # ROAD faithfulness: one sparse solve per image and removal step, the slowest measure on small models.
@@ -375,8 +376,8 @@ class StudyConfig(_Strict):
     def _distinct_seeds(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
         if not seeds:
             raise ValueError("must name at least one seed, e.g. [0, 1, 2]")
-        if min(seeds) < 0:
-            raise ValueError("seeds must be whole numbers of at least 0")
+        if min(seeds) < 0 or max(seeds) > MAX_SEED:
+            raise ValueError(f"seeds must be whole numbers from 0 to {MAX_SEED} (what NumPy's generator accepts)")
         if len(set(seeds)) < len(seeds):
             raise ValueError("must not repeat a seed")
         return seeds

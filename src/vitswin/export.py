@@ -10,6 +10,7 @@ import importlib.util
 import io
 import logging
 import tempfile
+import warnings
 from pathlib import Path
 
 import timm
@@ -28,9 +29,10 @@ CHECK_IMAGES = 32  # test images the exported model is checked on
 TOLERANCE = 1e-4  # largest difference from PyTorch's logits an export may have
 
 
-def export_run(run_dir: Path, form: str, out: Path) -> list[Path]:
-    """Export the run's selected weights as `form` ("timm" or "onnx") into folder `out`; returns the files written.
-    The exported model is loaded back and must give PyTorch's outputs on the run's test images."""
+def export_run(run_dir: Path, form: str, out: Path, force: bool = False) -> list[Path]:
+    """Export the run's selected weights as `form` ("timm" or "onnx") into folder `out`, which must be empty or
+    new unless `force`; returns the files written. The exported model is loaded back and must give PyTorch's
+    outputs on the run's test images."""
     if form not in FORMATS:
         raise VitswinError(f"unknown export format '{form}'; choose one of: {', '.join(FORMATS)}.")
     if form == "onnx":
@@ -41,6 +43,8 @@ def export_run(run_dir: Path, form: str, out: Path) -> list[Path]:
     config, class_names, module = trained.config, trained.class_names, trained.classifier
     if out.exists() and not out.is_dir():
         raise VitswinError(f"--out {out} is a file; give a folder for the exported model.")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise VitswinError(f"--out {out} is not empty; choose a new folder, or add --force to overwrite what is there.")
     test = load_data(config.data).test
     inputs = module.transform(test.images[:CHECK_IMAGES])
     with torch.no_grad():
@@ -97,16 +101,19 @@ def _export_onnx(
 
     buffer = io.BytesIO()
     # The TorchScript exporter: seconds where the dynamo exporter takes minutes for a base model on a CPU; the
-    # check below holds either to PyTorch's outputs.
-    torch.onnx.export(
-        module.network,
-        (inputs[:1],),
-        buffer,
-        input_names=["image"],
-        output_names=["logits"],
-        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
-        dynamo=False,
-    )
+    # check below holds either to PyTorch's outputs. Its TracerWarnings (a Python branch on a tensor, traced as a
+    # constant) are what that check is for: traced on one image, the export is checked on a batch of several.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            module.network,
+            (inputs[:1],),
+            buffer,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+            dynamo=False,
+        )
     session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
     _check(torch.from_numpy(session.run(None, {"image": inputs.numpy()})[0]), expected, "ONNX")
     atomic_write_bytes(buffer.getvalue(), out / "model.onnx")

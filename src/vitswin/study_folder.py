@@ -258,6 +258,11 @@ class RunFolder(_SeedFolder):
             f"or choose another --out.",
         )
 
+    def last_holder(self) -> str:
+        """The process that last claimed the run folder ("process <pid> on <host>"), even after it died; "" if none."""
+        lock = self.path / LOCK
+        return lock.read_text().strip() if lock.is_file() else ""
+
     def remove_stale_temporaries(self) -> int:
         """Delete partial files an interrupted run left in this folder; only while holding it (`claimed`)."""
         return remove_stale_temporaries(self.path) if self.path.is_dir() else 0
@@ -347,13 +352,16 @@ class RunFolder(_SeedFolder):
 
 def run_names(runs: list[RunFolder]) -> list[str]:
     """How tables and figures name runs shown side by side: the model keys, or keys with seeds when one model
-    appears with several seeds."""
-    names = [run.key for run in runs]
-    if len(set(names)) < len(names):
-        names = [run.label for run in runs]
-    if len(set(names)) < len(names):
-        raise VitswinError("the same run folder is given twice; pass each run once.")
-    return names
+    appears with several seeds, or with their study's folder name too when runs of several studies share both."""
+    paths = [run.path.resolve() for run in runs]
+    if len(set(paths)) < len(paths):
+        twice = next(path for path in paths if paths.count(path) > 1)
+        raise VitswinError(f"the run folder {twice} is given twice; pass each run once.")
+    for name in (lambda run: run.key, lambda run: run.label, lambda run: f"{run.study.path.name}/{run.label}"):
+        names = [name(run) for run in runs]
+        if len(set(names)) == len(names):
+            return names
+    return [str(run.path) for run in runs]  # studies whose folders share a name too: the whole path tells them apart
 
 
 class ExplanationFolder(_SeedFolder):

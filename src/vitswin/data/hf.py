@@ -97,10 +97,24 @@ def _class_names(train: Any, label_column: str, test: Any | None) -> list[str]:
     import datasets
 
     feature = train.features[label_column]
+    for split, dataset in (("train", train), ("test", test)):
+        if dataset is not None:
+            _check_labels(dataset, label_column, split)
     if isinstance(feature, datasets.ClassLabel):
         return list(feature.names)
     values = set(train[label_column]) | (set(test[label_column]) if test is not None else set())
     return [str(value) for value in sorted(values)]
+
+
+def _check_labels(dataset: Any, label_column: str, split: str) -> None:
+    """One sentence naming the rows whose label is missing (None, or -1: a ClassLabel column's missing value)."""
+    missing = [row for row, label in enumerate(dataset[label_column]) if label is None or label == -1]
+    if missing:
+        rows = ", ".join(map(str, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise VitswinError(
+            f"the {split} split has no label in column '{label_column}' for row{'s' * (len(missing) > 1)} {rows}; "
+            f"label them, or leave those rows out of the dataset."
+        )
 
 
 def _decode(

@@ -6,26 +6,40 @@ gain is small (1.06-1.22x, docs/performance.md), on more cores it grows. The wor
 (spawn: a fork would inherit the parent's OpenMP thread pool), so each pays the imports once; the data travel
 to them in shared memory. Every run still claims its own folder, so workers and separate `vitswin train` jobs
 never train the same run twice (docs/distributed.md).
+
+A worker cannot outlive the command: it asks the kernel to kill it when its parent dies (Linux's parent-death
+signal) and, everywhere, watches its parent's pid, so a killed `vitswin study` leaves no process training and its
+run locks free for the rerun. A worker that dies (killed, out of memory) stops the others with it and is named in
+one sentence; every run continues from its last checkpoint on the rerun.
 """
 
+import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import socket
 import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import torch
 
 from vitswin.config import Hardware, StudyConfig
 from vitswin.data import DataSplits
 from vitswin.errors import VitswinError
-from vitswin.study_folder import RunSummary
+from vitswin.study_folder import RunSummary, StudyFolder
 from vitswin.training.trainer import on_cpu, quiet_lightning_logs, world_size
 
 log = logging.getLogger(__name__)
 
 TrainRun = Callable[[StudyConfig, str, int, DataSplits], RunSummary]
+PR_SET_PDEATHSIG = 1  # prctl option: the signal this process gets when its parent dies (linux/prctl.h)
+PARENT_POLL_S = 1.0
 
 
 def job_count(jobs: int | str, hardware: Hardware, runs: int) -> int:
@@ -48,26 +62,70 @@ def train_side_by_side(
 ) -> list[RunSummary]:
     """`train(config, key, seed, splits)` for every (key, seed) of `runs`, `jobs` at a time, each worker with an
     equal share of this process's CPU threads; the summaries in the order of `runs`. After a failed run the
-    runs already handed to a worker finish, the others are not started, then the first failure is raised."""
+    runs already handed to a worker finish, the others are not started, then the first failure is raised; a worker
+    that dies stops every run, and says which one it was training and why."""
     threads = max(1, torch.get_num_threads() // jobs)
     log.info("Training %d runs, %d at a time (%d CPU thread(s) each)", len(runs), jobs, threads)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(threads,)) as pool:
+    initargs = (threads, os.getpid())
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=initargs) as pool:
         futures: list[Future] = [pool.submit(_labelled, train, config, key, seed, splits) for key, seed in runs]
         try:
             return [future.result() for future in futures]
+        except BrokenProcessPool:
+            raise VitswinError(_died(pool, StudyFolder.of(config), runs)) from None
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
 
 
-def _start_worker(threads: int) -> None:
+def _died(pool: ProcessPoolExecutor, study: StudyFolder, runs: list[tuple[str, int]]) -> str:
+    """One sentence on the worker that died: the run it was training (the last holder its run lock records) and the
+    signal or exit code it ended with."""
+    holders = {study.run(key, seed).last_holder(): (key, seed) for key, seed in runs}
+    processes = dict(getattr(pool, "_processes", None) or {})  # the executor keeps its workers by pid
+    names = {pid: f"process {pid} on {socket.gethostname()}" for pid in processes}
+    training = {pid: holders[name] for pid, name in names.items() if name in holders}
+    for process in processes.values():
+        process.join(timeout=5)
+    # The executor terminates the other workers once one has died: the one that died first did not end by SIGTERM.
+    dead = [(pid, process.exitcode) for pid, process in processes.items() if process.exitcode not in (None, 0)]
+    dead.sort(key=lambda each: (each[1] == -signal.SIGTERM, each[0] not in training))
+    pid, code = dead[0] if dead else (0, None)
+    run = f"run {training[pid][0]} seed {training[pid][1]}" if pid in training else "a run"
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        cause = f"was killed by {name}" + (" (out of memory, or killed by hand)" if name == "SIGKILL" else "")
+    else:
+        cause = f"exited with code {code}" if code is not None else "stopped"
+    return (
+        f"the worker process training {run} {cause}, so the runs beside it were stopped too; run the same command "
+        f"again: every run continues from its last checkpoint."
+    )
+
+
+def _start_worker(threads: int, parent: int) -> None:
+    _die_with(parent)
     os.environ["OMP_NUM_THREADS"] = str(threads)  # for anything the run starts in turn
     torch.set_num_threads(threads)
     handler = logging.StreamHandler(sys.stdout)  # where the main process's lines go (vitswin.cli)
     logging.getLogger("vitswin").addHandler(handler)
     logging.getLogger("vitswin").setLevel(logging.INFO)
     quiet_lightning_logs()
+
+
+def _die_with(parent: int) -> None:
+    """Stop this worker when `parent` dies: at once by the kernel on Linux (the parent-death signal), else (and
+    should the parent have died already) when a watcher sees this process adopted by another."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)  # no clean-up to wait for: checkpoints are atomic and the run lock dies with the process
+
+    threading.Thread(target=watch, name="vitswin-parent-watch", daemon=True).start()
 
 
 def _labelled(train: TrainRun, config: StudyConfig, key: str, seed: int, splits: DataSplits) -> RunSummary:
