@@ -17,7 +17,7 @@ from conftest import run_cli, tiny_study
 from vitswin.cli import main
 from vitswin.config import Hardware, StudyConfig, validate_config
 from vitswin.errors import VitswinError
-from vitswin.training.jobs import job_count, train_side_by_side
+from vitswin.training.jobs import job_count, run_threads, train_side_by_side
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def _train_or_fail(config: StudyConfig, key: str, seed: int, splits: object) -> 
 def test_a_failed_run_lets_the_started_ones_finish_and_is_raised(tmp_path: Path) -> None:
     config = validate_config({**tiny_study(tmp_path), "out_dir": str(tmp_path)})
     with pytest.raises(VitswinError, match="^seed 0 cannot be trained.$"):
-        train_side_by_side(_train_or_fail, config, [("vit", 0), ("vit", 1)], splits=None, jobs=2)
+        train_side_by_side(_train_or_fail, config, [("vit", 0), ("vit", 1)], splits=None, jobs=2, threads=1)
     assert (tmp_path / "vit-1").read_text() == "trained"
 
 
@@ -165,3 +165,30 @@ def test_a_killed_study_leaves_no_process_and_its_rerun_equals_an_uninterrupted_
     for seed, run in enumerate(runs):
         for name in ("best.safetensors", "predictions.npz"):
             assert (run / name).read_bytes() == (uninterrupted / f"seed-{seed}" / name).read_bytes()
+
+
+def test_threads_per_run_follow_jobs_not_the_runs_left() -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)
+        assert run_threads("auto", Hardware("cpu")) == 1 and run_threads(2, Hardware("cpu")) == 2
+        assert run_threads(1, Hardware("cpu")) == 4 and run_threads(8, Hardware("cpu")) == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_a_run_with_another_thread_count_than_the_studys_is_refused(tmp_path: Path, capsys) -> None:
+    raw = tiny_study(tmp_path)
+    raw["models"] = {"vit": {**raw["models"]["vit"], "train": {**raw["models"]["vit"]["train"], "max_epochs": 1}}}
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(config), "--model", "vit"]) == 0
+    train_file = tmp_path / "runs" / "tiny" / "vit" / "seed-0" / "train.json"
+    recorded = json.loads(train_file.read_text())
+    threads = recorded["cpu_threads"]
+    train_file.write_text(json.dumps({**recorded, "cpu_threads": threads + 1}))  # as if trained with another share
+    code, err = run_cli(capsys, "train", str(config), "--model", "vit", "--set", "seeds=[1]")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"were trained with {threads + 1} CPU thread(s) each and these would get {threads}" in err
+    assert not (tmp_path / "runs" / "tiny" / "vit" / "seed-1").exists()

@@ -33,7 +33,7 @@ from vitswin.seeding import seed_training
 from vitswin.study_folder import RunFolder, RunSummary, StudyFolder
 from vitswin.training.distributed import is_main_process, process_group
 from vitswin.training.fit import FitResult, fit
-from vitswin.training.jobs import job_count, train_side_by_side
+from vitswin.training.jobs import check_reproducible, cpu_threads, job_count, run_threads, train_side_by_side
 from vitswin.training.loggers import check_logger, run_logger
 from vitswin.training.trainer import world_size
 
@@ -210,13 +210,17 @@ def train_models(config: StudyConfig, keys: list[str] | None = None) -> list[Run
     )
     for key in keys:  # a design's training-set sizes must fit the data, before anything is written
         splits.training_images(config.cells[key].train_images, key)
+    threads = run_threads(config.jobs, config.hardware)
+    if unfinished:
+        check_reproducible(study, threads, config.hardware)
     main = is_main_process()
     if main:
         study.register(config)
     if jobs > 1:
-        summaries = train_side_by_side(train_model, config, runs, splits, jobs)
+        summaries = train_side_by_side(train_model, config, runs, splits, jobs, threads)
     else:
-        summaries = [train_model(config, key, seed, splits) for key, seed in runs]
+        with cpu_threads(threads):
+            summaries = [train_model(config, key, seed, splits) for key, seed in runs]
     if main:
         study.update_summary()
     return summaries

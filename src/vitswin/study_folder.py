@@ -455,6 +455,11 @@ class StudyFolder:
         seeds = config.seeds if seed is None else (seed,)
         return [self.run(key, each) for key in config.cells for each in seeds]
 
+    def finished_runs(self) -> list[RunFolder]:
+        """Every finished run folder in the study, whatever config trained it."""
+        runs = (RunFolder(path.parent) for path in sorted(self.path.glob(f"*/{SEED_PREFIX}*/train.json")))
+        return [run for run in runs if run.is_finished()]
+
     def locked(self) -> AbstractContextManager[None]:
         """Hold the study's lock while updating its shared files (config, summary, stages): other processes
         training runs of the same study wait their turn."""

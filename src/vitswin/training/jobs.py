@@ -23,7 +23,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -57,14 +57,48 @@ def job_count(jobs: int | str, hardware: Hardware, runs: int) -> int:
     return max(1, min(int(jobs), runs))
 
 
+def run_threads(jobs: int | str, hardware: Hardware) -> int:
+    """The CPU threads each run trains with: this process's share for one of `jobs` runs at once, whether or not
+    that many are left to train, so a run's numbers (which depend on how PyTorch splits its sums between threads)
+    are the same however many runs train beside it, and a resumed run's are the same as before."""
+    requested = job_count(jobs, hardware, runs=torch.get_num_threads())
+    return max(1, torch.get_num_threads() // requested)
+
+
+def check_reproducible(study: StudyFolder, threads: int, hardware: Hardware) -> None:
+    """Refuse to train runs on the CPU with another thread count than the study's finished runs were trained with:
+    their numbers would not reproduce each other's (on GPUs and in distributed runs the count plays no part)."""
+    if world_size(hardware) > 1 or not on_cpu(hardware):
+        return
+    trained = [run.read_train() for run in study.finished_runs()]
+    recorded = {train["cpu_threads"] for train in trained if train.get("peak_gpu_memory_mb") is None and "cpu_threads" in train}
+    if recorded and recorded != {threads}:
+        had = ", ".join(map(str, sorted(recorded)))
+        raise VitswinError(
+            f"the runs in {study.path} were trained with {had} CPU thread(s) each and these would get {threads}, so "
+            f"their numbers would not reproduce each other's; set jobs (--jobs) so that each run gets {had} "
+            f"(threads / jobs), or train into another --out."
+        )
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int) -> Iterator[None]:
+    """PyTorch at `threads` threads in this process for the block (a run left to train alone keeps its share)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train_side_by_side(
-    train: TrainRun, config: StudyConfig, runs: list[tuple[str, int]], splits: DataSplits, jobs: int
+    train: TrainRun, config: StudyConfig, runs: list[tuple[str, int]], splits: DataSplits, jobs: int, threads: int
 ) -> list[RunSummary]:
-    """`train(config, key, seed, splits)` for every (key, seed) of `runs`, `jobs` at a time, each worker with an
-    equal share of this process's CPU threads; the summaries in the order of `runs`. After a failed run the
-    runs already handed to a worker finish, the others are not started, then the first failure is raised; a worker
-    that dies stops every run, and says which one it was training and why."""
-    threads = max(1, torch.get_num_threads() // jobs)
+    """`train(config, key, seed, splits)` for every (key, seed) of `runs`, `jobs` at a time, each worker with
+    `threads` CPU threads; the summaries in the order of `runs`. After a failed run the runs already handed to a
+    worker finish, the others are not started, then the first failure is raised; a worker that dies stops every
+    run, and says which one it was training and why."""
     log.info("Training %d runs, %d at a time (%d CPU thread(s) each)", len(runs), jobs, threads)
     context = multiprocessing.get_context("spawn")
     initargs = (threads, os.getpid())
