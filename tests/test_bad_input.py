@@ -58,6 +58,26 @@ def test_an_input_smaller_than_a_patch_names_the_valid_sizes(capsys: pytest.Capt
     )
 
 
+@pytest.mark.parametrize("source", ["shapes", "imagefolder"])
+def test_images_too_large_for_memory_are_refused_before_they_are_made(
+    capsys: pytest.CaptureFixture, tmp_path: Path, source: str
+) -> None:
+    folder = {"root": str(make_image_folder(tmp_path / "images", ("cat", "dog")))} if source == "imagefolder" else {}
+    raw = tiny_study(tmp_path, source=source, image_size=100_000, **folder)
+    made = "making the built-in shapes (600 images" if source == "shapes" else "decoding images (8 images"
+    assert_refused(capsys, tmp_path, raw, f"{made} at data.image_size 100000) needs about")
+    code, err = run_cli(capsys, "study", write_config(tmp_path, raw), "--no-explain")
+    assert code == 2 and "GB free; lower data.image_size (the models resize the stored images on the device)" in err
+
+
+def test_a_training_step_too_large_for_memory_is_refused(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    raw = tiny_study(tmp_path)
+    raw["models"]["swin"]["input_size"] = 65_536
+    assert_refused(
+        capsys, tmp_path, raw, "one training step of swin (models.swin.input_size 65536, 32 images a step) needs about"
+    )
+
+
 @pytest.mark.parametrize(
     ("where", "value", "expected"),
     [

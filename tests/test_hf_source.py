@@ -105,6 +105,38 @@ def test_rows_without_a_label_are_named(tmp_path: Path, kind: str) -> None:
         read_source(hf_config(tmp_path, path=str(tmp_path / "labels"), test=None))
 
 
+def test_labels_of_two_types_are_named_with_their_rows(tmp_path: Path) -> None:
+    image = [{"bytes": png(np.zeros((8, 8, 3))), "path": None}] * 4
+    features = {
+        label: datasets.Features({"image": datasets.Image(), "label": datasets.Value(label)}) for label in ("int64", "string")
+    }
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict({"image": image, "label": [0, 1, 0, 1]}, features=features["int64"]),
+            "test": datasets.Dataset.from_dict({"image": image, "label": ["0", "1", "0", "1"]}, features=features["string"]),
+        }
+    ).save_to_disk(str(tmp_path / "mixed"))
+    sentence = "the labels in column 'label' are of more than one type (int from train row 0; str from test row 0); make"
+    with pytest.raises(VitswinError, match=re.escape(sentence)):
+        read_source(hf_config(tmp_path, path=str(tmp_path / "mixed")))
+
+
+def test_a_raw_bytes_image_column_is_found_and_no_split_bars_are_printed(tmp_path: Path, capsys) -> None:
+    pyarrow, parquet = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+    pixels = [np.full((8, 8, 3), (200 * (i % 2), 0, 200 * (1 - i % 2))) for i in range(12)]
+    table = pyarrow.table({"jpeg": [png(each) for each in pixels], "label": [i % 2 for i in range(12)]})
+    parquet.write_table(table, tmp_path / "raw.parquet")  # written by pyarrow: a binary column, no image feature
+    train, _ = read_source(hf_config(tmp_path, path=str(tmp_path / "raw.parquet")).model_copy(update={"test_split": 0.5}))
+    assert train.class_names == ["0", "1"] and train.images.shape[1:] == (3, 16, 16)
+    red = train.images[train.labels == 1].float().mean((0, 2, 3))
+    assert red[0] > 150 > red[2]
+    parquet.write_table(pyarrow.table({"jpeg": [b"x"] * 4, "name": ["a"] * 4}), tmp_path / "nolabel.parquet")
+    capsys.readouterr()
+    with pytest.raises(VitswinError, match="has no label column vitswin recognises"):
+        read_source(hf_config(tmp_path, path=str(tmp_path / "nolabel.parquet")))
+    assert "Generating" not in capsys.readouterr().err
+
+
 def test_a_study_on_a_saved_hugging_face_dataset_runs_end_to_end(
     saved: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

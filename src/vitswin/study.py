@@ -25,6 +25,7 @@ from vitswin.environment import describe_environment
 from vitswin.errors import VitswinError
 from vitswin.evaluation import predict
 from vitswin.explain.runner import explain_runs
+from vitswin.memory import check_memory
 from vitswin.model.architecture import final_reduction, network_facts, parameter_count
 from vitswin.model.classifier import build_classifier, load_weights
 from vitswin.model.network import build_network, check_model_name
@@ -35,7 +36,7 @@ from vitswin.training.distributed import is_main_process, process_group
 from vitswin.training.fit import FitResult, fit
 from vitswin.training.jobs import check_reproducible, cpu_threads, job_count, run_threads, train_side_by_side
 from vitswin.training.loggers import check_logger, run_logger
-from vitswin.training.trainer import world_size
+from vitswin.training.trainer import on_cpu, world_size
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,9 @@ def preflight(config: StudyConfig, keys: list[str]) -> None:
         # fetched into the hub cache, as training would) and checked against the shapes, then dropped.
         with torch.device("meta"):
             network = build_network(model, num_classes=1000)
-            _check_input_size(key, model, network)
+            activations = _activations_per_image(key, model, network)
+        if on_cpu(config.hardware):
+            _check_step_memory(key, model, network, activations)
         needed += _checkpoint_bytes(network)
     check_logger(config.logger)
     world_size(config.hardware)  # hardware this machine or launcher cannot provide fails here
@@ -164,10 +167,18 @@ def preflight(config: StudyConfig, keys: list[str]) -> None:
         )
 
 
-def _check_input_size(key: str, model: ModelConfig, network: torch.nn.Module) -> None:
-    """One forward pass on the meta device: an input smaller than a patch or a downsampling step fails here, in
-    the user's terms, instead of in the first training step."""
-    size = model.input_size
+def _activations_per_image(key: str, model: ModelConfig, network: torch.nn.Module) -> int:
+    """Float values one training image keeps for the backward pass (at least: every layer's output), from one
+    forward pass on the meta device; an input smaller than a patch or a downsampling step fails here, in the user's
+    terms, instead of in the first training step."""
+    size, kept = model.input_size, [0]
+
+    def count(module: torch.nn.Module, inputs: object, output: object) -> None:
+        if isinstance(output, torch.Tensor) and not isinstance(module, (torch.nn.Identity, torch.nn.Dropout)):
+            kept[0] += output.numel()  # an identity's output is its input, already counted
+
+    layers = [module for module in network.modules() if not any(module.children())]
+    hooks = [layer.register_forward_hook(count) for layer in layers]
     try:
         network(torch.zeros(1, 3, size, size))
     except RuntimeError:
@@ -176,6 +187,22 @@ def _check_input_size(key: str, model: ModelConfig, network: torch.nn.Module) ->
             f"models.{key}.input_size {size} is too small for {model.name} with these options (one position of its "
             f"last feature map spans {step} pixels); use a multiple of {step}, e.g. {step * max(1, -(-size // step))}."
         ) from None
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return kept[0]
+
+
+def _check_step_memory(key: str, model: ModelConfig, network: torch.nn.Module, activations: int) -> None:
+    """On the CPU, refuse a model whose training step cannot fit in free memory (weights, gradients and AdamW's two
+    moments, and one forward pass's activations, float32): an input size or batch far too large would otherwise
+    stop on an allocation error after the data is read, or be killed without a word."""
+    batch = model.train.micro_batch_size or model.train.batch_size
+    check_memory(
+        4 * (4 * parameter_count(network) + batch * activations),
+        f"one training step of {key} (models.{key}.input_size {model.input_size}, {batch} images a step)",
+        f"lower models.{key}.input_size or models.{key}.train.batch_size (or set micro_batch_size)",
+    )
 
 
 def _checkpoint_bytes(network: torch.nn.Module) -> int:

@@ -5,8 +5,10 @@ Images are read from the files' bytes with the same conversions as the imagefold
 resized to data.image_size), so an unreadable image is named or skipped by the same rule.
 """
 
+import contextlib
 import hashlib
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,20 +51,10 @@ def _open(config: HFConfig, cache_dir: Path) -> dict[str, Any]:
 
     path = Path(config.path).expanduser()
     try:
-        if path.is_dir() and any((path / name).is_file() for name in ("dataset_dict.json", "dataset_info.json", "state.json")):
-            loaded = datasets.load_from_disk(str(path))
-        elif path.is_file() and path.suffix in _FILE_BUILDERS:
-            loaded = datasets.load_dataset(_FILE_BUILDERS[path.suffix], data_files=str(path), cache_dir=str(cache_dir / "hf"))
-        elif path.is_dir():
-            builders = {_FILE_BUILDERS[p.suffix] for p in path.rglob("*") if p.suffix in _FILE_BUILDERS}
-            if len(builders) != 1:
-                raise VitswinError(
-                    f"{path} holds no dataset vitswin can read (a save_to_disk folder, or parquet or arrow files); "
-                    f"set data.hf.path to one."
-                )
-            loaded = datasets.load_dataset(builders.pop(), data_dir=str(path), cache_dir=str(cache_dir / "hf"))
-        else:
-            loaded = datasets.load_dataset(config.path, config.name, cache_dir=str(cache_dir / "hf"))
+        # Local files are read in seconds: datasets' "Generating split" bars would only come before our own decoding
+        # bar, or before a sentence about the dataset. A download from the hub keeps its bars.
+        with _quiet_datasets() if path.exists() else contextlib.nullcontext():
+            loaded = _load(config, path, cache_dir)
     except VitswinError:
         raise
     except Exception as error:
@@ -75,12 +67,47 @@ def _open(config: HFConfig, cache_dir: Path) -> dict[str, Any]:
     return dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {config.train: loaded}
 
 
+def _load(config: HFConfig, path: Path, cache_dir: Path) -> Any:
+    """The dataset or dataset dict at `path` (a save_to_disk folder, a parquet or arrow file or folder of them), else
+    the hub dataset `config.path`."""
+    import datasets
+
+    if path.is_dir() and any((path / name).is_file() for name in ("dataset_dict.json", "dataset_info.json", "state.json")):
+        return datasets.load_from_disk(str(path))
+    if path.is_file() and path.suffix in _FILE_BUILDERS:
+        return datasets.load_dataset(_FILE_BUILDERS[path.suffix], data_files=str(path), cache_dir=str(cache_dir / "hf"))
+    if path.is_dir():
+        builders = {_FILE_BUILDERS[p.suffix] for p in path.rglob("*") if p.suffix in _FILE_BUILDERS}
+        if len(builders) != 1:
+            raise VitswinError(
+                f"{path} holds no dataset vitswin can read (a save_to_disk folder, or parquet or arrow files); "
+                f"set data.hf.path to one."
+            )
+        return datasets.load_dataset(builders.pop(), data_dir=str(path), cache_dir=str(cache_dir / "hf"))
+    return datasets.load_dataset(config.path, config.name, cache_dir=str(cache_dir / "hf"))
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """datasets' progress bars off for the block, as they were after it."""
+    import datasets
+
+    was_on = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_on:
+            datasets.enable_progress_bars()
+
+
 def _columns(config: HFConfig, dataset: Any) -> tuple[str, str]:
     """The image column and the label column: as configured, else detected from the features."""
     import datasets
 
     features = dataset.features
     image = config.image_column or next((k for k, f in features.items() if isinstance(f, datasets.Image)), None)
+    image = image or next((k for k, f in features.items() if _holds_image_bytes(f)), None)
     label = config.label_column or next((k for k, f in features.items() if isinstance(f, datasets.ClassLabel)), None)
     label = label or next((k for k in ("label", "labels") if k in features), None)
     for kind, column in (("image", image), ("label", label)):
@@ -92,17 +119,37 @@ def _columns(config: HFConfig, dataset: Any) -> tuple[str, str]:
     return image, label  # type: ignore[return-value]
 
 
+def _holds_image_bytes(feature: Any) -> bool:
+    """A column of encoded image files that is not typed as an image: raw bytes (parquet written by pandas or
+    pyarrow), or the {bytes, path} struct an Image column is stored as; datasets casts either to an Image."""
+    import datasets
+
+    if isinstance(feature, datasets.Value):
+        return feature.dtype in ("binary", "large_binary")
+    return isinstance(feature, dict) and "bytes" in feature and "path" in feature
+
+
 def _class_names(train: Any, label_column: str, test: Any | None) -> list[str]:
     """Class names from a ClassLabel feature, else the sorted distinct labels of both splits."""
     import datasets
 
     feature = train.features[label_column]
-    for split, dataset in (("train", train), ("test", test)):
-        if dataset is not None:
-            _check_labels(dataset, label_column, split)
+    splits = [(split, dataset) for split, dataset in (("train", train), ("test", test)) if dataset is not None]
+    for split, dataset in splits:
+        _check_labels(dataset, label_column, split)
     if isinstance(feature, datasets.ClassLabel):
         return list(feature.names)
-    values = set(train[label_column]) | (set(test[label_column]) if test is not None else set())
+    first_of_type: dict[str, str] = {}  # label type -> the first row holding one
+    for split, dataset in splits:
+        for row, label in enumerate(dataset[label_column]):
+            first_of_type.setdefault(type(label).__name__, f"{split} row {row}")
+    if len(first_of_type) > 1:
+        kinds = "; ".join(f"{kind} from {row}" for kind, row in first_of_type.items())
+        raise VitswinError(
+            f"the labels in column '{label_column}' are of more than one type ({kinds}); make every label of both "
+            f"splits one type (all text, or all integers)."
+        )
+    values = set().union(*(dataset[label_column] for _, dataset in splits))
     return [str(value) for value in sorted(values)]
 
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from vitswin.artifacts import atomic_torch_save
 from vitswin.config import DataConfig
-from vitswin.data.imageset import ImageSet
+from vitswin.data.imageset import ImageSet, check_room
 from vitswin.errors import VitswinError
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ def decode_files(
     """Decode image files (paths, or the files' bytes) in parallel, with a progress bar labelled `what`: the readable
     ones as uint8 (N, 3, image_size, image_size), which of `sources` they are (a bool mask), and (name, reason) for
     each unreadable one, sorted by name."""
+    check_room(len(sources), image_size, f"decoding {what}")
     images = np.zeros((len(sources), image_size, image_size, 3), dtype=np.uint8)
     readable = np.ones(len(sources), dtype=bool)
     bad: list[tuple[str, str]] = []

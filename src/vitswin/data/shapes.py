@@ -11,7 +11,7 @@ import math
 import torch
 
 from vitswin.config import DataConfig
-from vitswin.data.imageset import ImageSet
+from vitswin.data.imageset import ImageSet, check_room
 
 CLASS_NAMES = (
     "circle",
@@ -137,6 +137,7 @@ def read_shapes_source(config: DataConfig) -> tuple[ImageSet, ImageSet]:
     """data.source shapes: data.train_size and data.test_size images generated from the data seed."""
     train_size = config.train_size or DEFAULT_SIZES[0]
     test_size = config.test_size or DEFAULT_SIZES[1]
+    check_room(train_size + test_size, config.image_size, "making the built-in shapes", bytes_per_pixel=4)
     # Separate streams for train and test, so no data seed's test images are another's training images.
     return make_shapes(train_size, config.image_size, 2 * config.seed), make_shapes(
         test_size, config.image_size, 2 * config.seed + 1
