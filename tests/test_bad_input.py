@@ -8,6 +8,7 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -64,10 +65,13 @@ def test_images_too_large_for_memory_are_refused_before_they_are_made(
 ) -> None:
     folder = {"root": str(make_image_folder(tmp_path / "images", ("cat", "dog")))} if source == "imagefolder" else {}
     raw = tiny_study(tmp_path, source=source, image_size=100_000, **folder)
-    made = "making the built-in shapes (600 images" if source == "shapes" else "decoding images (8 images"
-    assert_refused(capsys, tmp_path, raw, f"{made} at data.image_size 100000) needs about")
-    code, err = run_cli(capsys, "study", write_config(tmp_path, raw), "--no-explain")
-    assert code == 2 and "GB free; lower data.image_size (the models resize the stored images on the device)" in err
+    if source == "shapes":
+        assert_refused(capsys, tmp_path, raw, "making the built-in shapes (600 images at data.image_size 100000) needs about")
+        code, err = run_cli(capsys, "study", write_config(tmp_path, raw), "--no-explain")
+        assert code == 2 and "GB free; lower data.image_size (the models resize the stored images on the device)" in err
+    else:  # decoded into a store on disk: the disk is what must have room
+        raw["data"]["image_size"] = 1_000_000
+        assert_refused(capsys, tmp_path, raw, f"decoding images needs about 24,000 GB of disk in {tmp_path / 'cache'}")
 
 
 def test_a_training_step_too_large_for_memory_is_refused(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
@@ -132,36 +136,38 @@ def test_undecodable_file_names_are_read_and_class_names_must_be_text(tmp_path: 
         read_source(folder_config(root, tmp_path, test_split=0.5))
 
 
-def test_a_damaged_cache_entry_is_reported_and_rebuilt(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_damaged_store_is_reported_and_decoded_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     root = make_image_folder(tmp_path / "images")
     config = folder_config(root, tmp_path, test_split=0.5)
-    first = read_source(config)[0]
-    (cache_file,) = (tmp_path / "cache").glob("imagefolder-*.pt")
-    cache_file.write_bytes(cache_file.read_bytes()[:100])  # truncated, as by a full disk or a killed copy
+    first = read_source(config)[0].images  # gathered before the file is damaged in place
+    (store,) = (tmp_path / "cache").glob("store-*[!k]")
+    images = store / "images.npy"
+    images.write_bytes(images.read_bytes()[:200])  # truncated, as by a full disk or a killed copy
     with caplog.at_level(logging.WARNING):
         again = read_source(config)[0]
-    assert torch.equal(first.images, again.images)
-    assert f"the decoded-images cache {cache_file} is damaged" in caplog.text
-    assert torch.load(cache_file, weights_only=True)["images"].shape[0] == 8  # written again, whole
+    assert torch.equal(first, again.images)
+    assert f"the decoded image store {store} is damaged; decoding the images again." in caplog.text
+    assert np.load(images, mmap_mode="r").shape == (8, 3, 8, 8)  # written again, whole
 
 
 @pytest.mark.parametrize("problem", ["read-only", "full"])
-def test_a_cache_folder_that_cannot_be_written_only_costs_decoding_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, problem: str
+def test_a_cache_folder_that_cannot_be_written_is_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, problem: str
 ) -> None:
     code = errno.EROFS if problem == "read-only" else errno.ENOSPC
 
-    def refuse(*_: object) -> None:
+    def refuse(*_: object, **__: object) -> None:
         raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr("vitswin.data.imagefolder.atomic_torch_save", refuse)
+    monkeypatch.setattr("vitswin.data.store.np.lib.format.open_memmap", refuse)
     root = make_image_folder(tmp_path / "images")
-    with caplog.at_level(logging.WARNING):
-        train, test = read_source(folder_config(root, tmp_path, test_split=0.5))
-    assert len(train) + len(test) == 8
-    assert f"could not write the decoded-images cache to {tmp_path / 'cache'} ({os.strerror(code)}); continuing without it" in (
-        caplog.text
-    )
+    raw = tiny_study(tmp_path, source="imagefolder", root=str(root))
+    code_, err = run_cli(capsys, "study", write_config(tmp_path, raw), "--no-explain")
+    assert code_ == 2 and len(err.strip().splitlines()) == 1, err
+    if problem == "read-only":
+        assert f"cannot write the decoded image store to {tmp_path / 'cache'} (Read-only file system); set data.cache_dir" in err
+    else:
+        assert "No space left on device" in err or "full" in err
 
 
 def test_skipped_images_are_counted_once(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def export_run(run_dir: Path, form: str, out: Path, force: bool = False) -> list
     if out.is_dir() and any(out.iterdir()) and not force:
         raise VitswinError(f"--out {out} is not empty; choose a new folder, or add --force to overwrite what is there.")
     test = load_data(config.data).test
-    inputs = module.transform(test.images[:CHECK_IMAGES])
+    inputs = module.transform(test.take(slice(CHECK_IMAGES)))
     with torch.no_grad():
         expected = module.network(inputs)
     if form == "timm":

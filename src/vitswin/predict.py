@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from vitswin.artifacts import write_csv, write_json, write_png
-from vitswin.data.imagefolder import IMAGE_SUFFIXES, decode_files
+from vitswin.data.imagefolder import IMAGE_SUFFIXES, decode_image
 from vitswin.data.imageset import ImageSet
 from vitswin.errors import VitswinError
 from vitswin.evaluation import predict
@@ -120,9 +120,19 @@ def classify(run_dirs: list[Path], inputs: list[str], top_k: int = 3, cam_dir: P
 
 def _decode(paths: list[Path], size: int) -> tuple[list[Path], torch.Tensor, list[str]]:
     """The readable images of `paths` as uint8 (N, 3, size, size), and one sentence per unreadable file."""
-    images, keep, bad = decode_files(paths, [str(path) for path in paths], size, "images")
-    readable = [path for path, kept in zip(paths, keep.tolist(), strict=True) if kept]
-    return readable, images, [f"{name} is not a readable image ({reason}); it was left out." for name, reason in bad]
+    readable, arrays, problems = [], [], []
+    for path in paths:  # the images given to classify: few enough to hold, decoded as a store decodes them
+        try:
+            arrays.append(decode_image(path, size))
+            readable.append(path)
+        except ValueError as error:
+            problems.append(f"{path} is not a readable image ({error}); it was left out.")
+    images = (
+        torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+        if arrays
+        else torch.empty(0, 3, size, size, dtype=torch.uint8)
+    )
+    return readable, images, problems
 
 
 def _probabilities(model: TrainedRun, images: torch.Tensor, class_names: list[str]) -> torch.Tensor:

@@ -96,6 +96,7 @@ def _train_and_test(config: StudyConfig, key: str, seed: int, splits: DataSplits
             "val_images": len(splits.val),
             "test_images": len(splits.test),
             "skipped_images": splits.skipped_images,
+            "data_stores": splits.stores,
             "processes": process_group()[1],
             "host": socket.gethostname(),
             "started_at": started,

@@ -1,6 +1,8 @@
-"""Data: every source yields resident uint8 ImageSets; `load_data` adds the size limits and validation split."""
+"""Data: every source yields uint8 ImageSets (mapped from a decoded image store, or made in memory); `load_data` adds
+the size limits and validation split."""
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from vitswin.config import DataConfig
 from vitswin.data.imageset import ImageSet
@@ -46,9 +48,23 @@ class DataSplits:
         return replace(self, train=self.train.subset(nested_subset(self.train.labels, count, seed)))
 
     @property
+    def stores(self) -> list[dict[str, object]]:
+        """The decoded image stores the sets are mapped from (none for data made in memory): folder, fingerprint
+        and bytes of images."""
+        folders = sorted({part.store for part in (self.train, self.val, self.test) if part.store is not None})
+        return [
+            {"path": str(folder), "fingerprint": folder.name.removeprefix("store-"), "bytes": _store_bytes(folder)}
+            for folder in folders
+        ]
+
+    @property
     def skipped_images(self) -> int:
         """Unreadable image files of the source left out (data.bad_images=skip)."""
         return self.train.skipped + self.test.skipped
+
+
+def _store_bytes(folder: Path) -> int:
+    return (folder / "images.npy").stat().st_size
 
 
 def read_source(config: DataConfig) -> tuple[ImageSet, ImageSet]:

@@ -1,5 +1,5 @@
 """`hf`: a Hugging Face `datasets` dataset, by hub name or from a local copy (a save_to_disk folder, parquet or
-arrow files), decoded once into resident uint8 ImageSets and cached like image folders.
+arrow files), decoded once into a decoded image store like image folders.
 
 Images are read from the files' bytes with the same conversions as the imagefolder source (any mode to RGB,
 resized to data.image_size), so an unreadable image is named or skipped by the same rule.
@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from vitswin.config import DataConfig, HFConfig
-from vitswin.data.imagefolder import decode_images, read_cache, write_cache
+from vitswin.data.imagefolder import stored_images
 from vitswin.data.imageset import ImageSet
+from vitswin.data.store import STORE_VERSION
 from vitswin.errors import VitswinError
 
-_CACHE_VERSION = 1
 _FILE_BUILDERS = {".parquet": "parquet", ".arrow": "arrow"}
 
 
@@ -176,11 +176,8 @@ def _decode(
 ) -> ImageSet:
     import datasets
 
-    key = f"{_CACHE_VERSION}|{dataset._fingerprint}|{image_column}|{label_column}|{classes}|{image_size}|{skip_bad}"
-    cache_file = cache_dir / f"hf-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt"
-    cached = read_cache(cache_file, classes)
-    if cached is not None:
-        return cached
+    key = f"hf|{STORE_VERSION}|{dataset._fingerprint}|{image_column}|{label_column}|{classes}|{image_size}"
+    fingerprint = hashlib.sha256(key.encode()).hexdigest()[:20]
     # The files' bytes, not datasets' decoded PIL images: one decoder and one rule for unreadable images.
     raw = dataset.cast_column(image_column, datasets.Image(decode=False))
     sources, names, labels = [], [], []
@@ -193,6 +190,4 @@ def _decode(
             sources.append(image["bytes"] if image.get("bytes") else Path(image["path"]))
         names.append(f"{split} row {row}" + (f" ({image['path']})" if image and image.get("path") else ""))
         labels.append(int(label) if is_class_label else ids[str(label)])
-    image_set = decode_images(sources, names, labels, classes, image_size, skip_bad, f"{split} split")
-    write_cache(image_set, cache_file)
-    return image_set
+    return stored_images(cache_dir, fingerprint, sources, names, labels, classes, image_size, skip_bad, f"{split} split")

@@ -1,34 +1,29 @@
-"""`imagefolder`: any folder of class subfolders, decoded once into a resident uint8 tensor.
+"""`imagefolder`: any folder of class subfolders, decoded once into a decoded image store (`vitswin.data.store`).
 
 Layouts: `root/train/<class>/*` and `root/test/<class>/*`, or `root/<class>/*` (split by the tool).
 Every image is converted to RGB (grayscale, RGBA, palette, 16-bit) and resized to a square of
-`image_size`. Decoded sets are cached on disk, keyed by the files' names, sizes and times, so a
-second run does not decode the images again; a damaged cache entry is decoded again, and a cache folder that
-cannot be written is only a warning.
+`image_size`. The store is keyed by the files' names, sizes and times, so a second run does not decode the
+images again.
 """
 
 import hashlib
 import io
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import torch
 from PIL import Image
-from tqdm import tqdm
 
-from vitswin.artifacts import atomic_torch_save
 from vitswin.config import DataConfig
-from vitswin.data.imageset import ImageSet, check_room
+from vitswin.data.imageset import ImageSet
+from vitswin.data.store import STORE_VERSION, build_store
 from vitswin.errors import VitswinError
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-_CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
 
 
 def has_split_folders(root: Path) -> bool:
@@ -85,7 +80,7 @@ def read_split_folders(root: Path, config: DataConfig) -> tuple[ImageSet, ImageS
 
 
 def read_image_folder(root: Path, image_size: int, cache_dir: Path, skip_bad: bool) -> ImageSet:
-    """Decode every image under `root/<class>/` into a resident ImageSet (from the cache when unchanged)."""
+    """Every image under `root/<class>/`, from its decoded store (decoded first when the files changed)."""
     classes = class_folders(root)
     files, labels = [], []
     for index, name in enumerate(classes):
@@ -99,17 +94,15 @@ def read_image_folder(root: Path, image_size: int, cache_dir: Path, skip_bad: bo
         files += members
         labels += [index] * len(members)
 
-    cache_file = cache_dir / f"imagefolder-{_fingerprint(root, files, image_size, skip_bad)}.pt"
-    cached = read_cache(cache_file, classes)
-    if cached is not None:
-        return cached
-
-    image_set = decode_images(files, [str(path) for path in files], labels, classes, image_size, skip_bad, root.name)
-    write_cache(image_set, cache_file)
-    return image_set
+    fingerprint = _fingerprint(root, files, image_size)
+    return stored_images(
+        cache_dir, fingerprint, files, [str(path) for path in files], labels, classes, image_size, skip_bad, root.name
+    )
 
 
-def decode_images(
+def stored_images(
+    cache_dir: Path,
+    fingerprint: str,
     sources: list[Path | bytes],
     names: list[str],
     labels: list[int],
@@ -118,11 +111,12 @@ def decode_images(
     skip_bad: bool,
     what: str,
 ) -> ImageSet:
-    """Decode image files (paths, or the files' bytes) into a resident ImageSet, in parallel with a progress bar
-    labelled `what`. An unreadable image is named in one sentence, or skipped and counted when `skip_bad`."""
-    images, keep, bad = decode_files(sources, names, image_size, what)
+    """Image files (paths, or the files' bytes) as an ImageSet mapped from their decoded store (decoded first when
+    there is none, with a progress bar labelled `what`). An unreadable image is named in one sentence, or skipped
+    and counted when `skip_bad`."""
+    store, bad = build_store(cache_dir, fingerprint, sources, labels, classes, image_size, decode_image, what)
     if bad:
-        first, reason = bad[0]
+        first, reason = names[bad[0][0]], bad[0][1]
         others = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         if not skip_bad:
             raise VitswinError(
@@ -130,62 +124,17 @@ def decode_images(
                 f"or set data.bad_images=skip to skip unreadable files."
             )
         log.warning("skipped %d unreadable image file(s) in %s, first: %s (%s)", len(bad), what, first, reason)
-    return ImageSet(images, torch.tensor(labels, dtype=torch.long)[keep], classes, skipped=len(bad))
+    rows = store.readable_rows()
+    return ImageSet(store.pixels, store.labels[rows], classes, rows=rows, skipped=len(bad), store=store.path)
 
 
-def decode_files(
-    sources: list[Path | bytes], names: list[str], image_size: int, what: str
-) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, str]]]:
-    """Decode image files (paths, or the files' bytes) in parallel, with a progress bar labelled `what`: the readable
-    ones as uint8 (N, 3, image_size, image_size), which of `sources` they are (a bool mask), and (name, reason) for
-    each unreadable one, sorted by name."""
-    check_room(len(sources), image_size, f"decoding {what}")
-    images = np.zeros((len(sources), image_size, image_size, 3), dtype=np.uint8)
-    readable = np.ones(len(sources), dtype=bool)
-    bad: list[tuple[str, str]] = []
-
-    def decode(index: int) -> None:
-        source = sources[index]
-        try:
-            images[index] = load_rgb(io.BytesIO(source) if isinstance(source, bytes) else source, image_size)
-        except (OSError, ValueError, Image.DecompressionBombError) as error:
-            readable[index] = False
-            bad.append((names[index], str(error).split("\n")[0] or type(error).__name__))
-
-    # PIL releases the GIL while decoding, so threads decode in parallel.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(tqdm(pool.map(decode, range(len(sources))), total=len(sources), desc=f"decoding {what}", unit="img", disable=None))
-    keep = torch.from_numpy(readable)
-    return torch.from_numpy(images).permute(0, 3, 1, 2)[keep].contiguous(), keep, sorted(bad)
-
-
-def read_cache(cache_file: Path, classes: list[str]) -> ImageSet | None:
-    """The decoded set cached in `cache_file`, or None when there is none or it is damaged (then it is removed)."""
-    if not cache_file.is_file():
-        return None
+def decode_image(source: Path | bytes, image_size: int) -> np.ndarray:
+    """One image file (a path, or its bytes) as RGB uint8 (image_size, image_size, 3); ValueError with the reason
+    when it cannot be read."""
     try:
-        cached = torch.load(cache_file, weights_only=True)
-        image_set = ImageSet(cached["images"], cached["labels"], classes, skipped=int(cached.get("skipped", 0)))
-    except Exception as error:  # any damage (truncated, overwritten, foreign): decode again
-        log.warning("the decoded-images cache %s is damaged (%s); decoding the images again.", cache_file, type(error).__name__)
-        cache_file.unlink(missing_ok=True)
-        return None
-    if image_set.skipped:
-        log.warning("%d unreadable image file(s) were skipped when this set was decoded (%s)", image_set.skipped, cache_file)
-    return image_set
-
-
-def write_cache(image_set: ImageSet, cache_file: Path) -> None:
-    """Keep the decoded set for the next run; a cache that cannot be written only costs decoding time."""
-    try:
-        atomic_torch_save({"images": image_set.images, "labels": image_set.labels, "skipped": image_set.skipped}, cache_file)
-    except OSError as error:
-        log.warning(
-            "could not write the decoded-images cache to %s (%s); continuing without it (set data.cache_dir to a "
-            "writable folder with free space to decode only once).",
-            cache_file.parent,
-            error.strerror or error,
-        )
+        return load_rgb(io.BytesIO(source) if isinstance(source, bytes) else source, image_size)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise ValueError(str(error).split("\n")[0] or type(error).__name__) from None
 
 
 def load_rgb(path: Path | BinaryIO, image_size: int) -> np.ndarray:
@@ -204,8 +153,8 @@ def load_rgb(path: Path | BinaryIO, image_size: int) -> np.ndarray:
         return np.asarray(image)
 
 
-def _fingerprint(root: Path, files: list[Path], image_size: int, skip_bad: bool) -> str:
-    digest = hashlib.sha256(f"{_CACHE_VERSION}|{root.resolve()}|{image_size}|{skip_bad}".encode())
+def _fingerprint(root: Path, files: list[Path], image_size: int) -> str:
+    digest = hashlib.sha256(f"imagefolder|{STORE_VERSION}|{root.resolve()}|{image_size}".encode())
     for path in files:
         stat = path.stat()
         # os.fsencode: a file name that is not valid UTF-8 is hashed as the bytes it has on disk.

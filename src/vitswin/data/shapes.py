@@ -126,7 +126,7 @@ def make_shapes(num_images: int, size: int, seed: int) -> ImageSet:
         images.append(chunk_images)
         masks.append(chunk_masks)
     return ImageSet(
-        images=torch.cat(images) if images else torch.empty(0, 3, size, size, dtype=torch.uint8),
+        pixels=torch.cat(images) if images else torch.empty(0, 3, size, size, dtype=torch.uint8),
         labels=labels,
         class_names=list(CLASS_NAMES),
         masks=torch.cat(masks) if masks else torch.empty(0, size, size, dtype=torch.bool),

@@ -113,11 +113,11 @@ def _explain_model(
     target = cam_target(network, input_size, model.explain_layer)  # refuses a model it cannot read, before any work
     randomised = build_network(model, chosen.num_classes, weights="random").eval()  # the model-randomisation check
     randomised_target = cam_target(randomised, input_size, model.explain_layer)
-    stored_size = tuple(chosen.images.shape[-2:])
+    stored_size = chosen.image_size
     generator = torch.Generator().manual_seed(options.seed)  # random maps: the deletion / insertion baseline
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(chosen), options.batch_size):
-        images = chosen.images[start : start + options.batch_size]
+        images = chosen.take(slice(start, start + options.batch_size))
         inputs = module.transform(images)
         with torch.no_grad():
             probabilities = network(inputs).float().softmax(1)
@@ -130,7 +130,8 @@ def _explain_model(
         randomised_maps = metrics.resize_maps(
             explain_batch(randomised, inputs, classes, options.method, randomised_target), stored_size
         )
-        masks = chosen.masks[start : start + options.batch_size].numpy() if chosen.masks is not None else None
+        masks = chosen.take_masks(slice(start, start + options.batch_size))
+        masks = None if masks is None else masks.numpy()
         measured = MeasureBatch(network, inputs, input_maps, maps, baseline_maps, randomised_maps, classes, masks, options.steps)
         batch = {
             "input_maps": input_maps,
@@ -169,9 +170,9 @@ def _write_outputs(
     names = chosen.class_names
     shown = min(options.show, len(chosen))
     true_names = [names[label] for label in chosen.labels[:shown]]
-    display = max(DISPLAY_MIN, *chosen.images.shape[-2:], *(e.input_maps.shape[-1] for e in explanations))
+    display = max(DISPLAY_MIN, *chosen.image_size, *(e.input_maps.shape[-1] for e in explanations))
     images = (
-        F.interpolate(chosen.images[:shown].float() / 255, size=(display, display), mode="bilinear", align_corners=False)
+        F.interpolate(chosen.take(slice(shown)).float() / 255, size=(display, display), mode="bilinear", align_corners=False)
         .clamp(0, 1)
         .permute(0, 2, 3, 1)
         .numpy()

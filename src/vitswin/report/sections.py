@@ -138,6 +138,11 @@ def setup_section(report: ReportContext) -> list[Block]:
     skipped = first.get("skipped_images", 0)
     if skipped:
         sizes += f"; {skipped} unreadable image file(s) were skipped (data.bad_images: skip)"
+    stores = first.get("data_stores") or []
+    if stores:
+        total = sum(store["bytes"] for store in stores)
+        names = ", ".join(store["fingerprint"] for store in stores)
+        sizes += f"; read from the decoded image store{'s' * (len(stores) > 1)} {names} ({total / 1e6:,.1f} MB)"
     environment = first.get("environment")
     return [
         Heading("Set-up"),

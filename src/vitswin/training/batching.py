@@ -1,4 +1,5 @@
-"""Which images each process sees, batch by batch, from a dataset resident in memory as uint8 tensors.
+"""Which images each process sees, batch by batch, from an ImageSet of uint8 images (in memory, or mapped from
+its decoded image store: a batch reads only its own images' pages).
 
 A batch is one gather of whole tensors (no per-sample collation, no worker processes). Training batches
 are seeded per epoch and split between processes; evaluation batches cover each process's contiguous share
@@ -19,14 +20,14 @@ class _ResidentBatches(Dataset):
     """Indexed by a list of indices, returns that whole batch: one gather instead of per-sample collation."""
 
     def __init__(self, image_set: ImageSet) -> None:
-        self.images, self.labels = image_set.images, image_set.labels
+        self.image_set = image_set
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.image_set)
 
     def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.as_tensor(indices)
-        return self.images[index], self.labels[index]
+        return self.image_set.take(index), self.image_set.labels[index]
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
