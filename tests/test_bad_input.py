@@ -6,6 +6,8 @@ import errno
 import json
 import logging
 import os
+import shutil
+import types
 from pathlib import Path
 
 import numpy as np
@@ -59,26 +61,35 @@ def test_an_input_smaller_than_a_patch_names_the_valid_sizes(capsys: pytest.Capt
     )
 
 
-@pytest.mark.parametrize("source", ["shapes", "imagefolder"])
-def test_images_too_large_for_memory_are_refused_before_they_are_made(
-    capsys: pytest.CaptureFixture, tmp_path: Path, source: str
-) -> None:
-    folder = {"root": str(make_image_folder(tmp_path / "images", ("cat", "dog")))} if source == "imagefolder" else {}
-    raw = tiny_study(tmp_path, source=source, image_size=100_000, **folder)
-    if source == "shapes":
-        assert_refused(capsys, tmp_path, raw, "making the built-in shapes (600 images at data.image_size 100000) needs about")
-        code, err = run_cli(capsys, "study", write_config(tmp_path, raw), "--no-explain")
-        assert code == 2 and "GB free; lower data.image_size (the models resize the stored images on the device)" in err
-    else:  # decoded into a store on disk: the disk is what must have room
-        raw["data"]["image_size"] = 1_000_000
-        assert_refused(capsys, tmp_path, raw, f"decoding images needs about 24,000 GB of disk in {tmp_path / 'cache'}")
-
-
-def test_a_training_step_too_large_for_memory_is_refused(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+@pytest.mark.parametrize("setting", ["data", "model"])
+def test_a_training_step_too_large_for_memory_is_refused(capsys: pytest.CaptureFixture, tmp_path: Path, setting: str) -> None:
     raw = tiny_study(tmp_path)
-    raw["models"]["swin"]["input_size"] = 65_536
+    if setting == "data":
+        raw["data"]["image_size"] = 100_000
+    else:
+        raw["models"]["swin"]["input_size"] = 65_536
+    expected = {
+        "data": "32 images of data.image_size 100000 at models.",  # whichever model is checked first
+        "model": "one training step of swin (32 images of data.image_size 16 at models.swin.input_size 65536) needs about",
+    }
+    assert_refused(capsys, tmp_path, raw, expected[setting])
+
+
+def test_images_too_many_for_memory_or_disk_are_refused_before_they_are_made(
+    capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = tiny_study(tmp_path, train_size=10**9)  # the built-in shapes are made in memory
+    assert_refused(capsys, tmp_path, raw, "making the built-in shapes (1,000,000,100 images at data.image_size 16) needs about")
+    code, err = run_cli(capsys, "study", write_config(tmp_path, raw), "--no-explain")
+    assert code == 2 and "GB free; lower data.image_size (the models resize the stored images on the device)" in err
+    full = types.SimpleNamespace(disk_usage=lambda _: shutil._ntuple_diskusage(10**12, 10**12, 1000), rmtree=shutil.rmtree)
+    monkeypatch.setattr("vitswin.data.store.shutil", full)  # the store's disk alone: the checkpoints' has room
+    raw = tiny_study(tmp_path, source="imagefolder", root=str(make_image_folder(tmp_path / "images")))
     assert_refused(
-        capsys, tmp_path, raw, "one training step of swin (models.swin.input_size 65536, 32 images a step) needs about"
+        capsys,
+        tmp_path,
+        raw,
+        f"decoding images needs about 6,144 bytes of disk in {tmp_path / 'cache'}, but it has 1,000 bytes free",
     )
 
 

@@ -34,9 +34,12 @@ def _meminfo_available() -> int:
 
 
 def gigabytes(count: int | float) -> str:
-    """Bytes as a short display string: '0.25 GB', '48,000 GB'."""
-    value = count / 1e9
-    return f"{value:,.0f} GB" if value >= 100 else f"{value:.2g} GB"
+    """Bytes as a short display string: '6,144 bytes', '3.1 MB', '19 GB', '48,000 GB'."""
+    if count >= 100e9:
+        return f"{count / 1e9:,.0f} GB"
+    if count >= 1e9:
+        return f"{count / 1e9:.2g} GB"
+    return f"{count / 1e6:.2g} MB" if count >= 1e6 else f"{count:,.0f} bytes"
 
 
 def check_memory(needed: int, what: str, fix: str) -> None:

@@ -146,7 +146,7 @@ def preflight(config: StudyConfig, keys: list[str]) -> None:
             network = build_network(model, num_classes=1000)
             activations = _activations_per_image(key, model, network)
         if on_cpu(config.hardware):
-            _check_step_memory(key, model, network, activations)
+            _check_step_memory(key, model, network, activations, config.data.image_size)
         needed += _checkpoint_bytes(network)
     check_logger(config.logger)
     world_size(config.hardware)  # hardware this machine or launcher cannot provide fails here
@@ -194,15 +194,16 @@ def _activations_per_image(key: str, model: ModelConfig, network: torch.nn.Modul
     return kept[0]
 
 
-def _check_step_memory(key: str, model: ModelConfig, network: torch.nn.Module, activations: int) -> None:
+def _check_step_memory(key: str, model: ModelConfig, network: torch.nn.Module, activations: int, stored: int) -> None:
     """On the CPU, refuse a model whose training step cannot fit in free memory (weights, gradients and AdamW's two
-    moments, and one forward pass's activations, float32): an input size or batch far too large would otherwise
-    stop on an allocation error after the data is read, or be killed without a word."""
+    moments, one forward pass's activations, float32, and the batch as gathered from the store at `stored` pixels,
+    uint8 and float32): an input size, image size or batch far too large would otherwise stop on an allocation error
+    after the data is read, or be killed without a word."""
     batch = model.train.micro_batch_size or model.train.batch_size
     check_memory(
-        4 * (4 * parameter_count(network) + batch * activations),
-        f"one training step of {key} (models.{key}.input_size {model.input_size}, {batch} images a step)",
-        f"lower models.{key}.input_size or models.{key}.train.batch_size (or set micro_batch_size)",
+        4 * (4 * parameter_count(network) + batch * activations) + batch * 3 * stored**2 * (1 + 4),
+        f"one training step of {key} ({batch} images of data.image_size {stored} at models.{key}.input_size {model.input_size})",
+        f"lower data.image_size, models.{key}.input_size or models.{key}.train.batch_size (or set micro_batch_size)",
     )
 
 

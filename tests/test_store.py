@@ -1,0 +1,84 @@
+"""The decoded image store: decoded once, in processes, resumable, never used half-written, mapped by every process."""
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_image_folder
+from test_data import folder_config
+from vitswin.data import load_data, read_source
+from vitswin.data import store as store_module
+from vitswin.data.imagefolder import decode_image
+from vitswin.data.store import CHUNK, build_store, open_store
+
+
+def test_a_folder_is_decoded_once_into_a_mapped_store(tmp_path: Path) -> None:
+    root = make_image_folder(tmp_path / "images", per_class=5)
+    train, test = read_source(folder_config(root, tmp_path, test_split=0.4))
+    (store,) = (tmp_path / "cache").glob("store-*[!k]")
+    assert train.store == store and not (tmp_path / "cache" / f"{store.name}.partial").exists()
+    mapped = np.load(store / "images.npy", mmap_mode="r")
+    assert mapped.shape == (10, 3, 8, 8) and train.pixels.shape == (10, 3, 8, 8)
+    assert len(train) + len(test) == 10 and train.rows is not None  # subsets are positions into the one store
+    expected = torch.from_numpy(np.stack([decode_image(path, 8) for path in sorted((root / "cat").glob("*.png"))]))
+    cats = train.take(torch.nonzero(train.labels == 0).squeeze(1))
+    assert all(any(torch.equal(cat, other.permute(2, 0, 1)) for other in expected) for cat in cats)
+    stamp = (store / "images.npy").stat().st_mtime_ns
+    read_source(folder_config(root, tmp_path, test_split=0.4))
+    assert (store / "images.npy").stat().st_mtime_ns == stamp  # not decoded again
+
+
+def test_a_pickled_set_carries_its_stores_path_not_its_images(tmp_path: Path) -> None:
+    root = make_image_folder(tmp_path / "images", per_class=40)
+    splits = load_data(folder_config(root, tmp_path, test_split=0.25))
+    pickled = pickle.dumps(splits.train)
+    assert len(pickled) < splits.train.pixels.numel() / 4
+    again = pickle.loads(pickled)
+    assert torch.equal(again.images, splits.train.images) and torch.equal(again.labels, splits.train.labels)
+
+
+def _sources(count: int) -> list[np.ndarray]:
+    return [np.full((4, 4, 3), index % 251, dtype=np.uint8) for index in range(count)]
+
+
+def _as_is(pixels: np.ndarray, image_size: int) -> np.ndarray:
+    if pixels[0, 0, 0] == 13:
+        raise ValueError("thirteen is unlucky")
+    return pixels
+
+
+def test_a_killed_decode_continues_where_it_stopped_and_is_never_used_half_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    count = 3 * CHUNK + 7  # four chunks: the three left after the kill are decoded in worker processes
+    sources, labels = _sources(count), [index % 3 for index in range(count)]
+    calls = []
+    real = store_module._decode_chunk
+
+    def dies_after_one(task: tuple) -> list:
+        if calls:
+            raise KeyboardInterrupt  # as a kill would stop it, after the first chunk is recorded
+        calls.append(task[1])
+        return real(task)
+
+    monkeypatch.setattr(store_module, "_decode_chunk", dies_after_one)
+    monkeypatch.setattr(store_module.os, "cpu_count", lambda: 1)  # in this process, so the patch applies
+    with pytest.raises(KeyboardInterrupt):
+        build_store(tmp_path, "abc", sources, labels, ["a", "b", "c"], 4, _as_is, "test")
+    assert not (tmp_path / "store-abc").exists()  # a half-written store never has the final name
+    assert [path.name for path in (tmp_path / "store-abc.partial" / "chunks").iterdir()] == ["0.json"]
+    monkeypatch.setattr(store_module, "_decode_chunk", real)
+    monkeypatch.undo()  # the rest in worker processes, as a rerun would
+    store, bad = build_store(tmp_path, "abc", sources, labels, ["a", "b", "c"], 4, _as_is, "test")
+    assert not (tmp_path / "store-abc.partial").exists()
+    assert bad == [(position, "thirteen is unlucky") for position in (13, 264, 515, 766)]
+    assert store.unreadable == [13, 264, 515, 766] and len(store.readable_rows()) == count - 4
+    keep = store.readable_rows()
+    assert torch.equal(store.pixels[keep, 0, 0, 0], torch.tensor([index % 251 for index in keep.tolist()], dtype=torch.uint8))
+    assert torch.equal(store.labels, torch.tensor(labels))
+    assert json.loads((tmp_path / "store-abc" / "store.json").read_text())["fingerprint"] == "abc"
+    assert open_store(tmp_path / "store-abc").class_names == ["a", "b", "c"]
