@@ -34,7 +34,7 @@ def bright_or_dark(config) -> tuple[ImageSet, None]:
     level = torch.where(labels == 1, 200, 40) + torch.randint(-20, 21, (240,), generator=generator)
     size = config.image_size
     images = level.view(-1, 1, 1, 1).expand(-1, 3, size, size).to(torch.uint8).contiguous()
-    return ImageSet(images=images, labels=labels, class_names=["dark", "bright"]), None
+    return ImageSet(pixels=images, labels=labels, class_names=["dark", "bright"]), None
 
 
 def centre_map(network, inputs, classes, target) -> np.ndarray:
