@@ -1,4 +1,4 @@
-"""Training batches per second from the decoded image store (memory-mapped) against the same images in memory.
+"""Training batches per second from the decoded image store (read by index) against the same images in memory.
 
 Both draw the same seeded training batches (index gather) and transform them on the CPU with the default
 augmentation into model inputs; rounds alternate between the two, so a noisy machine slows both alike.
@@ -51,11 +51,11 @@ def main() -> None:
             store, _ = build_store(
                 Path(folder), f"bench-{size}", pixels, labels, [str(c) for c in range(10)], size, as_decoded, name
             )
-            mapped = ImageSet(store.pixels, store.labels, store.class_names, store=store.path)
-            memory = ImageSet(store.pixels.clone(), store.labels, store.class_names)
+            stored = ImageSet(store.pixels, store.labels, store.class_names, store=store.path)
+            memory = ImageSet(store.pixels[:], store.labels, store.class_names)
             transform = BatchTransform(input_size, MEAN, STD, AugmentConfig(hflip=True))
             rounds = [
-                {kind: images_per_s(data, transform, args.batches) for kind, data in (("memory", memory), ("store", mapped))}
+                {kind: images_per_s(data, transform, args.batches) for kind, data in (("memory", memory), ("store", stored))}
                 for _ in range(args.rounds)
             ]
             results[name] = {"rounds": rounds, "store_over_memory": [r["store"] / r["memory"] for r in rounds]}

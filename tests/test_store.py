@@ -1,4 +1,4 @@
-"""The decoded image store: decoded once, in processes, resumable, never used half-written, mapped by every process."""
+"""The decoded image store: decoded once, in processes, resumable, never used half-written, read by index by every process."""
 
 import json
 import pickle
@@ -16,7 +16,7 @@ from vitswin.data.imagefolder import decode_image
 from vitswin.data.store import CHUNK, build_store, open_store
 
 
-def test_a_folder_is_decoded_once_into_a_mapped_store(tmp_path: Path) -> None:
+def test_a_folder_is_decoded_once_into_a_store(tmp_path: Path) -> None:
     root = make_image_folder(tmp_path / "images", per_class=5)
     train, test = read_source(folder_config(root, tmp_path, test_split=0.4))
     (store,) = (tmp_path / "cache").glob("store-*[!k]")
@@ -78,7 +78,32 @@ def test_a_killed_decode_continues_where_it_stopped_and_is_never_used_half_writt
     assert bad == [(position, "thirteen is unlucky") for position in (13, 264, 515, 766)]
     assert store.unreadable == [13, 264, 515, 766] and len(store.readable_rows()) == count - 4
     keep = store.readable_rows()
-    assert torch.equal(store.pixels[keep, 0, 0, 0], torch.tensor([index % 251 for index in keep.tolist()], dtype=torch.uint8))
+    assert torch.equal(store.pixels[keep][:, 0, 0, 0], torch.tensor([index % 251 for index in keep.tolist()], dtype=torch.uint8))
     assert torch.equal(store.labels, torch.tensor(labels))
     assert json.loads((tmp_path / "store-abc" / "store.json").read_text())["fingerprint"] == "abc"
     assert open_store(tmp_path / "store-abc").class_names == ["a", "b", "c"]
+
+
+def _grey(level: int, image_size: int) -> np.ndarray:
+    return np.full((image_size, image_size, 3), level % 251, dtype=np.uint8)
+
+
+def _file_pages_resident() -> int:
+    """Bytes of files mapped into this process and resident (Linux): what a memory-mapped store would add."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("RssFile:")[1].split()[0]) * 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux's /proc")
+def test_reading_every_batch_of_a_store_adds_nothing_to_the_process_resident_memory(tmp_path: Path) -> None:
+    count, size = 2 * CHUNK - 12, 128  # 24 MB of images, decoded in this process
+    store, _ = build_store(tmp_path, "big", list(range(count)), [0] * count, ["grey"], size, _grey, "test")
+    before = _file_pages_resident()
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(0))
+    for batch in order.split(64):
+        images = store.pixels[batch]
+        assert torch.equal(images[:, 0, 0, 0], (batch % 251).to(torch.uint8))
+    assert torch.equal(store.pixels[5:9][:, 1, 2, 3], torch.tensor([5, 6, 7, 8], dtype=torch.uint8))
+    assert _file_pages_resident() - before < store.nbytes / 10
+    with pytest.raises(IndexError, match=f"of a store of {count} images"):
+        store.pixels[torch.tensor([count])]

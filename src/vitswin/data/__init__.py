@@ -1,4 +1,4 @@
-"""Data: every source yields uint8 ImageSets (mapped from a decoded image store, or made in memory); `load_data` adds
+"""Data: every source yields uint8 ImageSets (read from a decoded image store, or made in memory); `load_data` adds
 the size limits and validation split."""
 
 from dataclasses import dataclass, replace
@@ -49,7 +49,7 @@ class DataSplits:
 
     @property
     def stores(self) -> list[dict[str, object]]:
-        """The decoded image stores the sets are mapped from (none for data made in memory): folder, fingerprint
+        """The decoded image stores the sets are read from (none for data made in memory): folder, fingerprint
         and bytes of images."""
         folders = sorted({part.store for part in (self.train, self.val, self.test) if part.store is not None})
         return [

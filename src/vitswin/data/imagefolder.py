@@ -111,7 +111,7 @@ def stored_images(
     skip_bad: bool,
     what: str,
 ) -> ImageSet:
-    """Image files (paths, or the files' bytes) as an ImageSet mapped from their decoded store (decoded first when
+    """Image files (paths, or the files' bytes) as an ImageSet read from their decoded store (decoded first when
     there is none, with a progress bar labelled `what`). An unreadable image is named in one sentence, or skipped
     and counted when `skip_bad`."""
     store, bad = build_store(cache_dir, fingerprint, sources, labels, classes, image_size, decode_image, what)

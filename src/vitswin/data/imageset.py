@@ -1,12 +1,12 @@
-"""The one form every data source produces: uint8 images (in memory, or mapped from a decoded image store),
-labels and class names, read batch by batch by index."""
+"""The one form every data source produces: uint8 images (in memory, or read from a decoded image store), labels and
+class names, read batch by batch by index."""
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from vitswin.data.store import StoredPixels
 from vitswin.memory import check_memory
 
 
@@ -14,13 +14,14 @@ from vitswin.memory import check_memory
 class ImageSet:
     """A labelled image set: the images at `rows` of `pixels`, which it never copies whole.
 
-    pixels: uint8 tensor (M, 3, H, W), in memory or memory-mapped from the store at `store`; rows: int64 (N,)
+    pixels: uint8 (M, 3, H, W), a tensor in memory or the images of the store at `store` (read by index; pickled as
+    the store's file name, so a side-by-side worker reads the same file); rows: int64 (N,)
     positions in `pixels` of this set's images, in order (None: all of them); labels: int64 (N,) indexing
     `class_names`; masks: optional bool (M, H, W) marking the object (synthetic data only), aligned with `pixels`;
     skipped: unreadable image files left out when the set was read (data.bad_images=skip).
     """
 
-    pixels: torch.Tensor
+    pixels: torch.Tensor | StoredPixels
     labels: torch.Tensor
     class_names: list[str]
     masks: torch.Tensor | None = None
@@ -48,8 +49,8 @@ class ImageSet:
         return tuple(self.pixels.shape[-2:])  # type: ignore[return-value]
 
     def take(self, index: torch.Tensor | slice) -> torch.Tensor:
-        """The uint8 images (n, 3, H, W) at positions `index` of this set: one gather, read from the store's pages
-        (only those) when it is mapped."""
+        """The uint8 images (n, 3, H, W) at positions `index` of this set: one gather (from the store: a read of just
+        those images)."""
         return self.pixels[self._positions(index)]
 
     def take_masks(self, index: torch.Tensor | slice) -> torch.Tensor | None:
@@ -67,19 +68,6 @@ class ImageSet:
 
     def _positions(self, index: torch.Tensor | slice) -> torch.Tensor | slice:
         return index if self.rows is None else self.rows[index]
-
-    # Pickled (to a side-by-side worker) as the store's path, not its images: the worker maps the same pages.
-    def __getstate__(self) -> dict[str, Any]:
-        state = {field.name: getattr(self, field.name) for field in fields(self)}
-        return state | ({"pixels": None} if self.store is not None else {})
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if state["pixels"] is None:
-            from vitswin.data.store import open_store
-
-            state = state | {"pixels": open_store(state["store"]).pixels}
-        for name, value in state.items():
-            object.__setattr__(self, name, value)
 
 
 # Decoding or making a set in memory holds the images and a copy at once (measured: peak resident memory about

@@ -1,20 +1,24 @@
-"""The decoded image store: a source's images decoded once into files on disk that every process memory-maps.
+"""The decoded image store: a source's images decoded once into files on disk that every process reads by index.
 
 A store is a folder `<cache_dir>/store-<fingerprint>/` holding `images.npy` (uint8, N x 3 x S x S, NumPy's format: a
 flat array behind a small header), `labels.npy` (int64) and `store.json` (class names, the unreadable images left
 out, the fingerprint). The fingerprint is a hash of what the images were decoded from (the files' names, sizes and
 times, or a dataset's fingerprint) and of the decoding settings, so a changed file or setting is a new store.
 
-Mapped read-only (copy-on-write), the pages belong to the page cache: DDP ranks, side-by-side workers and separate
-commands on one machine share one copy, and a machine reads only the batches it gathers. A store is decoded into
+Batches are read by index with positioned reads (`StoredPixels`), never mapped whole: the file's pages belong to the
+page cache, so DDP ranks, side-by-side workers and separate commands on one machine share one copy, a machine reads
+only the batches it gathers, and neither a process's resident memory nor its address space grows with the store (under
+a memory limit the cached pages are reclaimable, not the process's own). A store is decoded into
 `store-<fingerprint>.partial/` chunk by chunk, in parallel processes; each finished chunk is recorded, so a killed
 decode continues where it stopped, and the folder gets its final name (atomically) only when every chunk is in.
 """
 
 import contextlib
 import errno
+import io
 import json
 import logging
+import math
 import multiprocessing
 import os
 import shutil
@@ -39,12 +43,66 @@ CHUNK = 256  # images per decoding task: small enough that a killed decode loses
 Decoder = Callable[[object, int], np.ndarray]  # (source, image_size) -> (S, S, 3) uint8
 
 
+class StoredPixels:
+    """The images of a store's images.npy, uint8 (N, 3, S, S), gathered by index like a tensor: `pixels[index]` reads
+    just those rows (runs of consecutive rows in one read) into a new tensor. Pickled as the file's name and shape."""
+
+    dtype = torch.uint8
+    ndim = 4
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        with open(file, "rb") as stream:
+            version = np.lib.format.read_magic(stream)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in read_header:
+                raise ValueError(f"unsupported .npy version {version}")
+            shape, fortran_order, dtype = read_header[version](stream)
+            self.offset = stream.tell()
+        if dtype != np.uint8 or fortran_order or len(shape) != 4:
+            raise ValueError(f"images.npy holds {dtype} {shape}, not uint8 (N, 3, S, S) in C order")
+        self.shape = torch.Size(shape)
+        self._row_bytes = math.prod(shape[1:])
+        if file.stat().st_size != self.offset + self.numel():
+            raise ValueError(f"images.npy has {file.stat().st_size} bytes, its header says {self.offset + self.numel()}")
+        self._stream: io.FileIO | None = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    def __getitem__(self, index: torch.Tensor | slice) -> torch.Tensor:
+        rows = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index, dtype=np.int64).reshape(-1)
+        if rows.size and not (rows.min() >= 0 and rows.max() < len(self)):
+            raise IndexError(f"rows {rows.min()} to {rows.max()} of a store of {len(self)} images")
+        images = np.empty((len(rows), *self.shape[1:]), dtype=np.uint8)
+        flat = images.reshape(len(rows), -1)
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        for first, end in zip(np.r_[0, breaks], np.r_[breaks, len(rows)], strict=True):
+            self._read_into(memoryview(flat[first:end]).cast("B"), self.offset + int(rows[first]) * self._row_bytes)
+        return torch.from_numpy(images)
+
+    def _read_into(self, buffer: memoryview, position: int) -> None:
+        if self._stream is None:
+            self._stream = io.FileIO(self.file, "r")
+        while buffer:
+            count = os.preadv(self._stream.fileno(), [buffer], position)
+            if count == 0:
+                raise OSError(errno.EIO, f"{self.file} ended early")
+            buffer, position = buffer[count:], position + count
+
+    def __getstate__(self) -> dict[str, object]:
+        return self.__dict__ | {"_stream": None}  # each process opens the file for itself
+
+
 @dataclass(frozen=True)
 class Store:
-    """An opened store: its images memory-mapped, its labels and facts in memory."""
+    """An opened store: its images read by index from disk, its labels and facts in memory."""
 
     path: Path
-    pixels: torch.Tensor  # uint8 (N, 3, S, S), mapped from images.npy
+    pixels: StoredPixels  # uint8 (N, 3, S, S), read from images.npy
     labels: torch.Tensor  # int64 (N,)
     class_names: list[str]
     unreadable: list[int]  # positions of images that could not be decoded (left out of every set)
@@ -64,8 +122,7 @@ def open_store(path: Path) -> Store:
     """The finished store in `path`; a damaged one is one sentence naming it."""
     try:
         facts = json.loads((path / "store.json").read_text())
-        # Copy-on-write: reads share the page cache; nothing this process does can change the file.
-        pixels = np.load(path / "images.npy", mmap_mode="c")
+        pixels = StoredPixels(path / "images.npy")
         labels = np.load(path / "labels.npy")
     except (OSError, ValueError, KeyError) as error:
         raise VitswinError(
@@ -74,7 +131,7 @@ def open_store(path: Path) -> Store:
         ) from None
     return Store(
         path=path,
-        pixels=torch.from_numpy(pixels),
+        pixels=pixels,
         labels=torch.from_numpy(labels),
         class_names=list(facts["class_names"]),
         unreadable=list(facts["unreadable"]),

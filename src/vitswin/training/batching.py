@@ -1,5 +1,5 @@
-"""Which images each process sees, batch by batch, from an ImageSet of uint8 images (in memory, or mapped from
-its decoded image store: a batch reads only its own images' pages).
+"""Which images each process sees, batch by batch, from an ImageSet of uint8 images (in memory, or read from
+its decoded image store: a batch reads only its own images).
 
 A batch is one gather of whole tensors (no per-sample collation, no worker processes). Training batches
 are seeded per epoch and split between processes; evaluation batches cover each process's contiguous share
