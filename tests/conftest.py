@@ -1,6 +1,7 @@
 """Shared fixtures: offline hub, a private cache, small configs and image folders made on the fly."""
 
 import atexit
+import contextlib
 import os
 import shutil
 import tempfile
@@ -143,3 +144,14 @@ def colour_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[P
     labels = np.repeat(np.arange(len(classes)), [len(list((root / "test" / c).iterdir())) for c in classes])
     chosen = stratified_split(torch.from_numpy(labels), 40, config.data.seed)[1]
     return root, [Path(s.run_dir) for s in summaries], [files[i] for i in chosen.tolist()]
+
+
+def session_processes(sid: int) -> list[int]:
+    """The live (not zombie) processes of session `sid`: a study started in a session of its own and all it started."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+    return found

@@ -1,6 +1,5 @@
 """Runs side by side: how many train at once, equal results to one after another, and a failed run."""
 
-import contextlib
 import json
 import os
 import signal
@@ -13,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import run_cli, tiny_study
+from conftest import run_cli, session_processes, tiny_study
 from vitswin.cli import main
 from vitswin.config import Hardware, StudyConfig, validate_config
 from vitswin.errors import VitswinError
@@ -108,17 +107,6 @@ def test_a_failed_run_lets_the_started_ones_finish_and_is_raised(tmp_path: Path)
     assert (tmp_path / "vit-1").read_text() == "trained"
 
 
-def _session(sid: int) -> list[int]:
-    """The live (not zombie) processes of session `sid`: a study started in a session of its own and all it started."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[3]) == sid and fields[0] != "Z":
-                found.append(int(stat.parent.name))
-    return found
-
-
 @pytest.fixture(scope="module")
 def killable(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A study of two ViT runs trained side by side, and its uninterrupted result folder."""
@@ -157,9 +145,9 @@ def test_a_killed_study_leaves_no_process_and_its_rerun_equals_an_uninterrupted_
         assert code != 0 and len(error.splitlines()) == 1, error
         assert error.startswith("vitswin: error: the worker process training run vit seed 1 was killed by SIGKILL"), error
     stopped = time.monotonic() + 10
-    while _session(process.pid) and time.monotonic() < stopped:
+    while session_processes(process.pid) and time.monotonic() < stopped:
         time.sleep(0.1)
-    assert not _session(process.pid), f"left running after 10 s: {_session(process.pid)}"
+    assert not session_processes(process.pid), f"left running after 10 s: {session_processes(process.pid)}"
     process.wait(timeout=10)
     subprocess.run(_train(config, out), check=True, capture_output=True)
     for seed, run in enumerate(runs):

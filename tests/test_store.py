@@ -2,13 +2,16 @@
 
 import json
 import pickle
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import make_image_folder
+from conftest import make_image_folder, session_processes
 from test_data import folder_config
 from vitswin.data import load_data, read_source
 from vitswin.data import store as store_module
@@ -107,3 +110,40 @@ def test_reading_every_batch_of_a_store_adds_nothing_to_the_process_resident_mem
     assert _file_pages_resident() - before < store.nbytes / 10
     with pytest.raises(IndexError, match=f"of a store of {count} images"):
         store.pixels[torch.tensor([count])]
+
+
+def _slow_grey(level: int, image_size: int) -> np.ndarray:
+    time.sleep(0.004)  # a chunk takes about a second: slow enough to be killed halfway
+    return _grey(level, image_size)
+
+
+DECODE = """
+import sys
+from pathlib import Path
+sys.path[:0] = {paths!r}
+from test_store import _slow_grey
+from vitswin.data.store import build_store
+build_store(Path({cache!r}), "k", list(range({count})), [i % 3 for i in range({count})], list("abc"), 16, _slow_grey, "t")
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_a_decode_killed_by_sigkill_leaves_no_decoder_and_its_rerun_equals_an_uninterrupted_one(tmp_path: Path) -> None:
+    count, labels = 6 * CHUNK, [index % 3 for index in range(6 * CHUNK)]
+    script = DECODE.format(paths=sys.path, cache=str(tmp_path / "killed"), count=count)
+    process = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, start_new_session=True)
+    chunks, deadline = tmp_path / "killed" / "store-k.partial" / "chunks", time.monotonic() + 120
+    while not (chunks.is_dir() and any(chunks.iterdir())):  # the first chunk is recorded
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.stderr else ""
+        time.sleep(0.02)
+    process.kill()  # the command only, as kill -9 of its pid: its decoders must notice and stop
+    process.wait(timeout=10)
+    stopped = time.monotonic() + 10
+    while session_processes(process.pid) and time.monotonic() < stopped:
+        time.sleep(0.1)
+    assert not session_processes(process.pid), f"decoders left running after 10 s: {session_processes(process.pid)}"
+    assert not (tmp_path / "killed" / "store-k").exists() and len(list(chunks.iterdir())) < 6
+    resumed, _ = build_store(tmp_path / "killed", "k", list(range(count)), labels, list("abc"), 16, _slow_grey, "t")
+    whole, _ = build_store(tmp_path / "whole", "k", list(range(count)), labels, list("abc"), 16, _grey, "t")
+    for name in ("images.npy", "labels.npy", "store.json"):
+        assert (resumed.path / name).read_bytes() == (whole.path / name).read_bytes()

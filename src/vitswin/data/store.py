@@ -35,6 +35,7 @@ from vitswin.artifacts import atomic_write_text
 from vitswin.errors import VitswinError
 from vitswin.locking import locked
 from vitswin.memory import gigabytes
+from vitswin.processes import die_with
 
 log = logging.getLogger(__name__)
 
@@ -249,8 +250,10 @@ def _decode_chunk(task: tuple[Path, int, list[object], int, Decoder]) -> list[tu
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    # Spawned, not forked: the parent may hold PyTorch's threads, which a fork would copy in a broken state.
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    # Spawned, not forked: the parent may hold PyTorch's threads, which a fork would copy in a broken state. A killed
+    # command takes its decoders with it: their unrecorded chunks are decoded again by the rerun.
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with, initargs=(os.getpid(),))
 
 
 def _header_shape(images_file: Path) -> tuple[int, ...] | None:

@@ -14,15 +14,12 @@ one sentence; every run continues from its last checkpoint on the rerun.
 """
 
 import contextlib
-import ctypes
 import logging
 import multiprocessing
 import os
 import signal
 import socket
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -32,14 +29,13 @@ import torch
 from vitswin.config import Hardware, StudyConfig
 from vitswin.data import DataSplits
 from vitswin.errors import VitswinError
+from vitswin.processes import die_with
 from vitswin.study_folder import RunSummary, StudyFolder
 from vitswin.training.trainer import on_cpu, quiet_lightning_logs, world_size
 
 log = logging.getLogger(__name__)
 
 TrainRun = Callable[[StudyConfig, str, int, DataSplits], RunSummary]
-PR_SET_PDEATHSIG = 1  # prctl option: the signal this process gets when its parent dies (linux/prctl.h)
-PARENT_POLL_S = 1.0
 
 
 def job_count(jobs: int | str, hardware: Hardware, runs: int) -> int:
@@ -139,27 +135,13 @@ def _died(pool: ProcessPoolExecutor, study: StudyFolder, runs: list[tuple[str, i
 
 
 def _start_worker(threads: int, parent: int) -> None:
-    _die_with(parent)
+    die_with(parent)
     os.environ["OMP_NUM_THREADS"] = str(threads)  # for anything the run starts in turn
     torch.set_num_threads(threads)
     handler = logging.StreamHandler(sys.stdout)  # where the main process's lines go (vitswin.cli)
     logging.getLogger("vitswin").addHandler(handler)
     logging.getLogger("vitswin").setLevel(logging.INFO)
     quiet_lightning_logs()
-
-
-def _die_with(parent: int) -> None:
-    """Stop this worker when `parent` dies: at once by the kernel on Linux (the parent-death signal), else (and
-    should the parent have died already) when a watcher sees this process adopted by another."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
-        os._exit(1)  # no clean-up to wait for: checkpoints are atomic and the run lock dies with the process
-
-    threading.Thread(target=watch, name="vitswin-parent-watch", daemon=True).start()
 
 
 def _labelled(train: TrainRun, config: StudyConfig, key: str, seed: int, splits: DataSplits) -> RunSummary:
