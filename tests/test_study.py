@@ -254,10 +254,15 @@ def test_tensorboard_finds_every_epoch_of_every_run(finished_study: tuple) -> No
     for summary in summaries:
         events = EventAccumulator(str(Path(summary.run_dir) / "logs"))
         events.Reload()
-        assert {"train_loss", "train_acc", "val_loss", "val_acc"} <= set(events.Tags()["scalars"])
-        val_acc = [event.value for event in events.Scalars("val_acc")]
+        assert {"train/loss", "train/acc", "val/loss", "val/acc", "lr", "hp/test_acc"} <= set(events.Tags()["scalars"])
         history = list(csv.DictReader((Path(summary.run_dir) / "history.csv").read_text().splitlines()))
-        assert val_acc == pytest.approx([float(row["val_acc"]) for row in history])
+        for tag, column in (("train/loss", "train_loss"), ("val/acc", "val_acc"), ("lr", "lr")):
+            # One point per epoch, the epoch as the step: runs with other batch sizes line up.
+            assert [event.step for event in events.Scalars(tag)] == [int(row["epoch"]) for row in history]
+            assert [event.value for event in events.Scalars(tag)] == pytest.approx([float(row[column]) for row in history])
+        assert events.Scalars("hp/test_acc")[-1].value == pytest.approx(summary.test_acc)
+        hparams = yaml.safe_load((Path(summary.run_dir) / "logs" / "hparams.yaml").read_text())
+        assert hparams["train.lr"] == pytest.approx(3e-3) and "augment.mixup" in hparams
 
 
 def test_the_csv_logger_and_no_logger(tmp_path: Path) -> None:
@@ -266,7 +271,9 @@ def test_the_csv_logger_and_no_logger(tmp_path: Path) -> None:
     train_models(validate_config({**raw, "logger": "csv"}), ["vit"])
     run = StudyFolder(tmp_path / "runs" / "tiny").run("vit", 0)
     rows = list(csv.DictReader((run.logs / "metrics.csv").read_text().splitlines()))
-    assert [float(row["val_acc"]) for row in rows if row["val_acc"]] == pytest.approx([r["val_acc"] for r in run.read_history()])
+    assert [float(row["val/acc"]) for row in rows if row.get("val/acc")] == pytest.approx(
+        [r["val_acc"] for r in run.read_history()]
+    )
     assert run_logger("none", run) is False
     if importlib.util.find_spec("mlflow") is None:
         with pytest.raises(VitswinError, match="logger 'mlflow' needs the mlflow package"):

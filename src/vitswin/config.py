@@ -92,6 +92,12 @@ class AugmentConfig(_Strict):
     degrees: float = Field(0.0, ge=0, le=180)  # random affine: rotation drawn from [-degrees, degrees]
     translate: float = Field(0.0, ge=0, lt=1)  # shift up to this fraction of the width / height
     scale: tuple[float, float] = (1.0, 1.0)  # zoom factor drawn from [low, high]
+    # Regularisers on the model-ready batch, with timm's semantics (timm train.py's flags in brackets); 0 turns each off.
+    erase_prob: float = Field(0.0, ge=0, le=1)  # random erasing per image, noise-filled (--reprob, --remode pixel)
+    mixup: float = Field(0.0, ge=0)  # Mixup's alpha (--mixup)
+    cutmix: float = Field(0.0, ge=0)  # CutMix's alpha (--cutmix)
+    mix_prob: float = Field(1.0, ge=0, le=1)  # chance that a batch is mixed (--mixup-prob)
+    mix_switch_prob: float = Field(0.5, ge=0, le=1)  # with both on: chance of CutMix instead of Mixup (--mixup-switch-prob)
 
     @field_validator("scale")
     @classmethod
@@ -108,6 +114,10 @@ class AugmentConfig(_Strict):
     def affine(self) -> bool:
         return self.degrees > 0 or self.translate > 0 or self.scale != (1.0, 1.0)
 
+    @property
+    def mixing(self) -> bool:
+        return (self.mixup > 0 or self.cutmix > 0) and self.mix_prob > 0
+
 
 class TrainConfig(_Strict):
     """The training recipe of one model."""
@@ -116,8 +126,14 @@ class TrainConfig(_Strict):
     micro_batch_size: int | None = Field(None, gt=0)  # images per forward pass on one process; smaller than
     # batch_size / processes means gradient accumulation. None: batch_size / processes (no accumulation)
     max_epochs: int = Field(50, gt=0)
-    lr: float = Field(1e-4, gt=0)  # AdamW learning rate
+    lr: float = Field(1e-4, gt=0)  # peak learning rate
     weight_decay: float = Field(0.01, ge=0)
+    optimizer: str = "adamw"  # any timm optimizer (timm.optim.list_optimizers(): adamw, sgd, lamb, lion, ...), timm's defaults
+    # True: no weight decay on biases, norm weights and the model's no_weight_decay() (position embeddings, class
+    # token), as timm's train.py does; False: decay on every parameter
+    exclude_from_decay: bool = False
+    layer_decay: float | None = Field(None, gt=0, le=1)  # layer-wise lr decay (timm's --layer-decay; excludes as above)
+    ema_decay: float | None = Field(None, gt=0, lt=1)  # an EMA of the weights (timm's ModelEmaV3), validated and kept
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     scheduler: Literal["cosine", "plateau", "none"] = "cosine"
     warmup_epochs: float = Field(0.0, ge=0)  # cosine only: linear warm-up from 0, in (fractional) epochs

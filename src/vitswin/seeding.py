@@ -2,10 +2,12 @@
 argument of their own (timm's weight initialisation, dropout, on-device augmentation, grad-cam's ROAD noise).
 Everything else draws from a torch.Generator or numpy Generator of its own."""
 
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 
 
@@ -15,11 +17,13 @@ def seed_training(seed: int) -> None:
 
 
 def seed_batch(epoch_seed: int, batch: int, rank: int) -> None:
-    """Seed PyTorch's generator for one training batch of the epoch seeded `epoch_seed`: its augmentation and
-    dropout become a function of (seed, epoch, batch, process) alone, whatever else drew from the generator before
-    (a resume changes that)."""
-    step_seed = (epoch_seed * 1_000_003 + batch) * 1_009
-    torch.manual_seed((step_seed + rank) % 2**63)
+    """Seed the generators for one training batch of the epoch seeded `epoch_seed` (PyTorch's for augmentation and
+    dropout; Python's and NumPy's, which timm's random erasing and Mixup draw from): they become a function of (seed,
+    epoch, batch, process) alone, whatever else drew from the generators before (a resume changes that)."""
+    step_seed = (epoch_seed * 1_000_003 + batch) * 1_009 + rank
+    torch.manual_seed(step_seed % 2**63)
+    random.seed(step_seed)
+    np.random.seed(step_seed % 2**32)
 
 
 @contextmanager

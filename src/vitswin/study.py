@@ -27,7 +27,7 @@ from vitswin.evaluation import predict
 from vitswin.explain.runner import explain_runs
 from vitswin.memory import check_memory
 from vitswin.model.architecture import final_reduction, network_facts, parameter_count
-from vitswin.model.classifier import build_classifier, load_weights
+from vitswin.model.classifier import build_classifier, check_optimizer, load_weights
 from vitswin.model.network import build_network, check_model_name
 from vitswin.report.build import build_report
 from vitswin.seeding import seed_training
@@ -35,7 +35,7 @@ from vitswin.study_folder import RunFolder, RunSummary, StudyFolder
 from vitswin.training.distributed import is_main_process, process_group
 from vitswin.training.fit import FitResult, fit
 from vitswin.training.jobs import check_reproducible, cpu_threads, job_count, run_threads, train_side_by_side
-from vitswin.training.loggers import check_logger, run_logger
+from vitswin.training.loggers import FINAL_NUMBERS, check_logger, log_final, log_recipe, run_logger
 from vitswin.training.trainer import on_cpu, world_size
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,18 @@ def _train_and_test(config: StudyConfig, key: str, seed: int, splits: DataSplits
     seed_training(seed)
     module = build_classifier(config, key, len(splits.class_names))
     hardware = config.hardware
-    result = fit(module, splits.train, splits.val, run, hardware, seed, logger=run_logger(config.logger, run))
+    logger = run_logger(config.logger, run)
+    if main:
+        log_recipe(logger, config.models[key].recipe())
+    result = fit(module, splits.train, splits.val, run, hardware, seed, logger=logger)
     load_weights(module, run)
     # Every process predicts its share of the test set; all of them get the whole set's predictions back.
     evaluation = predict(module, splits.test, hardware)
     if not main:
         return _summary(key, seed, config, result, evaluation.metrics()["accuracy"], run)
     summary = _summary(key, seed, config, result, evaluation.save(run)["accuracy"], run)
+    final = (summary.test_acc, summary.best_val_acc, summary.best_epoch)
+    log_final(logger, dict(zip(FINAL_NUMBERS, final, strict=True)), step=summary.epochs_run)
     run.write_train(
         {
             **asdict(summary),
@@ -140,6 +145,7 @@ def preflight(config: StudyConfig, keys: list[str]) -> None:
     for key in keys:
         model = config.cells[key]
         check_model_name(model.name)
+        check_optimizer(key, model.train.optimizer)
         # On the meta device: shapes only, no memory for the network; its configured weights are read (and
         # fetched into the hub cache, as training would) and checked against the shapes, then dropped.
         with torch.device("meta"):

@@ -6,7 +6,9 @@ gradient clipping, checkpoints, early stopping). Batches stay uint8 until they r
 `on_after_batch_transfer` resizes, normalises and augments them.
 """
 
+import difflib
 import math
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal
@@ -16,6 +18,9 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.strategies import FSDPStrategy
 from safetensors.torch import load_file
+from timm.loss import SoftTargetCrossEntropy
+from timm.optim import create_optimizer_v2, list_optimizers
+from timm.utils import ModelEmaV3
 from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
@@ -23,10 +28,15 @@ from torchmetrics.classification import MulticlassAccuracy
 from vitswin.config import Hardware, ModelConfig, StudyConfig, TrainConfig
 from vitswin.errors import VitswinError
 from vitswin.model.network import build_network, use_fused_attention
+from vitswin.model.regularisers import BatchRegularisers
 from vitswin.model.transforms import BatchTransform
 from vitswin.seeding import seed_batch
 from vitswin.study_folder import RunFolder
 from vitswin.training.batching import epoch_seed
+
+# The moving average of the weights is a submodule kept in eval mode on purpose (it is never trained): Lightning's
+# warning about modules in eval mode at the start of training would name it at every fit.
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -43,16 +53,27 @@ class DivergedError(RuntimeError):
 
 
 class ImageClassifier(pl.LightningModule):
-    """Cross-entropy fine-tuning of `network` with AdamW and the recipe's schedule."""
+    """Cross-entropy fine-tuning of `network` with the recipe's optimizer, schedule and regularisers; with
+    `train.ema_decay`, an exponential moving average of the weights is what validation measures and the run keeps."""
 
     def __init__(
-        self, network: nn.Module, recipe: TrainConfig, transform: BatchTransform, num_classes: int, seed: int = 0
+        self,
+        network: nn.Module,
+        recipe: TrainConfig,
+        transform: BatchTransform,
+        num_classes: int,
+        seed: int = 0,
+        regularisers: BatchRegularisers | None = None,
     ) -> None:
         super().__init__()
         self.network = network
         self.recipe = recipe
         self.transform = transform
+        self.regularisers = regularisers
         self.seed = seed
+        # A submodule, so checkpoints carry it and a resumed run continues the same average.
+        self.ema = ModelEmaV3(network, decay=recipe.ema_decay) if recipe.ema_decay else None
+        self.soft_loss = SoftTargetCrossEntropy()
         self._batch_in_epoch = 0  # training batches seen this epoch, for per-batch seeding
         # Metric objects: in a distributed run they are summed over the processes before they are read.
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
@@ -61,6 +82,16 @@ class ImageClassifier(pl.LightningModule):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)
+
+    @property
+    def selected(self) -> nn.Module:
+        """The weights validation measures and the run keeps: the moving average when the recipe has one."""
+        return self.network if self.ema is None else self.ema.module
+
+    @property
+    def selected_prefix(self) -> str:
+        """The checkpoint state_dict prefix of the selected weights."""
+        return "network." if self.ema is None else "ema.module."
 
     def on_fit_start(self) -> None:
         use_fused_attention(self.network, self.device)  # the device is known only now
@@ -75,29 +106,36 @@ class ImageClassifier(pl.LightningModule):
             # iterator, for one) also draws from at moments that differ after a resume.
             seed_batch(epoch_seed(self.seed, self.current_epoch), self._batch_in_epoch, self.global_rank)
             self._batch_in_epoch += 1
-        return self.transform(images, train=self.trainer.training), labels
+        images = self.transform(images, train=self.trainer.training)
+        if self.trainer.training and self.regularisers is not None and self.regularisers.active:
+            return self.regularisers(images, labels)
+        return images, labels
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        images, labels = batch
+        images, targets = batch
         logits = self.network(images)
-        loss = F.cross_entropy(logits, labels, label_smoothing=self.recipe.label_smoothing)
+        if targets.ndim == 2:  # mixed: class probabilities, smoothed already; accuracy against the larger share
+            loss, labels = self.soft_loss(logits, targets), targets.argmax(-1)
+        else:
+            loss, labels = F.cross_entropy(logits, targets, label_smoothing=self.recipe.label_smoothing), targets
         if not torch.isfinite(loss):
             raise DivergedError(
                 f"the training loss became {float(loss.detach())} at epoch {self.current_epoch + 1}, batch {batch_idx + 1}"
             )
         self.train_loss(loss.detach(), weight=len(labels))
         self.train_acc(logits, labels)
-        self.log("train_loss", self.train_loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=len(labels))
-        self.log("train_acc", self.train_acc, on_epoch=True, on_step=False, batch_size=len(labels))
+        # For the callbacks and the progress bar; the loggers get each epoch's numbers from training.fit.EpochReport.
+        self.log("train_loss", self.train_loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=len(labels), logger=False)
+        self.log("train_acc", self.train_acc, on_epoch=True, on_step=False, batch_size=len(labels), logger=False)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, labels = batch
-        logits = self.network(images)
+        logits = self.selected(images)
         self.val_loss(F.cross_entropy(logits, labels), weight=len(labels))
         self.val_acc(logits, labels)
-        self.log("val_loss", self.val_loss, batch_size=len(labels))
-        self.log("val_acc", self.val_acc, prog_bar=True, batch_size=len(labels))
+        self.log("val_loss", self.val_loss, batch_size=len(labels), logger=False)
+        self.log("val_acc", self.val_acc, prog_bar=True, batch_size=len(labels), logger=False)
 
     def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self.network(batch[0]).float().softmax(-1)
@@ -111,9 +149,23 @@ class ImageClassifier(pl.LightningModule):
         else:
             super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
+    def optimizer_step(self, *args: object, **kwargs: object) -> None:
+        super().optimizer_step(*args, **kwargs)
+        if self.ema is not None:
+            self.ema.update(self.network, step=self.global_step)
+
     def configure_optimizers(self) -> dict:
         recipe = self.recipe
-        optimizer = torch.optim.AdamW(self.network.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+        # Given the module, timm groups the parameters (no decay for 1-D ones and no_weight_decay(), layer scales);
+        # given a plain list, every parameter is decayed alike.
+        grouped = recipe.exclude_from_decay or recipe.layer_decay is not None
+        optimizer = create_optimizer_v2(
+            self.network if grouped else list(self.network.parameters()),
+            opt=recipe.optimizer,
+            lr=recipe.lr,
+            weight_decay=recipe.weight_decay,
+            layer_decay=recipe.layer_decay,
+        )
         if recipe.scheduler == "plateau":
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer, mode="max", factor=recipe.plateau_factor, patience=recipe.plateau_patience
@@ -129,6 +181,15 @@ class ImageClassifier(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
+def check_optimizer(key: str, name: str) -> None:
+    """Fail with timm's optimizer names when model `key`'s train.optimizer is not one of them."""
+    names = list_optimizers()
+    if name.lower() not in names:
+        close = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}?" if close else "see timm.optim.list_optimizers() for the names."
+        raise VitswinError(f"models.{key}.train.optimizer '{name}' is not a timm optimizer; {hint}")
+
+
 def build_classifier(
     config: StudyConfig, key: str, num_classes: int, weights: Literal["configured", "random"] = "configured"
 ) -> ImageClassifier:
@@ -136,7 +197,9 @@ def build_classifier(
     device-side transform, seeded with the config's first seed (a run config has one)."""
     model = config.models[key]
     transform = BatchTransform(model.input_size, config.data.mean, config.data.std, model.augment)
-    return ImageClassifier(build_network(model, num_classes, weights), model.train, transform, num_classes, config.seeds[0])
+    regularisers = BatchRegularisers(model.augment, num_classes, model.train.label_smoothing)
+    network = build_network(model, num_classes, weights)
+    return ImageClassifier(network, model.train, transform, num_classes, config.seeds[0], regularisers)
 
 
 def load_weights(module: ImageClassifier, run: RunFolder) -> None:

@@ -119,12 +119,16 @@ def setup_section(report: ReportContext) -> list[Block]:
         ["input normalisation (mean / std)", *(_normalisation(config.data.mean, config.data.std) for _ in runs)],
         ["pretraining normalisation (mean / std)", *(_pretraining_normalisation(run) for run in runs)],
         *[
-            [name, *(str(getattr(run.model.train, name)) for run in runs)]
+            [name, *(_setting(getattr(run.model.train, name)) for run in runs)]
             for name in (
                 "batch_size",
                 "max_epochs",
+                "optimizer",
                 "lr",
                 "weight_decay",
+                "exclude_from_decay",
+                "layer_decay",
+                "ema_decay",
                 "label_smoothing",
                 "scheduler",
                 "warmup_epochs",
@@ -188,12 +192,21 @@ def _environment(environment: dict | None) -> list[str]:
     return [f"Hardware, as the runs recorded it: CPU {environment['cpu']}; GPU {environment['gpu']}.", f"Software: {software}."]
 
 
+def _setting(value: object) -> str:
+    return "off" if value is None else str(value)
+
+
 def _augmentation(model: ModelConfig) -> str:
     augment = model.augment
+    mixing = f"p {augment.mix_prob}" + (f", CutMix share {augment.mix_switch_prob}" if augment.mixup and augment.cutmix else "")
     parts = (
         (["horizontal flip"] if augment.hflip else [])
         + ([f"colour jitter {augment.brightness}/{augment.contrast}/{augment.saturation}"] if augment.colour_jitter else [])
         + ([f"affine {augment.degrees} deg, shift {augment.translate}, scale {list(augment.scale)}"] if augment.affine else [])
+        + ([f"random erasing p {augment.erase_prob}"] if augment.erase_prob else [])
+        + ([f"Mixup alpha {augment.mixup}"] if augment.mixing and augment.mixup else [])
+        + ([f"CutMix alpha {augment.cutmix}"] if augment.mixing and augment.cutmix else [])
+        + ([f"mixed batches {mixing}"] if augment.mixing else [])
     )
     return ", ".join(parts) or "none"
 

@@ -36,8 +36,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_torch_save(checkpoint, Path(path))
 
 
+# The names each epoch's numbers have in the loggers (TensorBoard groups them by their prefix).
+LOGGED = {"train_loss": "train/loss", "train_acc": "train/acc", "val_loss": "val/loss", "val_acc": "val/acc", "lr": "lr"}
+
+
 class EpochReport(pl.Callback):
-    """After each epoch: one line in the published format, and the history CSV rewritten."""
+    """After each epoch: one line in the published format, the history CSV rewritten, and the epoch's numbers sent
+    to the run's loggers with the epoch as the step (so runs of different batch sizes line up)."""
 
     def __init__(self, run: RunFolder, max_epochs: int) -> None:
         self.run = run
@@ -74,6 +79,8 @@ class EpochReport(pl.Callback):
         self.history.append(row)
         if trainer.is_global_zero:
             self.run.write_history(self.history)
+            for logger in trainer.loggers:
+                logger.log_metrics({name: row[key] for key, name in LOGGED.items()}, step=row["epoch"])
             log.info(
                 "Epoch %d/%d, Loss: %.4f, Train Acc: %.2f%%, Val Acc: %.2f%%",
                 row["epoch"],
@@ -231,11 +238,9 @@ def fit(
     result = FitResult(report.history, int(best_row["epoch"]), best_row["val_acc"], train_time)
     if is_main_process():
         checkpoint = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
-        state = {
-            key.removeprefix("network."): value.contiguous()
-            for key, value in checkpoint["state_dict"].items()
-            if key.startswith("network.")
-        }
+        prefix = module.selected_prefix  # the moving average's weights, when the recipe keeps one
+        weights = checkpoint["state_dict"]
+        state = {key.removeprefix(prefix): value.contiguous() for key, value in weights.items() if key.startswith(prefix)}
         atomic_write_bytes(safetensors_bytes(state), run.weights_file)
         run.write_fit(result.record())  # last: marks the fit as finished
     barrier()  # the other processes read the exported weights next

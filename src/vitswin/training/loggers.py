@@ -31,3 +31,23 @@ def run_logger(kind: str, run: RunFolder) -> Logger | bool:
     if kind == "csv":
         return CSVLogger(save_dir=run.logs.parent, name="", version=run.logs.name)
     return TensorBoardLogger(save_dir=run.logs.parent, name="", version=run.logs.name, default_hp_metric=False)
+
+
+FINAL_NUMBERS = ("hp/test_acc", "hp/best_val_acc", "hp/best_epoch")
+
+
+def log_recipe(logger: Logger | bool, recipe: dict[str, object]) -> None:
+    """Before training: the run's recipe as the logger's hyperparameters (hparams.yaml), paired in TensorBoard's
+    HParams tab with the final numbers that `log_final` logs (0 until then)."""
+    recipe = {key: list(value) if isinstance(value, tuple) else value for key, value in recipe.items()}  # plain YAML
+    if isinstance(logger, TensorBoardLogger):
+        logger.log_hyperparams(recipe, metrics=dict.fromkeys(FINAL_NUMBERS, 0.0))
+    elif logger:
+        logger.log_hyperparams(recipe)
+
+
+def log_final(logger: Logger | bool, final: dict[str, float], step: int) -> None:
+    """After the test: the run's final numbers (FINAL_NUMBERS), at the last epoch's step."""
+    if logger:
+        logger.log_metrics(final, step=step)
+        logger.save()

@@ -64,6 +64,7 @@ def build_trainer(hardware: Hardware, precision: str, network: nn.Module | None,
         "use_distributed_sampler": False,  # vitswin's batch samplers already give each process its share
         "logger": False,  # training passes the study's logger; benchmarks and prediction log nothing
     }
+    quiet_lightning_logs()  # wherever vitswin runs (a notebook too), not only under its command line
     return pl.Trainer(**{**defaults, **options})
 
 
