@@ -114,3 +114,39 @@ def test_only_points_moved_outside_the_image_are_filled() -> None:
     black, colour = reference(torch.zeros(1, 3, 1, 1, dtype=torch.uint8)), reference(uniform[:1, :, :1, :1])
     assert torch.allclose(out[:, :, 16:48, 16:48], colour.expand(2, 3, 32, 32), atol=1e-5)  # the image, edges included
     assert torch.allclose(out[:, :, :15, :], black.expand(2, 3, 15, 64), atol=1e-5)  # outside it: the fill
+
+
+def test_randaugment_draws_per_image_operations_from_the_seed_and_keeps_the_range() -> None:
+    from vitswin.model.randaugment import OPERATIONS, rand_augment
+
+    pixels = torch.rand(256, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(3)
+    first = rand_augment(pixels, 2, 9.0, 0.5)
+    torch.manual_seed(3)
+    assert torch.equal(first, rand_augment(pixels, 2, 9.0, 0.5))  # a function of the generator's seed
+    assert first.shape == pixels.shape and first.min() >= 0 and first.max() <= 1
+    changed = (first != pixels).flatten(1).any(1).float().mean()
+    assert 0.6 < changed < 0.85  # two draws each applied half the time: 75 % of images changed, some by no-ops
+    assert torch.equal(rand_augment(pixels, 0, 9.0, 0.5), pixels)
+    assert len(OPERATIONS) == 15
+
+
+def test_randaugment_operations_do_what_their_names_say() -> None:
+    from vitswin.model.randaugment import OPERATIONS
+
+    pixels = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    none, full = torch.zeros(4), torch.ones(4)
+    assert torch.allclose(OPERATIONS["Invert"](pixels, full), 1 - pixels)
+    for name in ("ColorIncreasing", "ContrastIncreasing", "BrightnessIncreasing", "SharpnessIncreasing"):
+        assert torch.allclose(OPERATIONS[name](pixels, none), pixels, atol=1e-6), name  # factor 1: unchanged
+    assert torch.allclose(OPERATIONS["BrightnessIncreasing"](pixels, -full), pixels * 0.1, atol=1e-6)
+    for name in ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel"):
+        assert torch.allclose(OPERATIONS[name](pixels, none), pixels, atol=1e-5), name  # strength 0: identity
+    shifted = OPERATIONS["TranslateXRel"](pixels, full)  # by 45 % of the width, as PIL's: the right 3 columns are grey
+    assert torch.allclose(shifted[..., -3:], torch.full_like(shifted[..., -3:], 0.5), atol=1e-5)
+    assert torch.allclose(shifted[..., 0], pixels[..., 3] * 0.4 + pixels[..., 4] * 0.6, atol=1e-5)  # 3.6 px along
+    assert torch.equal(OPERATIONS["SolarizeIncreasing"](pixels, none), (pixels * 255).round() / 255)  # threshold 256
+    stretched = OPERATIONS["AutoContrast"](pixels * 0.5 + 0.25, full)
+    assert torch.allclose(stretched.amin((2, 3)), torch.zeros(4, 3)) and torch.allclose(stretched.amax((2, 3)), torch.ones(4, 3))
+    kept = OPERATIONS["PosterizeIncreasing"](pixels, full).unique()  # 1 bit kept at full strength
+    assert torch.allclose(kept, torch.tensor([0.0, 128 / 255]))

@@ -92,6 +92,11 @@ class AugmentConfig(_Strict):
     degrees: float = Field(0.0, ge=0, le=180)  # random affine: rotation drawn from [-degrees, degrees]
     translate: float = Field(0.0, ge=0, lt=1)  # shift up to this fraction of the width / height
     scale: tuple[float, float] = (1.0, 1.0)  # zoom factor drawn from [low, high]
+    # RandAugment with timm's operations, on the device at the stored resolution (timm's --aa rand-m9-n2-mstd0.5-inc1
+    # is randaugment 2, randaugment_magnitude 9, randaugment_std 0.5); 0 operations turns it off.
+    randaugment: int = Field(0, ge=0, le=10)  # operations per image
+    randaugment_magnitude: float = Field(9.0, ge=0, le=10)  # their strength, of 10
+    randaugment_std: float = Field(0.5, ge=0)  # per-image Gaussian noise on the strength
     # Regularisers on the model-ready batch, with timm's semantics (timm train.py's flags in brackets); 0 turns each off.
     erase_prob: float = Field(0.0, ge=0, le=1)  # random erasing per image, noise-filled (--reprob, --remode pixel)
     mixup: float = Field(0.0, ge=0)  # Mixup's alpha (--mixup)

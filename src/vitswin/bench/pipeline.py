@@ -12,6 +12,8 @@ from functools import partial
 
 import torch
 from PIL import Image
+from timm.data.auto_augment import rand_augment_transform
+from timm.data.random_erasing import RandomErasing
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
@@ -39,15 +41,20 @@ class _PILImages(Dataset):
 
 
 def classic_transform(augment: AugmentConfig, size: int, mean: tuple, std: tuple, resize_first: bool) -> T.Compose:
-    """torchvision's per-image equivalent of `BatchTransform`: resize to `size` before or after augmenting."""
+    """torchvision's and timm's per-image equivalent of `BatchTransform` (with its RandAugment and random erasing):
+    resize to `size` before or after augmenting."""
+    rand_augment = f"rand-m{augment.randaugment_magnitude:g}-n{augment.randaugment}-mstd{augment.randaugment_std:g}-inc1"
+    grey = {"img_mean": (128, 128, 128)}
     augmentation = [
         T.RandomHorizontalFlip() if augment.hflip else None,
         T.ColorJitter(augment.brightness, augment.contrast, augment.saturation) if augment.colour_jitter else None,
+        rand_augment_transform(rand_augment, grey) if augment.randaugment else None,
         T.RandomAffine(augment.degrees, (augment.translate,) * 2, augment.scale) if augment.affine else None,
     ]
     resize = T.Resize(size, interpolation=T.InterpolationMode.BILINEAR)
     steps = [resize, *augmentation] if resize_first else [*augmentation, resize]
-    return T.Compose([step for step in steps if step is not None] + [T.ToTensor(), T.Normalize(mean, std)])
+    erase = [RandomErasing(augment.erase_prob, mode="pixel", device="cpu")] if augment.erase_prob else []
+    return T.Compose([step for step in steps if step is not None] + [T.ToTensor(), T.Normalize(mean, std), *erase])
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from vitswin.config import AugmentConfig
+from vitswin.model.randaugment import rand_augment
 
 # ITU-R 601 luma weights, as torchvision's rgb_to_grayscale.
 _LUMA = (0.299, 0.587, 0.114)
@@ -38,6 +39,9 @@ class BatchTransform:
         if train and self.augment.colour_jitter:
             # Jitter at the stored resolution: the same per-pixel maths, on far fewer pixels.
             pixels = self._jitter(pixels)
+        if train and self.augment.randaugment:
+            aug = self.augment
+            pixels = rand_augment(pixels, aug.randaugment, aug.randaugment_magnitude, aug.randaugment_std)
         if train and (self.augment.hflip or self.augment.affine):
             # Scale by 1/std before sampling and subtract mean/std after: the same normalisation,
             # but points outside the image become black (0), as torchvision's RandomAffine fills them.

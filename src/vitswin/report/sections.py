@@ -203,6 +203,11 @@ def _augmentation(model: ModelConfig) -> str:
         (["horizontal flip"] if augment.hflip else [])
         + ([f"colour jitter {augment.brightness}/{augment.contrast}/{augment.saturation}"] if augment.colour_jitter else [])
         + ([f"affine {augment.degrees} deg, shift {augment.translate}, scale {list(augment.scale)}"] if augment.affine else [])
+        + (
+            [f"RandAugment {augment.randaugment} ops, magnitude {augment.randaugment_magnitude} (std {augment.randaugment_std})"]
+            if augment.randaugment
+            else []
+        )
         + ([f"random erasing p {augment.erase_prob}"] if augment.erase_prob else [])
         + ([f"Mixup alpha {augment.mixup}"] if augment.mixing and augment.mixup else [])
         + ([f"CutMix alpha {augment.cutmix}"] if augment.mixing and augment.cutmix else [])
