@@ -49,6 +49,14 @@ def test_the_timm_export_loads_both_ways_and_predicts_as_the_run(runs: list[Path
         for model in (by_folder, by_overlay):
             np.testing.assert_array_equal(model(inputs).argmax(1).numpy(), saved)
     assert config["pretrained_cfg"]["mean"] == pytest.approx(list(RunFolder(runs[index]).trained_config().data.mean))
+    # The weights are this run's, trained from scratch: no tag, hub id or licence of timm's pretrained weights.
+    assert not {"tag", "hf_hub_id", "license", "url"} & set(config["pretrained_cfg"])
+    assert config["pretrained_cfg"]["description"].startswith("trained by vitswin on imagefolder from ")
+    assert ", from scratch (random initialisation), seed 0" in config["pretrained_cfg"]["description"]
+    card = (out / "README.md").read_text()
+    accuracy = json.loads((runs[index] / "metrics.json").read_text())["accuracy"]
+    assert f"Test accuracy **{100 * accuracy:.2f} %**" in card and "library_name: timm" in card
+    assert "This is one trained model" in card and "| `train.lr` |" in card
 
 
 @pytest.mark.parametrize("index", [0, 1], ids=["vit", "swin"])
@@ -67,6 +75,17 @@ def test_the_onnx_export_predicts_as_the_run(runs: list[Path], tmp_path: Path, i
     session = onnxruntime.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     logits = session.run(None, {"image": inputs.numpy()})[0]
     np.testing.assert_array_equal(logits.argmax(1), saved)
+    metadata = session.get_modelmeta().custom_metadata_map  # what onnxruntime alone reads, without the side file
+    assert json.loads(metadata["class_names"]) == steps["class_names"] == RunFolder(runs[index]).read_predictions().class_names
+    assert json.loads(metadata["preprocessing"])["mean"] == steps["mean"]
+    assert (out / "README.md").is_file()
+
+
+def test_the_hub_export_is_the_timm_folder_with_its_card(runs: list[Path], tmp_path: Path) -> None:
+    assert main(["export", str(runs[0]), "--format", "hub", "--out", str(tmp_path / "hub")]) == 0
+    assert sorted(path.name for path in (tmp_path / "hub").iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    card = (tmp_path / "hub" / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: timm\npipeline_tag: image-classification\n")
 
 
 def test_bad_export_arguments(runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -77,4 +96,20 @@ def test_bad_export_arguments(runs: list[Path], tmp_path: Path, capsys: pytest.C
     assert (
         capsys.readouterr().err.strip()
         == f"vitswin: error: --out {tmp_path / 'file'} is a file; give a folder for the exported model."
+    )
+
+
+def test_a_fine_tuned_export_names_its_base_weights_and_their_licence_as_theirs() -> None:
+    from types import SimpleNamespace
+
+    from vitswin.model_card import origin
+
+    inherited = timm.create_model("vit_tiny_patch16_224", pretrained=False).pretrained_cfg
+    fine_tuned = SimpleNamespace(model=SimpleNamespace(pretrained="hub"))
+    assert origin(fine_tuned, inherited) == (
+        "starting from timm's pretrained weights timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k; "
+        "those weights' licence: apache-2.0"
+    )
+    assert origin(SimpleNamespace(model=SimpleNamespace(pretrained="my.safetensors")), inherited) == (
+        "starting from the weights file my.safetensors"
     )

@@ -165,10 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write a finished run's selected weights in a form other code loads without vitswin, checked "
         "on export against PyTorch on the run's test images: 'timm' writes model.safetensors and config.json "
         "(timm loads it with create_model('local-dir:DIR', pretrained=True), label names and preprocessing included); "
-        "'onnx' writes model.onnx and preprocessing.json (see README, 'Using the trained models').",
+        "'hub' writes the same folder, which huggingface_hub's upload_folder uploads as it is; 'onnx' writes model.onnx "
+        "(class names and preprocessing in its metadata) and preprocessing.json. Every export has a model card, README.md, "
+        "written from the run's numbers (see README, 'Using the trained models').",
     )
     export.add_argument("run_dir", type=Path, help="a finished run folder, e.g. runs/default/vit/seed-0")
-    export.add_argument("--format", dest="form", choices=("timm", "onnx"), required=True, help="what to write")
+    export.add_argument("--format", dest="form", choices=("timm", "hub", "onnx"), required=True, help="what to write")
     export.add_argument("--out", type=Path, required=True, help="folder for the exported files (new or empty)")
     export.add_argument("--force", action="store_true", help="overwrite the files of a folder that is not empty")
     _add_bench_parser(commands)
