@@ -160,7 +160,7 @@ def test_run_study_trains_measures_explains_and_reports(tmp_path: Path) -> None:
     config = validate_config(tiny_study(tmp_path))
     previous = os.umask(0o022)
     try:
-        summaries = run_study(config)
+        summaries = run_study(config).runs
     finally:
         os.umask(previous)
     study_dir = config.study_dir
@@ -185,7 +185,7 @@ def test_run_study_trains_measures_explains_and_reports(tmp_path: Path) -> None:
     assert json.loads((study_dir / "swin" / "seed-0" / "train.json").read_text())["network"]["head"] == "linear 32 -> 10"
     stages = json.loads((study_dir / "stages.json").read_text())
     assert set(stages) == {"train/vit/seed-0", "train/swin/seed-0", "explain/gradcam/seed-0", "report"}
-    assert run_study(config, explain=False) == summaries  # everything finished is reused
+    assert run_study(config, explain=False).runs == summaries  # everything finished is reused
 
 
 def test_a_model_that_cannot_be_explained_is_left_out_and_the_report_says_so(finished_study: tuple, tmp_path: Path) -> None:

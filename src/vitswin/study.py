@@ -10,10 +10,11 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from contextlib import nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -261,22 +262,56 @@ def train_models(config: StudyConfig, keys: list[str] | None = None) -> list[Run
     return summaries
 
 
-def run_study(config: StudyConfig, explain: bool = True) -> list[RunSummary]:
+@dataclass(frozen=True)
+class StudyResult:
+    """What `run_study` gives back: every run's summary, the report's findings as records (each comparison with its
+    models, estimate, interval, p-values and verdict; the same as the study's findings.json) and the report's files
+    (None in the other processes of a distributed run)."""
+
+    runs: list[RunSummary]
+    findings: list[dict[str, object]]
+    report_html: Path | None
+    report_markdown: Path | None
+
+    def run_records(self) -> list[dict[str, object]]:
+        """A record per run (model, seed, test accuracy, epochs, times): `pandas.DataFrame(result.run_records())`."""
+        return [asdict(run) for run in self.runs]
+
+    def comparisons(self) -> list[dict[str, object]]:
+        """The findings that compare two models (or cells), as records: `pandas.DataFrame(result.comparisons())`."""
+        return [finding for finding in self.findings if finding.get("a")]
+
+
+def run_study(config: StudyConfig, explain: bool = True) -> StudyResult:
     """The whole study, as `vitswin study` runs it: train and evaluate every model with every seed, measure each
     run's cost, explain the models of each seed (unless `explain` is False; Grad-CAM as 'vitswin explain' does it,
     with the config's `explain` options; an explanation made with the same options after its runs' weights is
     reused) and write the report. In a distributed run only the main process measures, explains and reports.
+    Progress lines go to standard output unless logging is configured (in a notebook too).
     """
+    show_progress_lines()
     summaries = train_models(config)
     if not is_main_process():
-        return summaries
+        return StudyResult(summaries, [], None, None)
     log.info("\n%s", summary_table(summaries))
     study = StudyFolder.of(config)
     if explain:
         for seed in config.seeds:
             _explain_seed(study, config, seed)
-    report_study(study.path)
-    return summaries
+    html, markdown = report_study(study.path)
+    return StudyResult(summaries, study.read_findings(), html, markdown)
+
+
+def show_progress_lines() -> None:
+    """vitswin's progress lines on standard output, as the command line prints them, where nothing else has been
+    set up to receive them (a script or notebook without a logging configuration)."""
+    logger = logging.getLogger("vitswin")
+    if logger.hasHandlers():  # the command line's own handler, or the application's logging configuration
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def _explain_seed(study: StudyFolder, config: StudyConfig, seed: int) -> None:

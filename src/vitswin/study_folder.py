@@ -435,6 +435,7 @@ class StudyFolder:
         self.speed_file = self.path / "speed.json"  # the cost stage's interleaved timing of every network
         self.report_html = self.path / "report.html"
         self.report_markdown = self.path / "report.md"
+        self.findings_file = self.path / "findings.json"  # the report's findings as records, for code and notebooks
         self.report_files = self.path / "report_files"  # the Markdown report's figures
         self.bench = bench_folder(self.path)
 
@@ -559,6 +560,12 @@ class StudyFolder:
 
     def write_speed(self, speed: StudySpeed) -> None:
         write_json(asdict(speed), self.speed_file)
+
+    def write_findings(self, records: list[dict[str, object]]) -> None:
+        write_json(records, self.findings_file)
+
+    def read_findings(self) -> list[dict[str, object]]:
+        return list(_read_json(self.findings_file))
 
     def read_bench(self, name: str) -> dict | None:
         """What 'vitswin bench <name>' wrote for this study, or None when it has not run."""

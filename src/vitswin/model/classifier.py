@@ -8,7 +8,6 @@ gradient clipping, checkpoints, early stopping). Batches stay uint8 until they r
 
 import difflib
 import math
-import warnings
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal
@@ -33,10 +32,6 @@ from vitswin.model.transforms import BatchTransform
 from vitswin.seeding import seed_batch
 from vitswin.study_folder import RunFolder
 from vitswin.training.batching import epoch_seed
-
-# The moving average of the weights is a submodule kept in eval mode on purpose (it is never trained): Lightning's
-# warning about modules in eval mode at the start of training would name it at every fit.
-warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:

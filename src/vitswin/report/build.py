@@ -11,7 +11,7 @@ from vitswin.artifacts import atomic_write_text
 from vitswin.registry import SECTIONS, resolve
 from vitswin.report import sections
 from vitswin.report.document import Block, Heading, Paragraph, save_plots, to_html, to_markdown
-from vitswin.report.findings import findings
+from vitswin.report.findings import finding_record, findings
 from vitswin.report.inputs import EXPLANATION_FIRST, ReportContext, StudyInputs, load_study
 from vitswin.study_folder import StudyFolder
 
@@ -21,7 +21,7 @@ def build_report(study_dir: Path, replicate_dirs: tuple[Path, ...] = ()) -> tupl
     trained into other folders with other seeds) join as more seeds. Returns the two paths."""
     study = StudyFolder(study_dir)
     inputs = load_study(study, tuple(StudyFolder(path) for path in replicate_dirs))
-    blocks = save_plots(report_blocks(inputs), study.report_files)
+    blocks = save_plots(report_blocks(inputs, study), study.report_files)
     title = f"vitswin report: {inputs.config.name}"
     atomic_write_text(to_markdown(blocks, study.path), study.report_markdown)
     atomic_write_text(to_html(blocks, title), study.report_html)
@@ -29,9 +29,9 @@ def build_report(study_dir: Path, replicate_dirs: tuple[Path, ...] = ()) -> tupl
     return study.report_html, study.report_markdown
 
 
-def report_blocks(inputs: StudyInputs) -> list[Block]:
+def report_blocks(inputs: StudyInputs, study: StudyFolder | None = None) -> list[Block]:
     """The whole report, in order, from its inputs: the title, then every registered section (the hypotheses,
-    the findings, ...)."""
+    the findings, ...); the findings also go to `study`'s findings.json when it is given."""
     config, runs, seeds = inputs.config, inputs.runs, inputs.seeds
     method, explained = next(iter(inputs.explanations.items()), (EXPLANATION_FIRST, []))
     cells = {cell: (model, values) for model, design in config.design().items() for cell, values in design.items()}
@@ -45,6 +45,8 @@ def report_blocks(inputs: StudyInputs) -> list[Block]:
         machine=machine,
         notes=sections.explanation_notes(explained, list(runs)),
     )
+    if study is not None:
+        study.write_findings([finding_record(finding) for finding in judged])
     report = ReportContext(inputs, judged, facts, method, machine)
     return [
         Heading(f"vitswin report: {config.name}", 1),

@@ -52,6 +52,34 @@ class Finding:
     decision: Decision | None = None
 
 
+def finding_record(finding: Finding) -> dict[str, object]:
+    """One finding as a flat record (a DataFrame row): its sentence and, for a comparison, the models, the estimate
+    of the difference (a minus b), the interval at the level it was tested at, the p-values and the verdict."""
+    record: dict[str, object] = {"text": finding.text, "measure": finding.measure, "a": finding.a, "b": finding.b}
+    record["seed"] = finding.seed
+    decision = finding.decision
+    if decision is None:
+        return record
+    low, high = decision.interval
+    numbers = {
+        "difference": decision.evidence.estimate,
+        "interval_low": low,
+        "interval_high": high,
+        "confidence": decision.confidence,
+        "p_value": decision.p_value,
+        "p_adjusted": decision.p_adjusted,
+    }
+    # Not a number (no spread to test) is None: plain JSON has no NaN.
+    return (
+        record
+        | {key: float(value) if np.isfinite(value) else None for key, value in numbers.items()}
+        | {
+            "tested": decision.tested,
+            "differ": decision.rejected,
+        }
+    )
+
+
 @dataclass(frozen=True)
 class _Pending:
     """A comparison waiting for its family's correction."""

@@ -34,6 +34,7 @@ KNOWN_WARNINGS = (
     # every process; Lightning's own all_gather still uses the deprecated function.
     ".*Grad strides do not match bucket view strides.*",
     ".*torch.distributed.nn.functional.all_gather is deprecated.*",
+    ".*module\\(s\\) in eval mode at the start of training.*",  # the moving average of the weights (train.ema_decay)
 )
 
 
