@@ -1,10 +1,12 @@
 """The report: statistics against independent computations, findings that follow the numbers, and the
 report of a fake study (no training) rendered as Markdown, as HTML, and in headless Chromium."""
 
+import functools
 import json
 import re
 import shutil
 import subprocess
+import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,10 +18,11 @@ from PIL import Image
 from scipy.stats import binomtest
 
 from conftest import CONFIGS, tiny_study
-from vitswin.artifacts import write_json
+from vitswin.artifacts import write_json, write_png
 from vitswin.config import validate_config
 from vitswin.errors import VitswinError
 from vitswin.evaluation import Evaluation
+from vitswin.explain.figures import ModelColumn, heatmap_grid
 from vitswin.report.figures import reliability_diagrams, training_curves
 from vitswin.report.stats import calibration, mcnemar, smoothed_loss_floor
 from vitswin.study import report_study, run_config
@@ -133,10 +136,21 @@ def make_fake_study(
     return study.path
 
 
+@functools.cache
+def _heatmap_figure(models: tuple[str, ...], overlay: bool) -> bytes:
+    """A grid of random heatmaps as the explain stage draws them (drawn once per set of models: it takes seconds)."""
+    rng = np.random.default_rng(0)
+    images, truths = rng.random((8, 16, 16, 3)), [f"class{i}" for i in range(8)]
+    columns = [ModelColumn(model, rng.random((8, 16, 16)), truths) for model in models]
+    with tempfile.TemporaryDirectory() as folder:
+        write_png(heatmap_grid(images, truths, columns, overlay), Path(folder) / "grid.png")
+        return (Path(folder) / "grid.png").read_bytes()
+
+
 def _fake_explanation(folder: ExplanationFolder, models: list[str], rng: np.random.Generator) -> None:
     folder.path.mkdir(parents=True, exist_ok=True)
-    for name in ("overlay.png", "heatmaps.png"):
-        Image.fromarray(rng.integers(0, 255, (90, 60, 3), dtype=np.uint8)).save(folder.path / name)
+    for name, overlay in (("overlay.png", True), ("heatmaps.png", False)):
+        (folder.path / name).write_bytes(_heatmap_figure(tuple(models), overlay))
     rows = [
         {
             "model": key,
@@ -185,7 +199,7 @@ def test_report_has_every_section_and_its_findings_change_with_the_outcome(tmp_p
             assert (study_dir / link).is_file(), link
         sources = ImageSources()
         sources.feed(html_path.read_text())
-        assert len(sources.sources) == 6 and all(src.startswith("data:image/png;base64,") for src in sources.sources)
+        assert len(sources.sources) == 5 and all(src.startswith("data:image/png;base64,") for src in sources.sources)
         markdowns.append(markdown)
         assert "report" in json.loads((study_dir / "stages.json").read_text())
     # The fake study's models differ in augmentation: the caveat comes first, then the primary comparison.
@@ -313,15 +327,22 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
         html_path.read_text().replace(
             "</body>",
             (
-                "<script>window.addEventListener('load', () => { const all = [...document.images]; document.title = "
-                "'IMAGES ' + all.length + ' LOADED ' + all.filter(i => i.complete && i.naturalWidth > 0).length; });"
+                "<script>window.addEventListener('load', () => { const all = [...document.images]; "
+                "const page = document.body.clientWidth; document.title = "
+                "'IMAGES ' + all.length + ' LOADED ' + all.filter(i => i.complete && i.naturalWidth > 0).length + "
+                "' NARROWEST ' + Math.min(...all.map(i => i.getBoundingClientRect().width / page)).toFixed(2) + "
+                "' CONTENTS ' + document.querySelectorAll('nav.contents a').length; });"
                 "</script></body>"
             ),
         )
     )
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000"]
     dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
-    assert re.search(r"<title>IMAGES 6 LOADED 6</title>", dom.stdout), dom.stdout[:500] + dom.stderr[-2000:]
+    found = re.search(r"<title>IMAGES 5 LOADED 5 NARROWEST ([0-9.]+) CONTENTS (\d+)</title>", dom.stdout)
+    assert found, dom.stdout[:500] + dom.stderr[-2000:]
+    narrowest, sections = float(found.group(1)), int(found.group(2))
+    assert narrowest >= 0.5, f"a figure takes {narrowest:.0%} of the page's width"  # every figure uses the page
+    assert sections == len(re.findall(r"^## ", html_path.with_suffix(".md").read_text(), flags=re.MULTILINE)) > 5
     screenshot = tmp_path / "report.png"
     subprocess.run(
         [CHROMIUM, *flags, "--window-size=1200,2400", f"--screenshot={screenshot}", html_path.as_uri()],

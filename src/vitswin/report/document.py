@@ -61,6 +61,7 @@ th { background: #f3f3f3; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; }
 figcaption { font-size: 0.85em; color: #555; }
+nav.contents { background: #f7f7f7; border: 1px solid #ddd; padding: 0.3em 1em; columns: 2; }
 """
 
 
@@ -76,11 +77,30 @@ def save_plots(blocks: list[Block], folder: Path) -> list[Block]:
     return saved
 
 
+def anchor(text: str) -> str:
+    """A heading's anchor, as GitHub makes them: lower case, punctuation dropped, spaces to hyphens."""
+    kept = "".join(char for char in text.lower() if char.isalnum() or char in " -_")
+    return kept.replace(" ", "-")
+
+
+def contents(blocks: list[Block]) -> list[Heading]:
+    """The sections a table of contents lists: the level-2 headings."""
+    return [block for block in blocks if isinstance(block, Heading) and block.level == 2]
+
+
+def _with_contents(blocks: list[Block]) -> list[Block | str]:
+    """The blocks with the marker "contents" after the title (the first block), where the table goes."""
+    return [*blocks[:1], "contents", *blocks[1:]] if len(contents(blocks)) > 1 else list(blocks)
+
+
 def to_markdown(blocks: list[Block], relative_to: Path) -> str:
-    """Markdown with images linked by paths relative to the folder the .md file lives in."""
+    """Markdown with images linked by paths relative to the folder the .md file lives in, and a table of contents
+    after the title."""
     parts = []
-    for block in blocks:
-        if isinstance(block, Heading):
+    for block in _with_contents(blocks):
+        if block == "contents":
+            parts.append("\n".join(f"- [{heading.text}](#{anchor(heading.text)})" for heading in contents(blocks)))
+        elif isinstance(block, Heading):
             parts.append(f"{'#' * block.level} {block.text}")
         elif isinstance(block, Paragraph):
             parts.append(block.text)
@@ -105,9 +125,14 @@ def to_html(blocks: list[Block], title: str) -> str:
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>',
         f"<style>{_STYLE}</style>\n</head>\n<body>",
     ]
-    for block in blocks:
-        if isinstance(block, Heading):
-            parts.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
+    for block in _with_contents(blocks):
+        if block == "contents":
+            links = "".join(
+                f'<li><a href="#{anchor(heading.text)}">{html.escape(heading.text)}</a></li>' for heading in contents(blocks)
+            )
+            parts.append(f'<nav class="contents"><ul>{links}</ul></nav>')
+        elif isinstance(block, Heading):
+            parts.append(f'<h{block.level} id="{anchor(block.text)}">{html.escape(block.text)}</h{block.level}>')
         elif isinstance(block, Paragraph):
             parts.append(f"<p>{html.escape(block.text)}</p>")
         elif isinstance(block, Bullets):

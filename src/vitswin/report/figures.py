@@ -77,7 +77,7 @@ def training_curves(
 
 def confusion_matrices(matrices: dict[str, np.ndarray], class_names: list[str]) -> Figure:
     """One row per model: the confusion matrix as counts and row-normalised (rows: true class)."""
-    size = max(PANEL_INCHES, 0.35 * len(class_names) + 1.5)
+    size = max(PANEL_INCHES, 0.55 * len(class_names) + 1.5)  # cells large enough for 9-point numbers
     figure = Figure(figsize=(2 * size, size * len(matrices)), layout="constrained")
     axes = figure.subplots(len(matrices), 2, squeeze=False)
     for row, (model, counts) in enumerate(matrices.items()):
@@ -88,8 +88,8 @@ def confusion_matrices(matrices: dict[str, np.ndarray], class_names: list[str]) 
         ):
             axis.imshow(values, cmap="Blues", vmin=0)
             axis.set_title(f"{model}: {title}", fontsize=9)
-            axis.set_xticks(range(len(class_names)), class_names, rotation=90, fontsize=7)
-            axis.set_yticks(range(len(class_names)), class_names, fontsize=7)
+            axis.set_xticks(range(len(class_names)), class_names, rotation=90, fontsize=9)
+            axis.set_yticks(range(len(class_names)), class_names, fontsize=9)
             axis.set(xlabel="predicted", ylabel="true")
             if len(class_names) <= 12:  # numbers stay legible
                 threshold = values.max() / 2
@@ -100,7 +100,7 @@ def confusion_matrices(matrices: dict[str, np.ndarray], class_names: list[str]) 
                         format(value, fmt),
                         ha="center",
                         va="center",
-                        fontsize=6,
+                        fontsize=9,
                         color="white" if value > threshold else "black",
                     )
     return figure

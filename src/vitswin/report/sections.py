@@ -591,9 +591,9 @@ def explanation_section(report: ReportContext) -> list[Block]:
             Heading(f"{method} on {first.summary.images} test images, seed{'s' * (len(per_seed) > 1)} {seeds}", 3),
             Image(
                 first.folder.overlay,
-                f"{method}, seed {first.seed}: each model's heatmap over the image, titled with its prediction.",
+                f"{method}, seed {first.seed}: each model's heatmap over the image, titled with its prediction (the "
+                f"heatmaps alone: {first.folder.heatmaps.name} in {first.folder.path}).",
             ),
-            Image(first.folder.heatmaps, f"{method}, seed {first.seed}: the heatmaps alone."),
             *[Paragraph(f"{model} is not explained by {method}: {reason}") for model, reason in first.summary.skipped.items()],
             Table(
                 [f"measure (mean per image{', mean over seeds; per seed' if len(per_seed) > 1 else ''})", *models],
