@@ -108,6 +108,7 @@ def test_a_study_with_every_regulariser_trains_resumes_alike_and_reports_each(
     kept = load_file(str(run / "best.safetensors"))
     assert all(torch.equal(kept[name], best[f"ema.module.{name}"]) for name in kept)
     assert not all(torch.equal(kept[name], best[f"network.{name}"]) for name in kept)
+    assert json.loads((run / "train.json").read_text())["weights_kept"] == "the moving average of the weights"
     # Killed after its second epoch and run again: the same weights and predictions as the uninterrupted run.
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "vitswin.cli", "train", config, "--model", "vit", "--out", str(out)]

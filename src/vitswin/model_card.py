@@ -64,7 +64,9 @@ A `{model.name}` classifier of {len(trained.class_names)} classes, trained by vi
 Test accuracy **{100 * metrics["accuracy"]:.2f} %** on {tested} held-out test images (95 % exact interval
 {100 * low:.2f} to {100 * high:.2f} %); the checkpoint was selected on {
         "the test set itself (optimistic)" if record.get("validation") == "test" else "a held-out validation split"
-    }, epoch {record["best_epoch"]} of {record["epochs_run"]}. This is one trained model: another training seed gives
+    }, epoch {record["best_epoch"]} of {record["epochs_run"]}; the weights are {
+        record.get("weights_kept", "the trained weights")
+    }. This is one trained model: another training seed gives
 another number, and a comparison of architectures needs several seeds (the study's report).
 
 | class | test accuracy | test images |

@@ -110,6 +110,8 @@ def _train_and_test(config: StudyConfig, key: str, seed: int, splits: DataSplits
             "cpu_threads": torch.get_num_threads(),
             "peak_gpu_memory_mb": _peak_gpu_memory_mb(),
             "network": network_facts(module.network),
+            # Which weights were validated, selected, tested and kept in best.safetensors.
+            "weights_kept": "the moving average of the weights" if module.ema is not None else "the trained weights",
             "environment": describe_environment(),
         }
     )
