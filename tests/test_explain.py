@@ -19,7 +19,7 @@ from conftest import tiny_study
 from vitswin.config import ExplainConfig, load_config, validate_config
 from vitswin.errors import VitswinError
 from vitswin.explain import metrics
-from vitswin.explain.figures import CELL_INCHES, DPI, TITLE_INCHES, ModelColumn, heatmap_grid
+from vitswin.explain.figures import BAR_INCHES, CELL_INCHES, DPI, GRID_CELLS, TITLE_INCHES, ModelColumn, heatmap_grid
 from vitswin.explain.methods import explain_batch
 from vitswin.explain.runner import explain_runs
 from vitswin.explain.selection import select_images
@@ -215,17 +215,25 @@ def test_figure_layout_titles_and_size() -> None:
         ModelColumn("swin", np.random.default_rng(2).random((3, 40, 40)), ["cat", "cat", "cat"]),
     ]
     figure = heatmap_grid(images, ["cat", "dog", "dog"], columns, overlay=True)
-    titles = [[axis.get_title() for axis in figure.axes[row * 3 : (row + 1) * 3]] for row in range(3)]
+    *panels, bar = figure.axes  # a block of 3 panels per image, side by side in one row, then the colour bar
+    titles = [[axis.get_title() for axis in panels[block * 3 : (block + 1) * 3]] for block in range(3)]
     assert titles == [
         ["true: cat", "vit: cat", "swin: cat"],
         ["true: dog", "vit: dog", "swin: cat (wrong)"],
         ["true: dog", "vit: cat (wrong)", "swin: cat (wrong)"],
     ]
-    assert [(axis.get_subplotspec().rowspan.start, axis.get_subplotspec().colspan.start) for axis in figure.axes] == [
-        (row, col) for row in range(3) for col in range(3)
+    assert [(axis.get_subplotspec().rowspan.start, axis.get_subplotspec().colspan.start) for axis in panels] == [
+        (0, col) for col in range(9)
     ]
+    assert bar.get_ylim() == (0.0, 1.0) and "heatmap" in bar.get_ylabel()
     width, height = figure.get_size_inches() * DPI
-    assert (round(width), round(height)) == (round(3 * CELL_INCHES * DPI), round(3 * (CELL_INCHES + TITLE_INCHES) * DPI))
+    assert (round(width), round(height)) == (
+        round((9 * CELL_INCHES + BAR_INCHES) * DPI),
+        round((CELL_INCHES + TITLE_INCHES) * DPI),
+    )
+    sixteen = [ModelColumn(name, np.zeros((16, 8, 8)), ["cat"] * 16) for name in ("vit", "swin")]
+    many = heatmap_grid(np.zeros((16, 8, 8, 3)), ["cat"] * 16, sixteen, overlay=False)
+    assert many.get_size_inches()[0] == pytest.approx(GRID_CELLS * CELL_INCHES + BAR_INCHES)  # 4 blocks a row: 4 rows
 
 
 @pytest.fixture(scope="module")
@@ -237,9 +245,9 @@ def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def test_explain_writes_figures_maps_and_measurements(tiny_runs: list[Path]) -> None:
     out = explain_runs(tiny_runs, ExplainConfig(images=6, batch_size=4, steps=4))
     assert out == tiny_runs[0].parent.parent / "explain" / "gradcam" / "seed-0"
-    for name, rows, cols in (("overlay.png", 6, 3), ("heatmaps.png", 6, 3)):
+    for name in ("overlay.png", "heatmaps.png"):  # 6 images of 3 panels: 4 blocks a row, 2 rows
         with Image.open(out / name) as png:
-            assert png.size == (round(cols * CELL_INCHES * DPI), round(rows * (CELL_INCHES + TITLE_INCHES) * DPI))
+            assert png.size == (round((12 * CELL_INCHES + BAR_INCHES) * DPI), round(2 * (CELL_INCHES + TITLE_INCHES) * DPI))
     with np.load(out / "maps.npz") as saved:
         assert saved["vit/maps"].shape == (6, 16, 16) and saved["swin/maps"].shape == (6, 16, 16)
         assert len(set(saved["labels"].tolist())) == 6  # six images, six different classes
