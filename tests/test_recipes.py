@@ -86,6 +86,10 @@ def test_an_unknown_optimizer_is_one_sentence_before_training(tmp_path: Path, ca
         "vitswin: error: models.vit.train.optimizer 'adamx' is not a timm optimizer; did you mean adamax, adam, radam?"
     )
     assert not (tmp_path / "runs").exists()
+    raw["models"]["vit"]["train"] = {**raw["models"]["vit"]["train"], "optimizer": "adamw", "ema_decay": 0.99}
+    code, err = run_cli(capsys, "study", write_config(tmp_path, {**raw, "strategy": "fsdp"}), "--no-explain")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "models.vit.train.ema_decay cannot be combined with strategy fsdp; use ddp, or drop ema_decay" in err
     with pytest.raises(ValueError, match="less than 1"):
         TrainConfig(ema_decay=1.0)
 

@@ -403,6 +403,15 @@ class StudyConfig(_Strict):
             raise ValueError("must not repeat a seed")
         return seeds
 
+    @model_validator(mode="after")
+    def _no_average_of_sharded_weights(self) -> "StudyConfig":
+        # The moving average is a full copy of the network, updated from its parameters, which FSDP shards.
+        averaged = [key for key, model in self.models.items() if model.train.ema_decay]
+        if averaged and self.strategy == "fsdp":
+            key = averaged[0]
+            raise ValueError(f"models.{key}.train.ema_decay cannot be combined with strategy fsdp; use ddp, or drop ema_decay")
+        return self
+
     @field_validator("primary")
     @classmethod
     def _compared_measure(cls, primary: str) -> str:
