@@ -89,13 +89,17 @@ def contents(blocks: list[Block]) -> list[Heading]:
 
 
 def _with_contents(blocks: list[Block]) -> list[Block | str]:
-    """The blocks with the marker "contents" after the title (the first block), where the table goes."""
-    return [*blocks[:1], "contents", *blocks[1:]] if len(contents(blocks)) > 1 else list(blocks)
+    """The blocks with the marker "contents" before the first section, where the table goes."""
+    sections = contents(blocks)
+    if len(sections) < 2:
+        return list(blocks)
+    first = blocks.index(sections[0])
+    return [*blocks[:first], "contents", *blocks[first:]]
 
 
 def to_markdown(blocks: list[Block], relative_to: Path) -> str:
     """Markdown with images linked by paths relative to the folder the .md file lives in, and a table of contents
-    after the title."""
+    before the first section."""
     parts = []
     for block in _with_contents(blocks):
         if block == "contents":
