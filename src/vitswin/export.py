@@ -139,7 +139,7 @@ def _export_onnx(
     session = onnxruntime.InferenceSession(serialised, providers=["CPUExecutionProvider"])
     _check(torch.from_numpy(session.run(None, {"image": inputs.numpy()})[0]), expected, "ONNX")
     atomic_write_bytes(serialised, out / "model.onnx")
-    write_json(preprocessing(module, config, class_names), out / "preprocessing.json")
+    write_json(steps, out / "preprocessing.json")
     return [out / "model.onnx", out / "preprocessing.json"]
 
 

@@ -64,8 +64,9 @@ class StoredPixels:
             raise ValueError(f"images.npy holds {dtype} {shape}, not uint8 (N, 3, S, S) in C order")
         self.shape = torch.Size(shape)
         self._row_bytes = math.prod(shape[1:])
-        if file.stat().st_size != self.offset + self.numel():
-            raise ValueError(f"images.npy has {file.stat().st_size} bytes, its header says {self.offset + self.numel()}")
+        size, expected = file.stat().st_size, self.offset + self.numel()
+        if size != expected:
+            raise ValueError(f"images.npy has {size} bytes, its header says {expected}")
         self._stream: io.FileIO | None = None
 
     def __len__(self) -> int:
@@ -258,7 +259,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 def _header_shape(images_file: Path) -> tuple[int, ...] | None:
     try:
-        return tuple(np.load(images_file, mmap_mode="r").shape)
+        return tuple(StoredPixels(images_file).shape)
     except (OSError, ValueError):
         return None
 
